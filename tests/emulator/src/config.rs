@@ -1,0 +1,122 @@
+//! Command-line configuration, mirroring the Trino settings it emulates.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "trino-emulator",
+    version,
+    about = "A Trino coordinator emulator that speaks the real client protocol"
+)]
+pub struct Config {
+    /// Address to listen on (Trino's http-server.http.port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// node.id of this coordinator.
+    #[arg(long, default_value = "trino-emulator")]
+    pub node_id: String,
+    /// The 5-character coordinator id that ends every query id. Trino draws a
+    /// new random one at each start; so does the emulator unless this is set.
+    #[arg(long, value_parser = parse_coordinator_id)]
+    pub coordinator_id: Option<String>,
+    /// node.environment.
+    #[arg(long, default_value = "test")]
+    pub environment: String,
+    /// Version reported in /v1/info.
+    #[arg(long, default_value = "480")]
+    pub node_version: String,
+    /// http-server.process-forwarded=true: honour X-Forwarded-* instead of
+    /// rejecting such requests with 406 (Trino's default).
+    #[arg(long)]
+    pub process_forwarded: bool,
+    /// Report `starting: true` and refuse queries for this long after start.
+    #[arg(long, default_value_t = 0)]
+    pub startup_ms: u64,
+    /// Rows per result page (Trino pages by bytes; tests want many pages).
+    #[arg(long, default_value_t = 1000)]
+    pub page_rows: usize,
+    /// query.client.timeout: a query whose results nobody fetched for this long
+    /// is abandoned (Airlift duration, e.g. 5m, 30s, 500ms).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub query_client_timeout: Duration,
+    /// query.min-expire-age: how long finished queries stay visible.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub query_min_expire_age: Duration,
+    /// query.max-history: finished queries kept beyond min-expire-age.
+    #[arg(long, default_value_t = 100)]
+    pub query_max_history: usize,
+    /// Catalogs this coordinator has (the system catalog is always there).
+    #[arg(long, value_delimiter = ',')]
+    pub catalogs: Vec<String>,
+}
+
+fn parse_coordinator_id(value: &str) -> Result<String, String> {
+    if crate::ids::is_valid_coordinator_id(value) {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "'{value}' is not 5 characters of abcdefghijkmnpqrstuvwxyz23456789"
+        ))
+    }
+}
+
+/// Airlift `Duration` syntax: a number and a unit (ns, us, ms, s, m, h, d).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| c.is_ascii_alphabetic())
+        .ok_or_else(|| format!("duration '{value}' has no unit"))?;
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration '{value}'"))?;
+    let seconds = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("unknown unit '{unit}' in duration '{value}'")),
+    };
+    if !(number >= 0.0 && number.is_finite()) {
+        return Err(format!("invalid duration '{value}'"));
+    }
+    Ok(Duration::from_secs_f64(number * seconds))
+}
+
+/// Airlift's succinct duration text, e.g. `1.52m`, as /v1/info shows uptime.
+pub fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    let (value, unit) = if seconds >= 86_400.0 {
+        (seconds / 86_400.0, "d")
+    } else if seconds >= 3600.0 {
+        (seconds / 3600.0, "h")
+    } else if seconds >= 60.0 {
+        (seconds / 60.0, "m")
+    } else if seconds >= 1.0 {
+        (seconds, "s")
+    } else {
+        (seconds * 1000.0, "ms")
+    };
+    format!("{value:.2}{unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(format_duration(Duration::from_secs(90)), "1.50m");
+    }
+}

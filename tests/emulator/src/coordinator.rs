@@ -1,0 +1,953 @@
+//! The coordinator's protocol state machine, independent of the HTTP server:
+//! statement submission and paging (Trino's QueuedStatementResource and
+//! ExecutingStatementResource), transactions, abandonment, and the status and
+//! web-UI resources. Handlers return a `Reply`, or ask the server to call again
+//! later so it can long-poll (`maxWait`, at most 1 s) as Trino does.
+
+use crate::base64;
+use crate::config::{format_duration, parse_duration, Config};
+use crate::ids::{
+    format_instant, random_coordinator_id, unix_millis, QueryIdGenerator, Slug, SlugContext,
+};
+use crate::reply::{jetty_error, Handled, Reply};
+use crate::results::{
+    columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState,
+};
+use crate::sql::error::{self as codes, QueryError};
+use crate::sql::types::Value;
+use crate::sql::{self, Column, Environment, Outcome};
+use crate::web_ui::{percent_decode, WebUi};
+use http::{HeaderMap, Method};
+use serde_json::{json, Value as Json};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// query.max-length default.
+const MAX_QUERY_LENGTH: usize = 1_000_000;
+/// Longest long-poll of the statement resources (and the default).
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// A request as the coordinator sees it.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// When the server received it; a long poll ends at `received + maxWait`.
+    pub received: Instant,
+}
+
+impl Request<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn max_wait(&self) -> Duration {
+        self.query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|kv| kv.strip_prefix("maxWait="))
+            .and_then(|v| parse_duration(&percent_decode(v)).ok())
+            .map_or(MAX_WAIT, |d| d.min(MAX_WAIT))
+    }
+
+    /// The user, from `X-Trino-User` or Basic credentials without a password
+    /// (Trino's insecure authenticator).
+    fn user(&self) -> Result<String, Reply> {
+        if let Some(user) = self.header("x-trino-user").filter(|u| !u.is_empty()) {
+            return Ok(user.to_string());
+        }
+        let basic = self
+            .header("authorization")
+            .and_then(|a| a.strip_prefix("Basic "))
+            .and_then(|b| base64::decode(b.trim()));
+        if let Some(credentials) = basic.and_then(|b| String::from_utf8(b).ok()) {
+            let (user, password) = credentials.split_once(':').unwrap_or((&credentials, ""));
+            if !password.is_empty() {
+                return Err(unauthenticated(
+                    "Password not allowed for insecure authentication",
+                ));
+            }
+            if !user.is_empty() {
+                return Ok(user.to_string());
+            }
+        }
+        Err(unauthenticated(
+            "Basic authentication or X-Trino-User must be sent",
+        ))
+    }
+}
+
+fn unauthenticated(message: &str) -> Reply {
+    Reply::with_body(401, "text/plain; charset=utf-8", message)
+        .header("WWW-Authenticate", "Basic realm=\"Trino\"")
+}
+
+/// What a dispatched query produces.
+enum Work {
+    Rows {
+        columns: Vec<Column>,
+        rows: Vec<Vec<Value>>,
+    },
+    Update {
+        update_type: &'static str,
+        header: Option<(&'static str, String)>,
+    },
+}
+
+struct Query {
+    id: String,
+    slug: Slug,
+    sql: String,
+    user: String,
+    source: Option<String>,
+    catalog: Option<String>,
+    schema: Option<String>,
+    /// `X-Trino-Transaction-Id` was sent (Trino's clientTransactionSupport).
+    client_transaction_support: bool,
+    transaction_id: Option<String>,
+    created: Instant,
+    created_ms: u128,
+    /// The `/* emulator: runtime_ms=N */` hint.
+    runtime: Duration,
+    state: QueryState,
+    /// Last token served by the queued resource (the POST is token 0).
+    queued_token: u64,
+    dispatched_at: Option<Instant>,
+    work: Option<Work>,
+    error: Option<QueryError>,
+    /// Rows already handed out.
+    next_row: usize,
+    /// Paging state of the executing resource (Trino's `Query`).
+    last_token: Option<u64>,
+    last_page: Option<Reply>,
+    next_token: Option<u64>,
+    last_heartbeat: Instant,
+    last_heartbeat_ms: u128,
+    finished_at: Option<Instant>,
+}
+
+impl Query {
+    fn heartbeat(&mut self) {
+        self.last_heartbeat = Instant::now();
+        self.last_heartbeat_ms = unix_millis();
+    }
+
+    fn fail(&mut self, error: QueryError) {
+        if !self.state.is_done() {
+            self.state = QueryState::Failed;
+            self.error = Some(error);
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        let queued = self
+            .dispatched_at
+            .map_or(self.created.elapsed(), |d| d - self.created);
+        let rows = self.next_row as u64;
+        Progress {
+            elapsed_ms: self.created.elapsed().as_millis() as u64,
+            queued_ms: queued.as_millis() as u64,
+            processed_rows: rows,
+            processed_bytes: rows * 8,
+        }
+    }
+}
+
+struct State {
+    ids: QueryIdGenerator,
+    queries: HashMap<String, Query>,
+    /// Finished queries, oldest first, for expiry.
+    history: VecDeque<String>,
+    transactions: HashSet<String>,
+}
+
+pub struct Coordinator {
+    config: Config,
+    coordinator_id: String,
+    started: Instant,
+    web_ui: WebUi,
+    state: Mutex<State>,
+}
+
+impl Coordinator {
+    pub fn new(config: Config) -> Coordinator {
+        let coordinator_id = config
+            .coordinator_id
+            .clone()
+            .unwrap_or_else(random_coordinator_id);
+        Coordinator {
+            started: Instant::now(),
+            web_ui: WebUi::new(),
+            state: Mutex::new(State {
+                ids: QueryIdGenerator::new(coordinator_id.clone()),
+                queries: HashMap::new(),
+                history: VecDeque::new(),
+                transactions: HashSet::new(),
+            }),
+            coordinator_id,
+            config,
+        }
+    }
+
+    pub fn coordinator_id(&self) -> &str {
+        &self.coordinator_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn starting(&self) -> bool {
+        self.started.elapsed() < Duration::from_millis(self.config.startup_ms)
+    }
+
+    pub fn handle(&self, request: &Request<'_>) -> Handled {
+        let base = self.base_uri(request);
+        if !self.config.process_forwarded {
+            // airlift's RejectForwardedRequestCustomizer, before any resource runs.
+            if let Some(name) = request
+                .headers
+                .keys()
+                .find(|n| n.as_str().starts_with("x-forwarded-"))
+            {
+                let message = format!(
+                    "Server configuration does not allow processing of the {} header",
+                    canonical_header(name.as_str())
+                );
+                return Handled::Reply(jetty_error(
+                    406,
+                    &message,
+                    &format!("{base}{}", request.path),
+                    request.header("accept"),
+                ));
+            }
+        }
+        let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
+        let reply = match (request.method, segments.as_slice()) {
+            (&Method::POST, ["v1", "statement"]) => self.submit(request, &base),
+            (_, ["v1", "statement", "queued", id, slug, token]) => return self.queued(request, &base, id, slug, token),
+            (&Method::DELETE, ["v1", "statement", "executing", "partialCancel", id, _stage, slug, token]) => self.partial_cancel(id, slug, token),
+            (_, ["v1", "statement", "executing", id, slug, token]) => return self.executing(request, &base, id, slug, token),
+            (&Method::GET, ["v1", "info"]) => Reply::json(200, &self.info()),
+            (&Method::GET, ["v1", "info", "state"]) => Reply::json(200, &json!("ACTIVE")),
+            (&Method::PUT, ["v1", "info", "state"]) => Reply::text(
+                500,
+                "java.lang.UnsupportedOperationException: Cannot shutdown coordinator\n\tat io.trino.server.NodeStateManager.transitionState(NodeStateManager.java)\n",
+            ),
+            (&Method::GET, ["v1", "info", "coordinator"]) => Reply::empty(200),
+            (&Method::GET | &Method::HEAD, ["v1", "status"]) => Reply::json(200, &self.status()),
+            (&Method::GET, ["v1", "query", id]) => self.query_info(id, &base),
+            (&Method::DELETE, ["v1", "query", id]) => self.cancel_by_id(id),
+            (&Method::POST, ["ui", "login"]) => self.web_ui.login(&String::from_utf8_lossy(request.body), &base),
+            (&Method::GET, ["ui", "api", "stats"]) => self.with_ui_user(request, || Reply::json(200, &self.cluster_stats())),
+            (&Method::GET, ["ui", "api", "query", id]) => self.with_ui_user(request, || self.query_info(id, &base)),
+            (&Method::GET, ["ui", "query.html"]) => self.query_page(request, &base),
+            _ => Reply::mapped_error(404, "HTTP 404 Not Found"),
+        };
+        Handled::Reply(reply)
+    }
+
+    /// `{scheme}://{host}{prefix}`, built as Trino's ExternalUriInfo does: from
+    /// the request, rewritten by X-Forwarded-* only when forwarding is processed.
+    fn base_uri(&self, request: &Request<'_>) -> String {
+        let host = request.header("host").unwrap_or("localhost").to_string();
+        if !self.config.process_forwarded {
+            return format!("http://{host}");
+        }
+        let first = |name: &str| {
+            request
+                .header(name)
+                .and_then(|v| v.split(',').next())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let scheme = first("x-forwarded-proto").unwrap_or_else(|| "http".into());
+        let mut authority = first("x-forwarded-host").unwrap_or(host);
+        if let Some(port) = first("x-forwarded-port") {
+            authority = format!("{}:{port}", strip_port(&authority));
+        }
+        let prefix = first("x-forwarded-prefix")
+            .map(|p| p.trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        format!("{scheme}://{authority}{prefix}")
+    }
+
+    fn environment(&self, query: &Query) -> Environment {
+        let mut catalogs = vec!["system".to_string()];
+        catalogs.extend(
+            self.config
+                .catalogs
+                .iter()
+                .filter(|c| *c != "system")
+                .cloned(),
+        );
+        Environment {
+            node_id: self.config.node_id.clone(),
+            http_uri: format!("http://{}", self.config.listen),
+            node_version: self.config.node_version.clone(),
+            catalogs,
+            session_catalog: query.catalog.clone(),
+            session_schema: query.schema.clone(),
+        }
+    }
+
+    // ---- POST /v1/statement: registers the query, nothing more -------------
+
+    fn submit(&self, request: &Request<'_>, base: &str) -> Reply {
+        let user = match request.user() {
+            Ok(user) => user,
+            Err(reply) => return reply,
+        };
+        if request.body.is_empty() {
+            return Reply::mapped_error(400, "SQL statement is empty");
+        }
+        let transaction_header = request.header("x-trino-transaction-id").map(str::trim);
+        let transaction_id = transaction_header
+            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("none"))
+            .map(str::to_string);
+        if let Some(id) = &transaction_id {
+            if !is_uuid(id) {
+                return Reply::text(400, &format!("Invalid UUID string: {id}"));
+            }
+        }
+        if request.header("x-trino-schema").is_some() && request.header("x-trino-catalog").is_none()
+        {
+            return Reply::text(400, "Schema is set but catalog is not");
+        }
+        let now = Instant::now();
+        let mut state = self.lock();
+        let id = state.ids.next_id();
+        let sql = String::from_utf8_lossy(request.body).into_owned();
+        let query = Query {
+            id: id.clone(),
+            slug: Slug::random(),
+            runtime: runtime_hint(&sql),
+            sql,
+            user,
+            source: request.header("x-trino-source").map(str::to_string),
+            catalog: request.header("x-trino-catalog").map(str::to_string),
+            schema: request.header("x-trino-schema").map(str::to_string),
+            client_transaction_support: transaction_header.is_some(),
+            transaction_id,
+            created: now,
+            created_ms: unix_millis(),
+            state: QueryState::Queued,
+            queued_token: 0,
+            dispatched_at: None,
+            work: None,
+            error: None,
+            next_row: 0,
+            last_token: None,
+            last_page: None,
+            next_token: Some(0),
+            last_heartbeat: now,
+            last_heartbeat_ms: unix_millis(),
+            finished_at: None,
+        };
+        let body = queued_results(&query, base, 1, None);
+        state.queries.insert(id.clone(), query);
+        Reply::json(200, &body).for_query(&id)
+    }
+
+    // ---- /v1/statement/queued/{queryId}/{slug}/{token} ---------------------
+
+    fn queued(
+        &self,
+        request: &Request<'_>,
+        base: &str,
+        id: &str,
+        slug: &str,
+        token: &str,
+    ) -> Handled {
+        let not_found =
+            || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
+        let mut guard = self.lock();
+        let State {
+            queries,
+            transactions,
+            history,
+            ..
+        } = &mut *guard;
+        let Some(query) = queries.get_mut(id) else {
+            return not_found();
+        };
+        let Some(token) = token
+            .parse::<u64>()
+            .ok()
+            .filter(|t| query.slug.is_valid(SlugContext::QueuedQuery, slug, *t))
+        else {
+            return not_found();
+        };
+        match *request.method {
+            Method::DELETE => {
+                // Only a submitted query can be canceled; an unsubmitted one expires.
+                if query.dispatched_at.is_some() {
+                    query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
+                }
+                return Handled::Reply(Reply::empty(204).for_query(id));
+            }
+            Method::GET => {}
+            _ => {
+                return Handled::Reply(
+                    Reply::mapped_error(405, "HTTP 405 Method Not Allowed").for_query(id),
+                )
+            }
+        }
+        if token != query.queued_token && token != query.queued_token + 1 {
+            return Handled::Reply(Reply::mapped_error(410, "Invalid token").for_query(id));
+        }
+        query.queued_token = token;
+        query.heartbeat();
+        if query.dispatched_at.is_none() {
+            self.dispatch(query, transactions);
+            if query.state == QueryState::Failed {
+                query.finished_at = Some(Instant::now());
+                history.push_back(query.id.clone());
+            }
+        }
+        // Failures of dispatch (parsing, session, transactions, start-up) are
+        // reported here; the query never gets an executing resource.
+        let failed_in_dispatch = query.state == QueryState::Failed && query.work.is_none();
+        let body = if failed_in_dispatch {
+            queued_results(query, base, token + 1, query.error.as_ref())
+        } else {
+            let mut body = queued_results(query, base, token + 1, None);
+            body["nextUri"] = json!(executing_uri(base, query, 0));
+            body
+        };
+        Handled::Reply(Reply::json(200, &body).for_query(id))
+    }
+
+    /// Submission: the work Trino's DispatchManager and planner do before the
+    /// first executing page. Errors here fail the query in dispatch (parsing,
+    /// session) or at execution (analysis and runtime errors).
+    fn dispatch(&self, query: &mut Query, transactions: &mut HashSet<String>) {
+        query.dispatched_at = Some(Instant::now());
+        if self.starting() {
+            return query.fail(QueryError::new(
+                codes::SERVER_STARTING_UP,
+                "Trino server is still initializing",
+            ));
+        }
+        if query.sql.len() > MAX_QUERY_LENGTH {
+            let message = format!(
+                "Query text length ({}) exceeds the maximum length ({MAX_QUERY_LENGTH})",
+                query.sql.len()
+            );
+            return query.fail(QueryError::new(codes::QUERY_TEXT_TOO_LARGE, message));
+        }
+        if let Some(tx) = query
+            .transaction_id
+            .as_ref()
+            .filter(|tx| !transactions.contains(*tx))
+        {
+            let message = format!("Unknown transaction ID: {tx}. Possibly expired? Commands ignored until end of transaction block");
+            return query.fail(QueryError::new(codes::UNKNOWN_TRANSACTION, message));
+        }
+        let statement = match sql::parse(&query.sql) {
+            Ok(statement) => statement,
+            Err(error) => return query.fail(error),
+        };
+        query.state = QueryState::Running;
+        let outcome = sql::execute(&statement, &self.environment(query))
+            .and_then(|outcome| self.transaction_step(query, outcome, transactions));
+        match outcome {
+            Ok(work) => query.work = Some(work),
+            Err(error) => {
+                // Planning and execution errors come out of the executing resource.
+                query.work = Some(Work::Update {
+                    update_type: "",
+                    header: None,
+                });
+                query.fail(error);
+            }
+        }
+    }
+
+    fn transaction_step(
+        &self,
+        query: &Query,
+        outcome: Outcome,
+        transactions: &mut HashSet<String>,
+    ) -> Result<Work, QueryError> {
+        Ok(match outcome {
+            Outcome::Rows(result) => Work::Rows {
+                columns: result.columns,
+                rows: result.rows,
+            },
+            Outcome::StartTransaction => {
+                if !query.client_transaction_support {
+                    return Err(QueryError::new(
+                        codes::INCOMPATIBLE_CLIENT,
+                        "Client does not support transactions",
+                    ));
+                }
+                if query.transaction_id.is_some() {
+                    return Err(QueryError::new(
+                        codes::NOT_SUPPORTED,
+                        "Nested transactions not supported",
+                    ));
+                }
+                let tx = new_uuid();
+                transactions.insert(tx.clone());
+                Work::Update {
+                    update_type: "START TRANSACTION",
+                    header: Some(("X-Trino-Started-Transaction-Id", tx)),
+                }
+            }
+            Outcome::Commit | Outcome::Rollback => {
+                let Some(tx) = &query.transaction_id else {
+                    return Err(QueryError::new(
+                        codes::NOT_IN_TRANSACTION,
+                        "No transaction in progress",
+                    ));
+                };
+                transactions.remove(tx);
+                let update_type = if outcome == Outcome::Commit {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                Work::Update {
+                    update_type,
+                    header: Some(("X-Trino-Clear-Transaction-Id", "true".into())),
+                }
+            }
+        })
+    }
+
+    // ---- /v1/statement/executing/{queryId}/{slug}/{token} ------------------
+
+    fn executing(
+        &self,
+        request: &Request<'_>,
+        base: &str,
+        id: &str,
+        slug: &str,
+        token: &str,
+    ) -> Handled {
+        let not_found =
+            || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
+        let mut guard = self.lock();
+        let State {
+            queries, history, ..
+        } = &mut *guard;
+        let Some(query) = queries.get_mut(id).filter(|q| q.work.is_some()) else {
+            return not_found();
+        };
+        let Some(token) = token
+            .parse::<u64>()
+            .ok()
+            .filter(|t| query.slug.is_valid(SlugContext::ExecutingQuery, slug, *t))
+        else {
+            return not_found();
+        };
+        query.heartbeat();
+        match *request.method {
+            Method::HEAD => return Handled::Reply(Reply::empty(200).for_query(id)),
+            Method::DELETE => {
+                query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
+                return Handled::Reply(Reply::empty(204).for_query(id));
+            }
+            Method::GET => {}
+            _ => {
+                return Handled::Reply(
+                    Reply::mapped_error(405, "HTTP 405 Method Not Allowed").for_query(id),
+                )
+            }
+        }
+        // The same token again: the same page again (a safe retry).
+        if query.last_token == Some(token) {
+            if let Some(page) = &query.last_page {
+                return Handled::Reply(page.clone());
+            }
+        }
+        if query.last_token.is_some_and(|last| token < last) {
+            return Handled::Reply(Reply::empty(410).for_query(id));
+        }
+        if query.next_token != Some(token) {
+            return Handled::Reply(Reply::empty(404).for_query(id));
+        }
+        // Long-poll while the query is still running (the runtime hint).
+        let ready_at = query.dispatched_at.unwrap_or(query.created) + query.runtime;
+        let poll_deadline = request.received + request.max_wait();
+        let now = Instant::now();
+        let running = query.state == QueryState::Running && now < ready_at;
+        if running && now < poll_deadline {
+            return Handled::WaitUntil(ready_at.min(poll_deadline));
+        }
+        let page = next_page(query, base, token, running, self.config.page_rows.max(1));
+        query.last_token = Some(token);
+        query.last_page = Some(page.clone());
+        if query.next_token.is_none() && query.finished_at.is_none() {
+            query.finished_at = Some(Instant::now());
+            history.push_back(query.id.clone());
+        }
+        Handled::Reply(page)
+    }
+
+    fn partial_cancel(&self, id: &str, slug: &str, token: &str) -> Reply {
+        let state = self.lock();
+        let valid = state.queries.get(id).is_some_and(|q| {
+            token
+                .parse::<u64>()
+                .ok()
+                .is_some_and(|t| q.slug.is_valid(SlugContext::ExecutingQuery, slug, t))
+        });
+        if valid {
+            Reply::empty(204).for_query(id)
+        } else {
+            Reply::mapped_error(404, "Query not found").for_query(id)
+        }
+    }
+
+    /// `DELETE /v1/query/{id}`.
+    fn cancel_by_id(&self, id: &str) -> Reply {
+        let mut state = self.lock();
+        match state.queries.get_mut(id) {
+            Some(query) => {
+                query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
+                Reply::empty(204).for_query(id)
+            }
+            None => Reply::mapped_error(404, "Query not found").for_query(id),
+        }
+    }
+
+    // ---- housekeeping ------------------------------------------------------
+
+    /// Run every second: drop never-fetched registrations and fail abandoned
+    /// queries after query.client.timeout; expire finished queries after
+    /// query.min-expire-age once more than query.max-history are kept.
+    pub fn purge(&self) {
+        let timeout = self.config.query_client_timeout;
+        let mut guard = self.lock();
+        let State {
+            queries,
+            transactions,
+            history,
+            ..
+        } = &mut *guard;
+        queries.retain(|_, q| q.dispatched_at.is_some() || q.last_heartbeat.elapsed() <= timeout);
+        for query in queries.values_mut() {
+            if !query.state.is_done() && query.last_heartbeat.elapsed() > timeout {
+                let message = format!(
+                    "Query {} was abandoned by the client, as it may have exited or stopped checking for query results. Query results have not been accessed since {}: currentTime {}",
+                    query.id,
+                    format_instant(query.last_heartbeat_ms),
+                    format_instant(unix_millis())
+                );
+                query.fail(QueryError::new(codes::ABANDONED_QUERY, message));
+                if let Some(tx) = &query.transaction_id {
+                    transactions.remove(tx);
+                }
+                query.finished_at = Some(Instant::now());
+                history.push_back(query.id.clone());
+            }
+        }
+        while history.len() > self.config.query_max_history {
+            let Some(oldest) = history.front() else { break };
+            let finished = queries.get(oldest).and_then(|q| q.finished_at);
+            if finished.is_some_and(|at| at.elapsed() <= self.config.query_min_expire_age) {
+                break;
+            }
+            if let Some(id) = history.pop_front() {
+                queries.remove(&id);
+            }
+        }
+    }
+
+    /// Live queries, for tests and logs.
+    pub fn query_count(&self) -> usize {
+        self.lock().queries.len()
+    }
+
+    // ---- status resources --------------------------------------------------
+
+    fn info(&self) -> Json {
+        json!({
+            "nodeId": self.config.node_id,
+            "state": "ACTIVE",
+            "nodeVersion": {"version": self.config.node_version},
+            "environment": self.config.environment,
+            "coordinator": true,
+            "coordinatorId": self.coordinator_id,
+            "starting": self.starting(),
+            "uptime": format_duration(self.started.elapsed()),
+        })
+    }
+
+    fn status(&self) -> Json {
+        let address = self.config.listen.ip().to_string();
+        json!({
+            "nodeId": self.config.node_id,
+            "nodeVersion": {"version": self.config.node_version},
+            "environment": self.config.environment,
+            "coordinator": true,
+            "uptime": format_duration(self.started.elapsed()),
+            "externalAddress": address,
+            "internalAddress": address,
+            "memoryInfo": {"pool": {"maxBytes": 0, "reservedBytes": 0, "reservedRevocableBytes": 0,
+                "queryMemoryReservations": {}, "queryMemoryAllocations": {}, "queryMemoryRevocableReservations": {},
+                "taskMemoryReservations": {}, "taskMemoryRevocableReservations": {}}},
+            "processors": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "processCpuLoad": 0.0,
+            "systemCpuLoad": 0.0,
+            "heapUsed": 0,
+            "heapAvailable": 0,
+            "nonHeapUsed": 0,
+        })
+    }
+
+    fn cluster_stats(&self) -> Json {
+        let state = self.lock();
+        let live = state.queries.values().filter(|q| !q.state.is_done());
+        let (running, queued) = live.fold((0, 0), |(r, q), query| match query.state {
+            QueryState::Running => (r + 1, q),
+            _ => (r, q + 1),
+        });
+        json!({
+            "runningQueries": running,
+            "blockedQueries": 0,
+            "queuedQueries": queued,
+            "activeCoordinators": 1,
+            "activeWorkers": 1,
+            "runningDrivers": 0,
+            "totalAvailableProcessors": std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "reservedMemory": 0.0,
+            "totalInputRows": 0,
+            "totalInputBytes": 0,
+            "totalCpuTimeSecs": 0,
+        })
+    }
+
+    /// `GET /v1/query/{id}`: a basic QueryInfo; 410 for a query this coordinator does not know.
+    fn query_info(&self, id: &str, base: &str) -> Reply {
+        let state = self.lock();
+        let Some(query) = state.queries.get(id) else {
+            return Reply::mapped_error(410, "Query not found").for_query(id);
+        };
+        let mut info = json!({
+            "queryId": query.id,
+            "session": {
+                "queryId": query.id,
+                "user": query.user,
+                "source": query.source,
+                "catalog": query.catalog,
+                "schema": query.schema,
+                "transactionId": query.transaction_id,
+                "clientTransactionSupport": query.client_transaction_support,
+            },
+            "state": query.state.as_str(),
+            "self": format!("{base}/v1/query/{}", query.id),
+            "query": query.sql,
+            "queryStats": {
+                "createTime": format_instant(query.created_ms),
+                "elapsedTime": format_duration(query.created.elapsed()),
+            },
+            "scheduled": query.dispatched_at.is_some(),
+            "finalQueryInfo": query.state.is_done(),
+        });
+        if let Some(error) = &query.error {
+            info["errorType"] = json!(error.code.error_type.as_str());
+            info["errorCode"] = json!({"code": error.code.code, "name": error.code.name, "type": error.code.error_type.as_str()});
+            info["failureInfo"] = error_json(error)["failureInfo"].clone();
+        }
+        Reply::json(200, &info).for_query(id)
+    }
+
+    // ---- web UI ------------------------------------------------------------
+
+    fn with_ui_user(&self, request: &Request<'_>, ok: impl FnOnce() -> Reply) -> Reply {
+        match self.web_ui.user(request.headers) {
+            Some(_) => ok(),
+            None => WebUi::unauthorized(),
+        }
+    }
+
+    /// `/ui/query.html?{id}`: other UI pages redirect to the login form.
+    fn query_page(&self, request: &Request<'_>, base: &str) -> Reply {
+        let id = request.query.unwrap_or_default();
+        let reply = match self.web_ui.user(request.headers) {
+            None => Reply::empty(303).header("Location", format!("{base}/ui/login.html")),
+            Some(_) => Reply::with_body(
+                200,
+                "text/html",
+                format!("<!DOCTYPE html><html><head><title>Query details - {id}</title></head><body><div id=\"content\" data-query-id=\"{id}\"></div></body></html>"),
+            ),
+        };
+        reply.for_query(id)
+    }
+}
+
+fn queued_results(query: &Query, base: &str, next_token: u64, error: Option<&QueryError>) -> Json {
+    let state = if error.is_some() {
+        QueryState::Failed
+    } else {
+        QueryState::Queued
+    };
+    let next_uri = error.is_none().then(|| {
+        format!(
+            "{base}/v1/statement/queued/{}/{}/{next_token}",
+            query.id,
+            query.slug.make(SlugContext::QueuedQuery, next_token)
+        )
+    });
+    query_results(Page {
+        id: &query.id,
+        info_uri: info_uri(base, &query.id),
+        partial_cancel_uri: None,
+        next_uri,
+        columns: None,
+        data: None,
+        stats: statement_stats(state, query.progress()),
+        error,
+        update_type: None,
+        update_count: None,
+    })
+}
+
+fn executing_uri(base: &str, query: &Query, token: u64) -> String {
+    format!(
+        "{base}/v1/statement/executing/{}/{}/{token}",
+        query.id,
+        query.slug.make(SlugContext::ExecutingQuery, token)
+    )
+}
+
+fn info_uri(base: &str, id: &str) -> String {
+    format!("{base}/ui/query.html?{id}")
+}
+
+/// The page for `token`: rows, an update result, the error, or (still running) nothing.
+fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows: usize) -> Reply {
+    let mut headers = Vec::new();
+    let (mut columns, mut data, mut update_type) = (None, None, None);
+    let mut has_more = true;
+    if running {
+        // Nothing yet: an empty page pointing at the next token.
+    } else if query.state == QueryState::Failed {
+        has_more = false;
+    } else {
+        match &query.work {
+            Some(Work::Rows {
+                columns: cols,
+                rows,
+            }) => {
+                columns = Some(columns_json(cols));
+                let end = (query.next_row + page_rows).min(rows.len());
+                if query.next_row < end {
+                    data = Some(rows_json(cols, &rows[query.next_row..end]));
+                    query.next_row = end;
+                } else {
+                    has_more = false;
+                    query.state = QueryState::Finished;
+                }
+            }
+            Some(Work::Update {
+                update_type: kind,
+                header,
+            }) => {
+                update_type = Some(*kind);
+                headers.extend(header.iter().map(|(n, v)| (n.to_string(), v.clone())));
+                has_more = false;
+                query.state = QueryState::Finished;
+            }
+            None => has_more = false,
+        }
+    }
+    query.next_token = has_more.then_some(token + 1);
+    let next_uri = query.next_token.map(|t| executing_uri(base, query, t));
+    let body = query_results(Page {
+        id: &query.id,
+        info_uri: info_uri(base, &query.id),
+        partial_cancel_uri: None,
+        next_uri,
+        columns,
+        data,
+        stats: statement_stats(query.state, query.progress()),
+        error: if query.state == QueryState::Failed {
+            query.error.as_ref()
+        } else {
+            None
+        },
+        update_type,
+        update_count: None,
+    });
+    let mut reply = Reply::json(200, &body).for_query(&query.id);
+    reply.headers.extend(headers);
+    reply
+}
+
+/// The `/* emulator: runtime_ms=N */` comment hint (Trino ignores comments).
+pub fn runtime_hint(sql: &str) -> Duration {
+    let ms = sql
+        .match_indices("/*")
+        .filter_map(|(start, _)| {
+            let rest = &sql[start + 2..];
+            let comment = &rest[..rest.find("*/")?];
+            let hint = comment.trim().strip_prefix("emulator:")?;
+            hint.split_whitespace()
+                .find_map(|kv| kv.strip_prefix("runtime_ms=")?.parse::<u64>().ok())
+        })
+        .next()
+        .unwrap_or(0);
+    Duration::from_millis(ms)
+}
+
+fn strip_port(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((host, port))
+            if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !host.is_empty() =>
+        {
+            host
+        }
+        _ => authority,
+    }
+}
+
+fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn new_uuid() -> String {
+    let mut b = [0u8; 16];
+    b.iter_mut().for_each(|x| *x = fastrand::u8(..));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// `x-forwarded-proto` → `X-Forwarded-Proto`, as Jetty names the header in its error.
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests;

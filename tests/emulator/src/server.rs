@@ -63,7 +63,7 @@ pub async fn serve(
     }
     drop(listener);
     purger.abort();
-    log_line(&node_id, "-", "SHUTDOWN", 0, None);
+    println!("trino-emulator node={node_id} shutting down: no new connections, finishing in-flight requests");
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => eprintln!("some connections did not close within {SHUTDOWN_GRACE:?}"),

@@ -201,7 +201,7 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
             }
             if !names.is_empty() && names.len() != scope.len() {
                 return Err(QueryError::at(
-                    GENERIC_USER_ERROR,
+                    MISMATCHED_COLUMN_ALIASES,
                     *location,
                     format!(
                         "Column alias list has {} entries but '{}' has {} columns available",
@@ -234,7 +234,7 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                     Some(c) => (c.clone(), s.clone(), t.clone()),
                     None => {
                         return Err(QueryError::at(
-                            GENERIC_USER_ERROR,
+                            MISSING_CATALOG_NAME,
                             *location,
                             "Catalog must be specified when session catalog is not set",
                         ))
@@ -244,7 +244,7 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                     (Some(c), Some(s)) => (c.clone(), s.clone(), t.clone()),
                     (None, _) => {
                         return Err(QueryError::at(
-                            GENERIC_USER_ERROR,
+                            MISSING_CATALOG_NAME,
                             *location,
                             "Catalog must be specified when session catalog is not set",
                         ))

@@ -188,8 +188,7 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
         }
         ExprKind::TypedLiteral { ty, text } => {
             if ty.name == "decimal" {
-                let (t, v) =
-                    coerce::decimal_literal(text).map_err(|m| at(INVALID_CAST_ARGUMENT, m))?;
+                let (t, v) = coerce::decimal_literal(text).map_err(|m| at(INVALID_LITERAL, m))?;
                 return Ok(Typed::constant(t, v));
             }
             if ty.name == "varchar" {
@@ -202,7 +201,7 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
             let source = Type::Varchar(Some(text.chars().count() as u32));
             let value = cast(&Value::Varchar(text.clone()), &source, &target).map_err(|_| {
                 at(
-                    INVALID_CAST_ARGUMENT,
+                    INVALID_LITERAL,
                     format!("'{text}' is not a valid {} literal", ty.name),
                 )
             })?;

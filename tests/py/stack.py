@@ -1,0 +1,124 @@
+"""`make up` / `make down` / `make demo`: the local stack on fixed loopback ports.
+
+Today the stack is two emulated Trino coordinators (coordinator-a on 8081,
+coordinator-b on 8082), the ports envoy/envoy.yaml routes to. Logs and pids go
+to .run/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from harness import REPO, Emulator
+
+RUN_DIR = REPO / ".run"
+COORDINATORS = [("coordinator-a", 8081), ("coordinator-b", 8082)]
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on the port (connections lingering in TIME_WAIT don't count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def pid_file(name: str) -> Path:
+    return RUN_DIR / f"{name}.pid"
+
+
+def start_stack() -> list[Emulator]:
+    busy = [port for _, port in COORDINATORS if not port_free(port)]
+    if busy:
+        sys.exit(f"ports {busy} are in use: is the stack already up? (`make down` stops it)")
+    RUN_DIR.mkdir(exist_ok=True)
+    emulators = []
+    for name, port in COORDINATORS:
+        emulator = Emulator(name, port, RUN_DIR / f"{name}.log", ["--page-rows", "100"]).start()
+        pid_file(name).write_text(str(emulator.process.pid))
+        emulators.append(emulator)
+    return emulators
+
+
+def up(_args) -> None:
+    for emulator in start_stack():
+        print(f"{emulator.node_id}: {emulator.url} (coordinatorId {emulator.info()['coordinatorId']}, log {emulator.log_path})")
+    print("stack is up; `make down` stops it")
+
+
+def down(_args) -> None:
+    for name, _ in COORDINATORS:
+        path = pid_file(name)
+        if not path.exists():
+            continue
+        pid = int(path.read_text())
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        path.unlink()
+        print(f"{name} stopped")
+
+
+def demo(args) -> None:
+    import trino
+
+    emulators = start_stack()
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    print("Two Trino coordinators are up (emulated):")
+    for emulator in emulators:
+        print(f"  {emulator.node_id}  {emulator.url}  coordinatorId={emulator.info()['coordinatorId']}")
+    print("Running queries with the real Python trino client; Ctrl-C stops.\n")
+    try:
+        for n in itertools.count(1):
+            if stop["now"] or (args.queries and n > args.queries):
+                break
+            emulator = emulators[n % len(emulators)]
+            cursor = trino.dbapi.connect(host="127.0.0.1", port=emulator.port, user="demo", source="trino-gateway-demo").cursor()
+            cursor.execute("SELECT node_id FROM system.runtime.nodes")
+            node = cursor.fetchall()[0][0]
+            started = time.monotonic()
+            cursor.execute("SELECT count_me FROM UNNEST(sequence(1, 1000)) AS t(count_me)")
+            rows = cursor.fetchall()
+            took = (time.monotonic() - started) * 1000
+            print(f"query {n:3d}: {cursor.query_id} answered by {node}: {len(rows)} rows, sum {sum(r[0] for r in rows)}, {took:.0f} ms")
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping the stack")
+        for emulator in emulators:
+            emulator.stop()
+            pid_file(emulator.node_id).unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up").set_defaults(run=up)
+    commands.add_parser("down").set_defaults(run=down)
+    demo_parser = commands.add_parser("demo")
+    demo_parser.add_argument("--queries", type=int, default=0, help="stop after this many (0: until Ctrl-C)")
+    demo_parser.add_argument("--interval", type=float, default=1.0, help="seconds between queries")
+    demo_parser.set_defaults(run=demo)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,10 +8,7 @@ const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub fn encode_url(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(URL_SAFE[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -24,10 +21,7 @@ pub fn decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for c in text.trim_end_matches('=').bytes() {
-        let value = STANDARD
-            .iter()
-            .position(|s| *s == c)
-            .or_else(|| URL_SAFE.iter().position(|s| *s == c))? as u32;
+        let value = STANDARD.iter().position(|s| *s == c).or_else(|| URL_SAFE.iter().position(|s| *s == c))? as u32;
         acc = (acc << 6) | value;
         bits += 6;
         if bits >= 8 {
@@ -45,15 +39,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for input in [
-            &b""[..],
-            b"f",
-            b"fo",
-            b"foo",
-            b"foob",
-            b"alice:",
-            b"\xff\xfe\xfd",
-        ] {
+        for input in [&b""[..], b"f", b"fo", b"foo", b"foob", b"alice:", b"\xff\xfe\xfd"] {
             assert_eq!(decode(&encode_url(input)).as_deref(), Some(input));
         }
         assert_eq!(decode("YWxpY2U6").as_deref(), Some(&b"alice:"[..]));

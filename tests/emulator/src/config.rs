@@ -56,23 +56,17 @@ fn parse_coordinator_id(value: &str) -> Result<String, String> {
     if crate::ids::is_valid_coordinator_id(value) {
         Ok(value.to_string())
     } else {
-        Err(format!(
-            "'{value}' is not 5 characters of abcdefghijkmnpqrstuvwxyz23456789"
-        ))
+        Err(format!("'{value}' is not 5 characters of abcdefghijkmnpqrstuvwxyz23456789"))
     }
 }
 
 /// Airlift `Duration` syntax: a number and a unit (ns, us, ms, s, m, h, d).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
-    let split = value
-        .find(|c: char| c.is_ascii_alphabetic())
-        .ok_or_else(|| format!("duration '{value}' has no unit"))?;
+    let split =
+        value.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(|| format!("duration '{value}' has no unit"))?;
     let (number, unit) = value.split_at(split);
-    let number: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration '{value}'"))?;
+    let number: f64 = number.trim().parse().map_err(|_| format!("invalid duration '{value}'"))?;
     let seconds = match unit {
         "ns" => 1e-9,
         "us" => 1e-6,

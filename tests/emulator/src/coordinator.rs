@@ -6,13 +6,9 @@
 
 use crate::base64;
 use crate::config::{format_duration, parse_duration, Config};
-use crate::ids::{
-    format_instant, random_coordinator_id, unix_millis, QueryIdGenerator, Slug, SlugContext,
-};
+use crate::ids::{format_instant, random_coordinator_id, unix_millis, QueryIdGenerator, Slug, SlugContext};
 use crate::reply::{jetty_error, Handled, Reply};
-use crate::results::{
-    columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState,
-};
+use crate::results::{columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState};
 use crate::sql::error::{self as codes, QueryError};
 use crate::sql::types::Value;
 use crate::sql::{self, Column, Environment, Outcome};
@@ -59,42 +55,29 @@ impl Request<'_> {
         if let Some(user) = self.header("x-trino-user").filter(|u| !u.is_empty()) {
             return Ok(user.to_string());
         }
-        let basic = self
-            .header("authorization")
-            .and_then(|a| a.strip_prefix("Basic "))
-            .and_then(|b| base64::decode(b.trim()));
+        let basic =
+            self.header("authorization").and_then(|a| a.strip_prefix("Basic ")).and_then(|b| base64::decode(b.trim()));
         if let Some(credentials) = basic.and_then(|b| String::from_utf8(b).ok()) {
             let (user, password) = credentials.split_once(':').unwrap_or((&credentials, ""));
             if !password.is_empty() {
-                return Err(unauthenticated(
-                    "Password not allowed for insecure authentication",
-                ));
+                return Err(unauthenticated("Password not allowed for insecure authentication"));
             }
             if !user.is_empty() {
                 return Ok(user.to_string());
             }
         }
-        Err(unauthenticated(
-            "Basic authentication or X-Trino-User must be sent",
-        ))
+        Err(unauthenticated("Basic authentication or X-Trino-User must be sent"))
     }
 }
 
 fn unauthenticated(message: &str) -> Reply {
-    Reply::with_body(401, "text/plain; charset=utf-8", message)
-        .header("WWW-Authenticate", "Basic realm=\"Trino\"")
+    Reply::with_body(401, "text/plain; charset=utf-8", message).header("WWW-Authenticate", "Basic realm=\"Trino\"")
 }
 
 /// What a dispatched query produces.
 enum Work {
-    Rows {
-        columns: Vec<Column>,
-        rows: Vec<Vec<Value>>,
-    },
-    Update {
-        update_type: &'static str,
-        header: Option<(&'static str, String)>,
-    },
+    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>> },
+    Update { update_type: &'static str, header: Option<(&'static str, String)> },
 }
 
 struct Query {
@@ -143,9 +126,7 @@ impl Query {
     }
 
     fn progress(&self) -> Progress {
-        let queued = self
-            .dispatched_at
-            .map_or(self.created.elapsed(), |d| d - self.created);
+        let queued = self.dispatched_at.map_or(self.created.elapsed(), |d| d - self.created);
         let rows = self.next_row as u64;
         Progress {
             elapsed_ms: self.created.elapsed().as_millis() as u64,
@@ -174,10 +155,7 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub fn new(config: Config) -> Coordinator {
-        let coordinator_id = config
-            .coordinator_id
-            .clone()
-            .unwrap_or_else(random_coordinator_id);
+        let coordinator_id = config.coordinator_id.clone().unwrap_or_else(random_coordinator_id);
         Coordinator {
             started: Instant::now(),
             web_ui: WebUi::new(),
@@ -197,9 +175,7 @@ impl Coordinator {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn starting(&self) -> bool {
@@ -210,11 +186,7 @@ impl Coordinator {
         let base = self.base_uri(request);
         if !self.config.process_forwarded {
             // airlift's RejectForwardedRequestCustomizer, before any resource runs.
-            if let Some(name) = request
-                .headers
-                .keys()
-                .find(|n| n.as_str().starts_with("x-forwarded-"))
-            {
+            if let Some(name) = request.headers.keys().find(|n| n.as_str().starts_with("x-forwarded-")) {
                 let message = format!(
                     "Server configuration does not allow processing of the {} header",
                     canonical_header(name.as_str())
@@ -271,21 +243,13 @@ impl Coordinator {
         if let Some(port) = first("x-forwarded-port") {
             authority = format!("{}:{port}", strip_port(&authority));
         }
-        let prefix = first("x-forwarded-prefix")
-            .map(|p| p.trim_end_matches('/').to_string())
-            .unwrap_or_default();
+        let prefix = first("x-forwarded-prefix").map(|p| p.trim_end_matches('/').to_string()).unwrap_or_default();
         format!("{scheme}://{authority}{prefix}")
     }
 
     fn environment(&self, query: &Query) -> Environment {
         let mut catalogs = vec!["system".to_string()];
-        catalogs.extend(
-            self.config
-                .catalogs
-                .iter()
-                .filter(|c| *c != "system")
-                .cloned(),
-        );
+        catalogs.extend(self.config.catalogs.iter().filter(|c| *c != "system").cloned());
         Environment {
             node_id: self.config.node_id.clone(),
             http_uri: format!("http://{}", self.config.listen),
@@ -307,16 +271,14 @@ impl Coordinator {
             return Reply::mapped_error(400, "SQL statement is empty");
         }
         let transaction_header = request.header("x-trino-transaction-id").map(str::trim);
-        let transaction_id = transaction_header
-            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("none"))
-            .map(str::to_string);
+        let transaction_id =
+            transaction_header.filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("none")).map(str::to_string);
         if let Some(id) = &transaction_id {
             if !is_uuid(id) {
                 return Reply::text(400, &format!("Invalid UUID string: {id}"));
             }
         }
-        if request.header("x-trino-schema").is_some() && request.header("x-trino-catalog").is_none()
-        {
+        if request.header("x-trino-schema").is_some() && request.header("x-trino-catalog").is_none() {
             return Reply::text(400, "Schema is set but catalog is not");
         }
         let now = Instant::now();
@@ -356,30 +318,14 @@ impl Coordinator {
 
     // ---- /v1/statement/queued/{queryId}/{slug}/{token} ---------------------
 
-    fn queued(
-        &self,
-        request: &Request<'_>,
-        base: &str,
-        id: &str,
-        slug: &str,
-        token: &str,
-    ) -> Handled {
-        let not_found =
-            || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
+    fn queued(&self, request: &Request<'_>, base: &str, id: &str, slug: &str, token: &str) -> Handled {
+        let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
-        let State {
-            queries,
-            transactions,
-            history,
-            ..
-        } = &mut *guard;
+        let State { queries, transactions, history, .. } = &mut *guard;
         let Some(query) = queries.get_mut(id) else {
             return not_found();
         };
-        let Some(token) = token
-            .parse::<u64>()
-            .ok()
-            .filter(|t| query.slug.is_valid(SlugContext::QueuedQuery, slug, *t))
+        let Some(token) = token.parse::<u64>().ok().filter(|t| query.slug.is_valid(SlugContext::QueuedQuery, slug, *t))
         else {
             return not_found();
         };
@@ -392,11 +338,7 @@ impl Coordinator {
                 return Handled::Reply(Reply::empty(204).for_query(id));
             }
             Method::GET => {}
-            _ => {
-                return Handled::Reply(
-                    Reply::mapped_error(405, "HTTP 405 Method Not Allowed").for_query(id),
-                )
-            }
+            _ => return Handled::Reply(Reply::mapped_error(405, "HTTP 405 Method Not Allowed").for_query(id)),
         }
         if token != query.queued_token && token != query.queued_token + 1 {
             return Handled::Reply(Reply::mapped_error(410, "Invalid token").for_query(id));
@@ -429,24 +371,17 @@ impl Coordinator {
     fn dispatch(&self, query: &mut Query, transactions: &mut HashSet<String>) {
         query.dispatched_at = Some(Instant::now());
         if self.starting() {
-            return query.fail(QueryError::new(
-                codes::SERVER_STARTING_UP,
-                "Trino server is still initializing",
-            ));
+            return query.fail(QueryError::new(codes::SERVER_STARTING_UP, "Trino server is still initializing"));
         }
         if query.sql.len() > MAX_QUERY_LENGTH {
-            let message = format!(
-                "Query text length ({}) exceeds the maximum length ({MAX_QUERY_LENGTH})",
-                query.sql.len()
-            );
+            let message =
+                format!("Query text length ({}) exceeds the maximum length ({MAX_QUERY_LENGTH})", query.sql.len());
             return query.fail(QueryError::new(codes::QUERY_TEXT_TOO_LARGE, message));
         }
-        if let Some(tx) = query
-            .transaction_id
-            .as_ref()
-            .filter(|tx| !transactions.contains(*tx))
-        {
-            let message = format!("Unknown transaction ID: {tx}. Possibly expired? Commands ignored until end of transaction block");
+        if let Some(tx) = query.transaction_id.as_ref().filter(|tx| !transactions.contains(*tx)) {
+            let message = format!(
+                "Unknown transaction ID: {tx}. Possibly expired? Commands ignored until end of transaction block"
+            );
             return query.fail(QueryError::new(codes::UNKNOWN_TRANSACTION, message));
         }
         let statement = match sql::parse(&query.sql) {
@@ -460,10 +395,7 @@ impl Coordinator {
             Ok(work) => query.work = Some(work),
             Err(error) => {
                 // Planning and execution errors come out of the executing resource.
-                query.work = Some(Work::Update {
-                    update_type: "",
-                    header: None,
-                });
+                query.work = Some(Work::Update { update_type: "", header: None });
                 query.fail(error);
             }
         }
@@ -476,74 +408,40 @@ impl Coordinator {
         transactions: &mut HashSet<String>,
     ) -> Result<Work, QueryError> {
         Ok(match outcome {
-            Outcome::Rows(result) => Work::Rows {
-                columns: result.columns,
-                rows: result.rows,
-            },
+            Outcome::Rows(result) => Work::Rows { columns: result.columns, rows: result.rows },
             Outcome::StartTransaction => {
                 if !query.client_transaction_support {
-                    return Err(QueryError::new(
-                        codes::INCOMPATIBLE_CLIENT,
-                        "Client does not support transactions",
-                    ));
+                    return Err(QueryError::new(codes::INCOMPATIBLE_CLIENT, "Client does not support transactions"));
                 }
                 if query.transaction_id.is_some() {
-                    return Err(QueryError::new(
-                        codes::NOT_SUPPORTED,
-                        "Nested transactions not supported",
-                    ));
+                    return Err(QueryError::new(codes::NOT_SUPPORTED, "Nested transactions not supported"));
                 }
                 let tx = new_uuid();
                 transactions.insert(tx.clone());
-                Work::Update {
-                    update_type: "START TRANSACTION",
-                    header: Some(("X-Trino-Started-Transaction-Id", tx)),
-                }
+                Work::Update { update_type: "START TRANSACTION", header: Some(("X-Trino-Started-Transaction-Id", tx)) }
             }
             Outcome::Commit | Outcome::Rollback => {
                 let Some(tx) = &query.transaction_id else {
-                    return Err(QueryError::new(
-                        codes::NOT_IN_TRANSACTION,
-                        "No transaction in progress",
-                    ));
+                    return Err(QueryError::new(codes::NOT_IN_TRANSACTION, "No transaction in progress"));
                 };
                 transactions.remove(tx);
-                let update_type = if outcome == Outcome::Commit {
-                    "COMMIT"
-                } else {
-                    "ROLLBACK"
-                };
-                Work::Update {
-                    update_type,
-                    header: Some(("X-Trino-Clear-Transaction-Id", "true".into())),
-                }
+                let update_type = if outcome == Outcome::Commit { "COMMIT" } else { "ROLLBACK" };
+                Work::Update { update_type, header: Some(("X-Trino-Clear-Transaction-Id", "true".into())) }
             }
         })
     }
 
     // ---- /v1/statement/executing/{queryId}/{slug}/{token} ------------------
 
-    fn executing(
-        &self,
-        request: &Request<'_>,
-        base: &str,
-        id: &str,
-        slug: &str,
-        token: &str,
-    ) -> Handled {
-        let not_found =
-            || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
+    fn executing(&self, request: &Request<'_>, base: &str, id: &str, slug: &str, token: &str) -> Handled {
+        let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
-        let State {
-            queries, history, ..
-        } = &mut *guard;
+        let State { queries, history, .. } = &mut *guard;
         let Some(query) = queries.get_mut(id).filter(|q| q.work.is_some()) else {
             return not_found();
         };
-        let Some(token) = token
-            .parse::<u64>()
-            .ok()
-            .filter(|t| query.slug.is_valid(SlugContext::ExecutingQuery, slug, *t))
+        let Some(token) =
+            token.parse::<u64>().ok().filter(|t| query.slug.is_valid(SlugContext::ExecutingQuery, slug, *t))
         else {
             return not_found();
         };
@@ -555,11 +453,7 @@ impl Coordinator {
                 return Handled::Reply(Reply::empty(204).for_query(id));
             }
             Method::GET => {}
-            _ => {
-                return Handled::Reply(
-                    Reply::mapped_error(405, "HTTP 405 Method Not Allowed").for_query(id),
-                )
-            }
+            _ => return Handled::Reply(Reply::mapped_error(405, "HTTP 405 Method Not Allowed").for_query(id)),
         }
         // The same token again: the same page again (a safe retry).
         if query.last_token == Some(token) {
@@ -594,10 +488,7 @@ impl Coordinator {
     fn partial_cancel(&self, id: &str, slug: &str, token: &str) -> Reply {
         let state = self.lock();
         let valid = state.queries.get(id).is_some_and(|q| {
-            token
-                .parse::<u64>()
-                .ok()
-                .is_some_and(|t| q.slug.is_valid(SlugContext::ExecutingQuery, slug, t))
+            token.parse::<u64>().ok().is_some_and(|t| q.slug.is_valid(SlugContext::ExecutingQuery, slug, t))
         });
         if valid {
             Reply::empty(204).for_query(id)
@@ -626,12 +517,7 @@ impl Coordinator {
     pub fn purge(&self) {
         let timeout = self.config.query_client_timeout;
         let mut guard = self.lock();
-        let State {
-            queries,
-            transactions,
-            history,
-            ..
-        } = &mut *guard;
+        let State { queries, transactions, history, .. } = &mut *guard;
         queries.retain(|_, q| q.dispatched_at.is_some() || q.last_heartbeat.elapsed() <= timeout);
         for query in queries.values_mut() {
             if !query.state.is_done() && query.last_heartbeat.elapsed() > timeout {
@@ -754,7 +640,8 @@ impl Coordinator {
         });
         if let Some(error) = &query.error {
             info["errorType"] = json!(error.code.error_type.as_str());
-            info["errorCode"] = json!({"code": error.code.code, "name": error.code.name, "type": error.code.error_type.as_str()});
+            info["errorCode"] =
+                json!({"code": error.code.code, "name": error.code.name, "type": error.code.error_type.as_str()});
             info["failureInfo"] = error_json(error)["failureInfo"].clone();
         }
         Reply::json(200, &info).for_query(id)
@@ -785,11 +672,7 @@ impl Coordinator {
 }
 
 fn queued_results(query: &Query, base: &str, next_token: u64, error: Option<&QueryError>) -> Json {
-    let state = if error.is_some() {
-        QueryState::Failed
-    } else {
-        QueryState::Queued
-    };
+    let state = if error.is_some() { QueryState::Failed } else { QueryState::Queued };
     let next_uri = error.is_none().then(|| {
         format!(
             "{base}/v1/statement/queued/{}/{}/{next_token}",
@@ -834,10 +717,7 @@ fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows
         has_more = false;
     } else {
         match &query.work {
-            Some(Work::Rows {
-                columns: cols,
-                rows,
-            }) => {
+            Some(Work::Rows { columns: cols, rows }) => {
                 columns = Some(columns_json(cols));
                 let end = (query.next_row + page_rows).min(rows.len());
                 if query.next_row < end {
@@ -848,10 +728,7 @@ fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows
                     query.state = QueryState::Finished;
                 }
             }
-            Some(Work::Update {
-                update_type: kind,
-                header,
-            }) => {
+            Some(Work::Update { update_type: kind, header }) => {
                 update_type = Some(*kind);
                 headers.extend(header.iter().map(|(n, v)| (n.to_string(), v.clone())));
                 has_more = false;
@@ -870,11 +747,7 @@ fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows
         columns,
         data,
         stats: statement_stats(query.state, query.progress()),
-        error: if query.state == QueryState::Failed {
-            query.error.as_ref()
-        } else {
-            None
-        },
+        error: if query.state == QueryState::Failed { query.error.as_ref() } else { None },
         update_type,
         update_count: None,
     });
@@ -891,8 +764,7 @@ pub fn runtime_hint(sql: &str) -> Duration {
             let rest = &sql[start + 2..];
             let comment = &rest[..rest.find("*/")?];
             let hint = comment.trim().strip_prefix("emulator:")?;
-            hint.split_whitespace()
-                .find_map(|kv| kv.strip_prefix("runtime_ms=")?.parse::<u64>().ok())
+            hint.split_whitespace().find_map(|kv| kv.strip_prefix("runtime_ms=")?.parse::<u64>().ok())
         })
         .next()
         .unwrap_or(0);
@@ -901,11 +773,7 @@ pub fn runtime_hint(sql: &str) -> Duration {
 
 fn strip_port(authority: &str) -> &str {
     match authority.rsplit_once(':') {
-        Some((host, port))
-            if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !host.is_empty() =>
-        {
-            host
-        }
+        Some((host, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) && !host.is_empty() => host,
         _ => authority,
     }
 }
@@ -913,10 +781,7 @@ fn strip_port(authority: &str) -> &str {
 fn is_uuid(id: &str) -> bool {
     let groups: Vec<&str> = id.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn new_uuid() -> String {
@@ -925,14 +790,7 @@ fn new_uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 /// `x-forwarded-proto` → `X-Forwarded-Proto`, as Jetty names the header in its error.
@@ -940,10 +798,7 @@ fn canonical_header(name: &str) -> String {
     name.split('-')
         .map(|part| {
             let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
         })
         .collect::<Vec<_>>()
         .join("-")

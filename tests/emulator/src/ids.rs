@@ -30,11 +30,7 @@ pub struct QueryIdGenerator {
 
 impl QueryIdGenerator {
     pub fn new(coordinator_id: String) -> Self {
-        QueryIdGenerator {
-            coordinator_id,
-            counter: 0,
-            day: 0,
-        }
+        QueryIdGenerator { coordinator_id, counter: 0, day: 0 }
     }
 
     pub fn coordinator_id(&self) -> &str {
@@ -55,39 +51,23 @@ impl QueryIdGenerator {
         // emulator never serves that many queries, so it wraps.
         let index = self.counter % 100_000;
         self.counter += 1;
-        format!(
-            "{}_{:05}_{}",
-            format_timestamp(now),
-            index,
-            self.coordinator_id
-        )
+        format!("{}_{:05}_{}", format_timestamp(now), index, self.coordinator_id)
     }
 }
 
 pub fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 pub fn unix_millis() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
 }
 
 /// `yyyyMMdd_HHmmss` in UTC.
 pub fn format_timestamp(unix: u64) -> String {
     let (y, m, d) = civil_from_days((unix / 86_400) as i64);
     let secs = unix % 86_400;
-    format!(
-        "{y:04}{m:02}{d:02}_{:02}{:02}{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{y:04}{m:02}{d:02}_{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// ISO-8601 UTC with milliseconds, as Trino prints instants in JSON.
@@ -95,13 +75,7 @@ pub fn format_instant(unix_ms: u128) -> String {
     let secs = (unix_ms / 1000) as u64;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let s = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        unix_ms % 1000
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", s / 3600, s / 60 % 60, s % 60, unix_ms % 1000)
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
@@ -158,12 +132,7 @@ impl Slug {
     pub fn is_valid(&self, context: SlugContext, slug: &str, token: u64) -> bool {
         let expected = self.make(context, token);
         // Constant-time comparison, as Trino does.
-        expected.len() == slug.len()
-            && expected
-                .bytes()
-                .zip(slug.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        expected.len() == slug.len() && expected.bytes().zip(slug.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 }
 
@@ -176,14 +145,8 @@ mod tests {
         let mut generator = QueryIdGenerator::new("ab2cd".into());
         let first = generator.next_id_at(1_764_064_800); // 2025-11-25 10:00:00 UTC
         assert_eq!(first, "20251125_100000_00000_ab2cd");
-        assert_eq!(
-            generator.next_id_at(1_764_064_801),
-            "20251125_100001_00001_ab2cd"
-        );
-        assert_eq!(
-            generator.next_id_at(1_764_064_800 + 86_400),
-            "20251126_100000_00000_ab2cd"
-        );
+        assert_eq!(generator.next_id_at(1_764_064_801), "20251125_100001_00001_ab2cd");
+        assert_eq!(generator.next_id_at(1_764_064_800 + 86_400), "20251126_100000_00000_ab2cd");
     }
 
     #[test]
@@ -209,9 +172,6 @@ mod tests {
 
     #[test]
     fn instants() {
-        assert_eq!(
-            format_instant(1_764_064_800_123),
-            "2025-11-25T10:00:00.123Z"
-        );
+        assert_eq!(format_instant(1_764_064_800_123), "2025-11-25T10:00:00.123Z");
     }
 }

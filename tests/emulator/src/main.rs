@@ -5,11 +5,7 @@ use trino_emulator::coordinator::Coordinator;
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("trino-emulator: cannot start the runtime: {error}");

@@ -19,12 +19,7 @@ impl Reply {
     }
 
     pub fn with_body(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-        Reply {
-            status,
-            headers: vec![("Content-Type".into(), content_type.into())],
-            body: body.into(),
-            query_id: None,
-        }
+        Reply { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.into(), query_id: None }
     }
 
     /// A raw `text/plain` entity (Trino's `badRequest(...)`-style answers).
@@ -35,19 +30,11 @@ impl Reply {
     /// What Trino's `ThrowableMapper` writes for JAX-RS exceptions, e.g.
     /// `Error 404 Not Found: Query not found`.
     pub fn mapped_error(status: u16, message: &str) -> Reply {
-        Reply::text(
-            status,
-            &format!("Error {status} {}: {message}", reason(status)),
-        )
+        Reply::text(status, &format!("Error {status} {}: {message}", reason(status)))
     }
 
     pub fn empty(status: u16) -> Reply {
-        Reply {
-            status,
-            headers: vec![],
-            body: vec![],
-            query_id: None,
-        }
+        Reply { status, headers: vec![], body: vec![], query_id: None }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
@@ -99,7 +86,9 @@ pub fn jetty_error(status: u16, message: &str, uri: &str, accept: Option<&str>) 
         Reply::with_body(status, "text/html;charset=iso-8859-1", body)
             .header("Cache-Control", "must-revalidate,no-cache,no-store")
     } else {
-        let body = format!("HTTP ERROR {status} {message}\nURI: {uri}\nSTATUS: {status}\nMESSAGE: {message}\nCAUSED BY: {exception}\n");
+        let body = format!(
+            "HTTP ERROR {status} {message}\nURI: {uri}\nSTATUS: {status}\nMESSAGE: {message}\nCAUSED BY: {exception}\n"
+        );
         Reply::with_body(status, "text/plain;charset=iso-8859-1", body)
             .header("Cache-Control", "must-revalidate,no-cache,no-store")
     }

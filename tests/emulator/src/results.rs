@@ -112,16 +112,7 @@ pub fn columns_json(columns: &[Column]) -> Json {
 
 pub fn rows_json(columns: &[Column], rows: &[Vec<Value>]) -> Json {
     Json::Array(
-        rows.iter()
-            .map(|row| {
-                Json::Array(
-                    row.iter()
-                        .zip(columns)
-                        .map(|(v, c)| v.to_json(&c.ty))
-                        .collect(),
-                )
-            })
-            .collect(),
+        rows.iter().map(|row| Json::Array(row.iter().zip(columns).map(|(v, c)| v.to_json(&c.ty)).collect())).collect(),
     )
 }
 
@@ -153,10 +144,7 @@ pub fn query_results(page: Page<'_>) -> Json {
         out.insert("columns".into(), columns);
     }
     // Trino omits `data` when a page carries no rows.
-    if let Some(data) = page
-        .data
-        .filter(|d| d.as_array().is_some_and(|a| !a.is_empty()))
-    {
+    if let Some(data) = page.data.filter(|d| d.as_array().is_some_and(|a| !a.is_empty())) {
         out.insert("data".into(), data);
     }
     out.insert("stats".into(), page.stats);

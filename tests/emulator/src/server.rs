@@ -21,11 +21,7 @@ const MAX_BODY: usize = 8 * 1024 * 1024;
 /// How long in-flight requests may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-pub async fn serve(
-    listener: TcpListener,
-    coordinator: Arc<Coordinator>,
-    node_id: String,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, node_id: String) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let purger = {
         let coordinator = coordinator.clone();
@@ -75,11 +71,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -122,25 +117,18 @@ async fn handle(
             Handled::WaitUntil(at) => tokio::time::sleep_until(at.into()).await,
         }
     };
-    log_line(
-        &node_id,
-        &method,
-        &path,
-        reply.status,
-        reply.query_id.as_deref(),
-    );
+    log_line(&node_id, &method, &path, reply.status, reply.query_id.as_deref());
     Ok(to_response(reply))
 }
 
 fn to_response(reply: Reply) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body)));
-    *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
-        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in reply.headers {
-        if let (Ok(name), Ok(value)) = (
-            hyper::header::HeaderName::try_from(name),
-            hyper::header::HeaderValue::try_from(value),
-        ) {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::try_from(name), hyper::header::HeaderValue::try_from(value))
+        {
             response.headers_mut().append(name, value);
         }
     }

@@ -83,18 +83,10 @@ impl WebUi {
             return Reply::empty(303).header("Location", format!("{base_uri}/ui/login.html"));
         };
         let location = field("redirectPath").unwrap_or_else(|| "/ui/".into());
-        let location = if location.starts_with('/') {
-            format!("{base_uri}{location}")
-        } else {
-            location
-        };
-        Reply::empty(303).header("Location", location).header(
-            "Set-Cookie",
-            format!(
-                "{UI_COOKIE}={};Version=1;Path=/ui;HttpOnly",
-                self.token(&username)
-            ),
-        )
+        let location = if location.starts_with('/') { format!("{base_uri}{location}") } else { location };
+        Reply::empty(303)
+            .header("Location", location)
+            .header("Set-Cookie", format!("{UI_COOKIE}={};Version=1;Path=/ui;HttpOnly", self.token(&username)))
     }
 
     /// Unauthenticated `/ui/api/*` calls.
@@ -141,24 +133,12 @@ mod tests {
         let ui = WebUi::new();
         let reply = ui.login("username=alice&password=", "http://h:1");
         assert_eq!(reply.status, 303);
-        let cookie = reply
-            .headers
-            .iter()
-            .find(|(n, _)| n == "Set-Cookie")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let token = cookie
-            .trim_start_matches("Trino-UI-Token=")
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let cookie = reply.headers.iter().find(|(n, _)| n == "Set-Cookie").map(|(_, v)| v.clone()).unwrap_or_default();
+        let token = cookie.trim_start_matches("Trino-UI-Token=").split(';').next().unwrap_or_default().to_string();
         let mut headers = HeaderMap::new();
         headers.insert(
             "cookie",
-            format!("other=1; {UI_COOKIE}={token}")
-                .parse()
-                .unwrap_or(http::HeaderValue::from_static("")),
+            format!("other=1; {UI_COOKIE}={token}").parse().unwrap_or(http::HeaderValue::from_static("")),
         );
         assert_eq!(ui.user(&headers), Some("alice".into()));
         assert_eq!(WebUi::new().user(&headers), None);
@@ -169,17 +149,8 @@ mod tests {
         let ui = WebUi::new();
         for form in ["username=alice&password=secret", "password=", ""] {
             let reply = ui.login(form, "http://h:1");
-            assert!(
-                reply
-                    .headers
-                    .iter()
-                    .any(|(n, v)| n == "Location" && v.ends_with("/ui/login.html")),
-                "{form}"
-            );
-            assert!(
-                !reply.headers.iter().any(|(n, _)| n == "Set-Cookie"),
-                "{form}"
-            );
+            assert!(reply.headers.iter().any(|(n, v)| n == "Location" && v.ends_with("/ui/login.html")), "{form}");
+            assert!(!reply.headers.iter().any(|(n, _)| n == "Set-Cookie"), "{form}");
         }
     }
 

@@ -26,10 +26,7 @@ fn call(c: &Coordinator, call: Call<'_>) -> Reply {
     let mut headers = HeaderMap::new();
     headers.insert("host", http::HeaderValue::from_static("test"));
     for (name, value) in call.headers {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::try_from(name),
-            http::HeaderValue::try_from(value),
-        ) {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::try_from(name), http::HeaderValue::try_from(value)) {
             headers.append(n, v);
         }
     }
@@ -44,37 +41,19 @@ fn call(c: &Coordinator, call: Call<'_>) -> Reply {
     loop {
         match c.handle(&request) {
             Handled::Reply(reply) => return reply,
-            Handled::WaitUntil(at) => {
-                std::thread::sleep(at.saturating_duration_since(Instant::now()))
-            }
+            Handled::WaitUntil(at) => std::thread::sleep(at.saturating_duration_since(Instant::now())),
         }
     }
 }
 
 fn get(c: &Coordinator, uri: &str) -> Reply {
-    call(
-        c,
-        Call {
-            method: Method::GET,
-            uri,
-            headers: vec![],
-            body: "",
-        },
-    )
+    call(c, Call { method: Method::GET, uri, headers: vec![], body: "" })
 }
 
 fn post(c: &Coordinator, sql: &str, headers: Vec<(&str, &str)>) -> Reply {
     let mut all = vec![("x-trino-user", "alice")];
     all.extend(headers);
-    call(
-        c,
-        Call {
-            method: Method::POST,
-            uri: "/v1/statement",
-            headers: all,
-            body: sql,
-        },
-    )
+    call(c, Call { method: Method::POST, uri: "/v1/statement", headers: all, body: sql })
 }
 
 fn json(reply: &Reply) -> Json {
@@ -82,10 +61,7 @@ fn json(reply: &Reply) -> Json {
 }
 
 fn next_uri(reply: &Reply) -> String {
-    json(reply)["nextUri"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_default()
+    json(reply)["nextUri"].as_str().map(str::to_string).unwrap_or_default()
 }
 
 #[test]
@@ -98,20 +74,14 @@ fn post_only_registers_and_the_first_queued_get_dispatches() {
     assert!(body.get("data").is_none() && body.get("columns").is_none());
     assert_eq!(body["warnings"], json!([]));
     let queued = next_uri(&posted);
-    assert!(
-        queued.starts_with("http://test/v1/statement/queued/") && queued.ends_with("/1"),
-        "{queued}"
-    );
+    assert!(queued.starts_with("http://test/v1/statement/queued/") && queued.ends_with("/1"), "{queued}");
     let id = body["id"].as_str().unwrap_or_default();
     assert!(id.ends_with("_abcde"));
     assert_eq!(body["infoUri"], format!("http://test/ui/query.html?{id}"));
 
     let dispatched = get(&c, &queued);
     let executing = next_uri(&dispatched);
-    assert!(
-        executing.contains("/v1/statement/executing/") && executing.ends_with("/0"),
-        "{executing}"
-    );
+    assert!(executing.contains("/v1/statement/executing/") && executing.ends_with("/0"), "{executing}");
     assert_eq!(json(&dispatched)["stats"]["state"], "QUEUED");
     // The queued resource accepts the current token again, recomputing the answer.
     assert_eq!(get(&c, &queued).status, 200);
@@ -127,36 +97,19 @@ fn queued_tokens_out_of_sequence_are_gone() {
     // Token 3 with a valid slug is not current or next: 410 Invalid token.
     let id = json(&posted)["id"].as_str().unwrap_or_default().to_string();
     let state = c.lock();
-    let slug = state
-        .queries
-        .get(&id)
-        .map(|q| q.slug.make(SlugContext::QueuedQuery, 3))
-        .unwrap_or_default();
+    let slug = state.queries.get(&id).map(|q| q.slug.make(SlugContext::QueuedQuery, 3)).unwrap_or_default();
     drop(state);
     let stale = get(&c, &format!("/v1/statement/queued/{id}/{slug}/3"));
-    assert_eq!(
-        (stale.status, stale.body.as_slice()),
-        (410, &b"Error 410 Gone: Invalid token"[..])
-    );
+    assert_eq!((stale.status, stale.body.as_slice()), (410, &b"Error 410 Gone: Invalid token"[..]));
 }
 
 #[test]
 fn executing_pages_tokens_and_retries() {
     let c = coordinator(&["--page-rows", "4"]);
-    let executing = next_uri(&get(
-        &c,
-        &next_uri(&post(
-            &c,
-            "SELECT x FROM UNNEST(sequence(1, 10)) AS t(x)",
-            vec![],
-        )),
-    ));
+    let executing = next_uri(&get(&c, &next_uri(&post(&c, "SELECT x FROM UNNEST(sequence(1, 10)) AS t(x)", vec![]))));
     let page0 = get(&c, &executing);
     assert_eq!(json(&page0)["data"], json!([[1], [2], [3], [4]]));
-    assert_eq!(
-        json(&page0)["columns"][0]["typeSignature"]["rawType"],
-        "bigint"
-    );
+    assert_eq!(json(&page0)["columns"][0]["typeSignature"]["rawType"], "bigint");
     assert_eq!(get(&c, &executing), page0, "same token, same page");
     let page1_uri = next_uri(&page0);
     let page1 = get(&c, &page1_uri);
@@ -180,18 +133,12 @@ fn parse_errors_fail_in_dispatch_and_analysis_errors_while_executing() {
     assert_eq!(body["stats"]["state"], "FAILED");
     assert!(body.get("nextUri").is_none());
     assert_eq!(body["error"]["errorName"], "SYNTAX_ERROR");
-    assert_eq!(
-        body["error"]["failureInfo"]["type"],
-        "io.trino.sql.parser.ParsingException"
-    );
+    assert_eq!(body["error"]["failureInfo"]["type"], "io.trino.sql.parser.ParsingException");
 
     let executing = next_uri(&get(&c, &next_uri(&post(&c, "SELECT nope", vec![]))));
     let body = json(&get(&c, &executing));
     assert_eq!(body["error"]["errorName"], "COLUMN_NOT_FOUND");
-    assert_eq!(
-        body["error"]["errorLocation"],
-        json!({"lineNumber": 1, "columnNumber": 8})
-    );
+    assert_eq!(body["error"]["errorLocation"], json!({"lineNumber": 1, "columnNumber": 8}));
 }
 
 #[test]
@@ -199,35 +146,22 @@ fn forwarded_headers() {
     let rejecting = coordinator(&[]);
     let reply = post(&rejecting, "SELECT 1", vec![("x-forwarded-port", "443")]);
     assert_eq!(reply.status, 406);
-    assert!(
-        String::from_utf8_lossy(&reply.body).contains("processing of the X-Forwarded-Port header")
-    );
+    assert!(String::from_utf8_lossy(&reply.body).contains("processing of the X-Forwarded-Port header"));
 
     let processing = coordinator(&["--process-forwarded"]);
     let reply = post(
         &processing,
         "SELECT 1",
-        vec![
-            ("x-forwarded-proto", "https"),
-            ("x-forwarded-host", "gw:9"),
-            ("x-forwarded-port", "8443"),
-        ],
+        vec![("x-forwarded-proto", "https"), ("x-forwarded-host", "gw:9"), ("x-forwarded-port", "8443")],
     );
-    assert!(
-        next_uri(&reply).starts_with("https://gw:8443/v1/statement/queued/"),
-        "{}",
-        next_uri(&reply)
-    );
+    assert!(next_uri(&reply).starts_with("https://gw:8443/v1/statement/queued/"), "{}", next_uri(&reply));
 }
 
 #[test]
 fn transactions() {
     let c = coordinator(&[]);
     let run_to_end = |sql: &str, tx: &str| {
-        let mut reply = get(
-            &c,
-            &next_uri(&post(&c, sql, vec![("x-trino-transaction-id", tx)])),
-        );
+        let mut reply = get(&c, &next_uri(&post(&c, sql, vec![("x-trino-transaction-id", tx)])));
         while !next_uri(&reply).is_empty() {
             reply = get(&c, &next_uri(&reply));
         }
@@ -241,42 +175,22 @@ fn transactions() {
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     assert!(is_uuid(&tx), "{tx}");
-    assert_eq!(
-        json(&run_to_end("SELECT 1", &tx))["stats"]["state"],
-        "FINISHED"
-    );
-    assert_eq!(
-        json(&run_to_end("START TRANSACTION", &tx))["error"]["errorName"],
-        "NOT_SUPPORTED"
-    );
+    assert_eq!(json(&run_to_end("SELECT 1", &tx))["stats"]["state"], "FINISHED");
+    assert_eq!(json(&run_to_end("START TRANSACTION", &tx))["error"]["errorName"], "NOT_SUPPORTED");
     let committed = run_to_end("COMMIT", &tx);
-    assert!(committed
-        .headers
-        .contains(&("X-Trino-Clear-Transaction-Id".into(), "true".into())));
-    assert_eq!(
-        json(&run_to_end("SELECT 1", &tx))["error"]["errorName"],
-        "UNKNOWN_TRANSACTION"
-    );
-    assert_eq!(
-        json(&run_to_end("ROLLBACK", "NONE"))["error"]["errorName"],
-        "NOT_IN_TRANSACTION"
-    );
+    assert!(committed.headers.contains(&("X-Trino-Clear-Transaction-Id".into(), "true".into())));
+    assert_eq!(json(&run_to_end("SELECT 1", &tx))["error"]["errorName"], "UNKNOWN_TRANSACTION");
+    assert_eq!(json(&run_to_end("ROLLBACK", "NONE"))["error"]["errorName"], "NOT_IN_TRANSACTION");
     // Without the header the client cannot take part in transactions.
     let no_header = get(&c, &next_uri(&post(&c, "START TRANSACTION", vec![])));
     let no_header = get(&c, &next_uri(&no_header));
-    assert_eq!(
-        json(&no_header)["error"]["errorName"],
-        "INCOMPATIBLE_CLIENT"
-    );
+    assert_eq!(json(&no_header)["error"]["errorName"], "INCOMPATIBLE_CLIENT");
 }
 
 #[test]
 fn long_poll_returns_an_empty_running_page_then_the_rows() {
     let c = coordinator(&[]);
-    let executing = next_uri(&get(
-        &c,
-        &next_uri(&post(&c, "/* emulator: runtime_ms=300 */ SELECT 7", vec![])),
-    ));
+    let executing = next_uri(&get(&c, &next_uri(&post(&c, "/* emulator: runtime_ms=300 */ SELECT 7", vec![]))));
     let started = Instant::now();
     let first = get(&c, &format!("{executing}?maxWait=100ms"));
     assert!(started.elapsed() >= Duration::from_millis(100));
@@ -289,14 +203,8 @@ fn long_poll_returns_an_empty_running_page_then_the_rows() {
 
 #[test]
 fn purge_drops_unfetched_and_abandons_unpolled_queries() {
-    let c = coordinator(&[
-        "--query-client-timeout",
-        "50ms",
-        "--query-max-history",
-        "0",
-        "--query-min-expire-age",
-        "0s",
-    ]);
+    let c =
+        coordinator(&["--query-client-timeout", "50ms", "--query-max-history", "0", "--query-min-expire-age", "0s"]);
     let unfetched = next_uri(&post(&c, "SELECT 1", vec![]));
     let abandoned = post(&c, "/* emulator: runtime_ms=10000 */ SELECT 1", vec![]);
     get(&c, &next_uri(&abandoned));
@@ -311,15 +219,7 @@ fn purge_drops_unfetched_and_abandons_unpolled_queries() {
 #[test]
 fn users() {
     let c = coordinator(&[]);
-    let none = call(
-        &c,
-        Call {
-            method: Method::POST,
-            uri: "/v1/statement",
-            headers: vec![],
-            body: "SELECT 1",
-        },
-    );
+    let none = call(&c, Call { method: Method::POST, uri: "/v1/statement", headers: vec![], body: "SELECT 1" });
     assert_eq!(none.status, 401);
     let with_password = call(
         &c,
@@ -330,10 +230,7 @@ fn users() {
             body: "SELECT 1",
         },
     );
-    assert_eq!(
-        String::from_utf8_lossy(&with_password.body),
-        "Password not allowed for insecure authentication"
-    );
+    assert_eq!(String::from_utf8_lossy(&with_password.body), "Password not allowed for insecure authentication");
     let basic = call(
         &c,
         Call {

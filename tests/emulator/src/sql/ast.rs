@@ -44,17 +44,8 @@ impl Ident {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Relation {
-    Table {
-        name: Vec<Ident>,
-        alias: Option<Ident>,
-        location: Location,
-    },
-    Unnest {
-        args: Vec<Expr>,
-        alias: Option<Ident>,
-        columns: Vec<Ident>,
-        location: Location,
-    },
+    Table { name: Vec<Ident>, alias: Option<Ident>, location: Location },
+    Unnest { args: Vec<Expr>, alias: Option<Ident>, columns: Vec<Ident>, location: Location },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -122,28 +113,12 @@ pub enum Literal {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Literal(Literal),
-    TypedLiteral {
-        ty: TypeName,
-        text: String,
-    },
+    TypedLiteral { ty: TypeName, text: String },
     Column(Vec<Ident>),
     Negate(Box<Expr>),
     Not(Box<Expr>),
-    Binary {
-        op: BinaryOp,
-        left: Box<Expr>,
-        right: Box<Expr>,
-    },
-    IsNull {
-        expr: Box<Expr>,
-        negated: bool,
-    },
-    Cast {
-        expr: Box<Expr>,
-        ty: TypeName,
-    },
-    Function {
-        name: Ident,
-        args: Vec<Expr>,
-    },
+    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
+    IsNull { expr: Box<Expr>, negated: bool },
+    Cast { expr: Box<Expr>, ty: TypeName },
+    Function { name: Ident, args: Vec<Expr> },
 }

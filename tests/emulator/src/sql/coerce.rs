@@ -22,10 +22,7 @@ pub fn common_super_type(a: &Type, b: &Type) -> Option<Type> {
             let (p1, s1) = a.as_decimal()?;
             let (p2, s2) = b.as_decimal()?;
             let scale = s1.max(s2);
-            Decimal {
-                precision: ((p1 - s1).max(p2 - s2) + scale).min(MAX_DECIMAL_PRECISION),
-                scale,
-            }
+            Decimal { precision: ((p1 - s1).max(p2 - s2) + scale).min(MAX_DECIMAL_PRECISION), scale }
         }
     })
 }
@@ -34,24 +31,12 @@ pub fn common_super_type(a: &Type, b: &Type) -> Option<Type> {
 pub fn integer_literal(text: &str) -> Result<(Type, Value), String> {
     let digits = text.trim_start_matches('0');
     if let Ok(v) = text.parse::<i64>() {
-        let ty = if i32::try_from(v).is_ok() {
-            Type::Integer
-        } else {
-            Type::Bigint
-        };
+        let ty = if i32::try_from(v).is_ok() { Type::Integer } else { Type::Bigint };
         return Ok((ty, Value::Int(v)));
     }
     if digits.len() <= MAX_DECIMAL_PRECISION as usize {
-        let v: i128 = digits
-            .parse()
-            .map_err(|_| format!("Invalid numeric literal: {text}"))?;
-        return Ok((
-            Type::Decimal {
-                precision: digits.len() as u32,
-                scale: 0,
-            },
-            Value::Decimal(v),
-        ));
+        let v: i128 = digits.parse().map_err(|_| format!("Invalid numeric literal: {text}"))?;
+        return Ok((Type::Decimal { precision: digits.len() as u32, scale: 0 }, Value::Decimal(v)));
     }
     Err(format!("Invalid numeric literal: {text}"))
 }
@@ -65,10 +50,7 @@ pub fn decimal_literal(text: &str) -> Result<(Type, Value), String> {
     };
     let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     if int_part.is_empty() && frac_part.is_empty()
-        || !int_part
-            .chars()
-            .chain(frac_part.chars())
-            .all(|c| c.is_ascii_digit())
+        || !int_part.chars().chain(frac_part.chars()).all(|c| c.is_ascii_digit())
     {
         return Err(format!("'{text}' is not a valid decimal literal"));
     }
@@ -79,17 +61,9 @@ pub fn decimal_literal(text: &str) -> Result<(Type, Value), String> {
         return Err(format!("Invalid numeric literal: {text}"));
     }
     let digits = format!("{significant}{frac_part}");
-    let unscaled: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits
-            .parse()
-            .map_err(|_| format!("Invalid numeric literal: {text}"))?
-    };
-    Ok((
-        Type::Decimal { precision, scale },
-        Value::Decimal(if negative { -unscaled } else { unscaled }),
-    ))
+    let unscaled: i128 =
+        if digits.is_empty() { 0 } else { digits.parse().map_err(|_| format!("Invalid numeric literal: {text}"))? };
+    Ok((Type::Decimal { precision, scale }, Value::Decimal(if negative { -unscaled } else { unscaled })))
 }
 
 pub fn pow10(n: u32) -> i128 {
@@ -109,12 +83,7 @@ pub fn divide_half_up(numerator: i128, denominator: i128) -> i128 {
     let quotient = numerator / denominator;
     let remainder = numerator % denominator;
     if remainder.unsigned_abs() * 2 >= denominator.unsigned_abs() {
-        quotient
-            + if (numerator < 0) != (denominator < 0) {
-                -1
-            } else {
-                1
-            }
+        quotient + if (numerator < 0) != (denominator < 0) { -1 } else { 1 }
     } else {
         quotient
     }
@@ -136,23 +105,16 @@ pub fn cast(value: &Value, from: &Type, to: &Type) -> Result<Value, QueryError> 
     if from == to || *value == Value::Null {
         return Ok(value.clone());
     }
-    let invalid = |shown: String| {
-        QueryError::new(
-            INVALID_CAST_ARGUMENT,
-            format!("Cannot cast {shown} to {}", sql_type_name(to)),
-        )
-    };
+    let invalid =
+        |shown: String| QueryError::new(INVALID_CAST_ARGUMENT, format!("Cannot cast {shown} to {}", sql_type_name(to)));
     let out_of_range = |shown: String| {
-        QueryError::new(
-            NUMERIC_VALUE_OUT_OF_RANGE,
-            format!("Out of range for {}: {shown}", to.display_name()),
-        )
+        QueryError::new(NUMERIC_VALUE_OUT_OF_RANGE, format!("Out of range for {}: {shown}", to.display_name()))
     };
     match (value, to) {
         // Exact numbers to integer types.
-        (Value::Int(i), Type::Integer) => i32::try_from(*i)
-            .map(|_| Value::Int(*i))
-            .map_err(|_| out_of_range(i.to_string())),
+        (Value::Int(i), Type::Integer) => {
+            i32::try_from(*i).map(|_| Value::Int(*i)).map_err(|_| out_of_range(i.to_string()))
+        }
         (Value::Int(i), Type::Bigint) => Ok(Value::Int(*i)),
         (Value::Decimal(d), Type::Integer | Type::Bigint) => {
             let scale = from.as_decimal().map_or(0, |(_, s)| s);
@@ -169,11 +131,7 @@ pub fn cast(value: &Value, from: &Type, to: &Type) -> Result<Value, QueryError> 
                 return Err(invalid("NaN".into()));
             }
             let rounded = d.round();
-            let limit = if *to == Type::Integer {
-                i32::MAX as f64
-            } else {
-                i64::MAX as f64
-            };
+            let limit = if *to == Type::Integer { i32::MAX as f64 } else { i64::MAX as f64 };
             if rounded.abs() > limit {
                 return Err(out_of_range(d.to_string()));
             }
@@ -184,9 +142,7 @@ pub fn cast(value: &Value, from: &Type, to: &Type) -> Result<Value, QueryError> 
         (Value::Int(i), Type::Double) => Ok(Value::Double(*i as f64)),
         (Value::Decimal(d), Type::Double) => {
             let scale = from.as_decimal().map_or(0, |(_, s)| s);
-            Ok(Value::Double(
-                format_decimal(*d, scale).parse().unwrap_or(f64::NAN),
-            ))
+            Ok(Value::Double(format_decimal(*d, scale).parse().unwrap_or(f64::NAN)))
         }
         (Value::Boolean(b), Type::Double) => Ok(Value::Double(if *b { 1.0 } else { 0.0 })),
         // To decimal.
@@ -196,26 +152,18 @@ pub fn cast(value: &Value, from: &Type, to: &Type) -> Result<Value, QueryError> 
                 Value::Decimal(d) => (*d, from.as_decimal().map_or(0, |(_, s)| s)),
                 _ => (0, 0),
             };
-            let shown = format!(
-                "{} '{}'",
-                from.display_name().to_uppercase(),
-                format_decimal(unscaled, from_scale)
-            );
-            let rescaled =
-                rescale(unscaled, from_scale, *scale).filter(|v| fits_precision(*v, *precision));
+            let shown = format!("{} '{}'", from.display_name().to_uppercase(), format_decimal(unscaled, from_scale));
+            let rescaled = rescale(unscaled, from_scale, *scale).filter(|v| fits_precision(*v, *precision));
             rescaled.map(Value::Decimal).ok_or_else(|| {
-                QueryError::new(
-                    INVALID_CAST_ARGUMENT,
-                    format!("Cannot cast {shown} to DECIMAL({precision}, {scale})"),
-                )
+                QueryError::new(INVALID_CAST_ARGUMENT, format!("Cannot cast {shown} to DECIMAL({precision}, {scale})"))
             })
         }
         (Value::Double(d), Type::Decimal { precision, scale }) => {
             if !d.is_finite() {
                 return Err(invalid(format!("DOUBLE '{d}'")));
             }
-            let (_, v) = decimal_literal(&format!("{d:.*}", *scale as usize))
-                .map_err(|_| invalid(format!("DOUBLE '{d}'")))?;
+            let (_, v) =
+                decimal_literal(&format!("{d:.*}", *scale as usize)).map_err(|_| invalid(format!("DOUBLE '{d}'")))?;
             match v {
                 Value::Decimal(u) if fits_precision(u, *precision) => Ok(Value::Decimal(u)),
                 _ => Err(QueryError::new(
@@ -277,11 +225,7 @@ pub fn cast(value: &Value, from: &Type, to: &Type) -> Result<Value, QueryError> 
             let Type::Array(from_element) = from else {
                 return Err(invalid(from.display_name()));
             };
-            items
-                .iter()
-                .map(|v| cast(v, from_element, element))
-                .collect::<Result<_, _>>()
-                .map(Value::Array)
+            items.iter().map(|v| cast(v, from_element, element)).collect::<Result<_, _>>().map(Value::Array)
         }
         _ => Err(QueryError::new(
             NOT_SUPPORTED,
@@ -312,58 +256,21 @@ mod tests {
     #[test]
     fn literal_types() {
         assert_eq!(integer_literal("1"), Ok((Type::Integer, Value::Int(1))));
-        assert_eq!(
-            integer_literal("3000000000"),
-            Ok((Type::Bigint, Value::Int(3_000_000_000)))
-        );
-        assert!(matches!(
-            integer_literal("99999999999999999999"),
-            Ok((
-                Type::Decimal {
-                    precision: 20,
-                    scale: 0
-                },
-                _
-            ))
-        ));
-        assert_eq!(
-            decimal_literal("1.50"),
-            Ok((
-                Type::Decimal {
-                    precision: 3,
-                    scale: 2
-                },
-                Value::Decimal(150)
-            ))
-        );
-        assert_eq!(
-            decimal_literal("0.5"),
-            Ok((
-                Type::Decimal {
-                    precision: 1,
-                    scale: 1
-                },
-                Value::Decimal(5)
-            ))
-        );
+        assert_eq!(integer_literal("3000000000"), Ok((Type::Bigint, Value::Int(3_000_000_000))));
+        assert!(matches!(integer_literal("99999999999999999999"), Ok((Type::Decimal { precision: 20, scale: 0 }, _))));
+        assert_eq!(decimal_literal("1.50"), Ok((Type::Decimal { precision: 3, scale: 2 }, Value::Decimal(150))));
+        assert_eq!(decimal_literal("0.5"), Ok((Type::Decimal { precision: 1, scale: 1 }, Value::Decimal(5))));
         assert!(decimal_literal("abc").is_err());
     }
 
     #[test]
     fn super_types() {
-        let dec = |p, s| Type::Decimal {
-            precision: p,
-            scale: s,
-        };
+        let dec = |p, s| Type::Decimal { precision: p, scale: s };
         let cases = [
             (Type::Integer, Type::Bigint, Some(Type::Bigint)),
             (Type::Integer, dec(3, 2), Some(dec(12, 2))),
             (Type::Bigint, Type::Double, Some(Type::Double)),
-            (
-                Type::Varchar(Some(2)),
-                Type::Varchar(Some(5)),
-                Some(Type::Varchar(Some(5))),
-            ),
+            (Type::Varchar(Some(2)), Type::Varchar(Some(5)), Some(Type::Varchar(Some(5)))),
             (Type::Unknown, Type::Boolean, Some(Type::Boolean)),
             (Type::Varchar(None), Type::Integer, None),
         ];
@@ -374,44 +281,21 @@ mod tests {
 
     #[test]
     fn casts_round_half_up_and_check_ranges() {
+        assert_eq!(cast(&Value::Double(2.5), &Type::Double, &Type::Integer), Ok(Value::Int(3)));
         assert_eq!(
-            cast(&Value::Double(2.5), &Type::Double, &Type::Integer),
-            Ok(Value::Int(3))
-        );
-        assert_eq!(
-            cast(
-                &Value::Decimal(-25),
-                &Type::Decimal {
-                    precision: 2,
-                    scale: 1
-                },
-                &Type::Bigint
-            ),
+            cast(&Value::Decimal(-25), &Type::Decimal { precision: 2, scale: 1 }, &Type::Bigint),
             Ok(Value::Int(-3))
         );
         assert_eq!(
-            cast(&Value::Int(3_000_000_000), &Type::Bigint, &Type::Integer)
-                .map_err(|e| e.code.name),
+            cast(&Value::Int(3_000_000_000), &Type::Bigint, &Type::Integer).map_err(|e| e.code.name),
             Err("NUMERIC_VALUE_OUT_OF_RANGE")
         );
         assert_eq!(
-            cast(
-                &Value::Varchar("x".into()),
-                &Type::Varchar(Some(1)),
-                &Type::Integer
-            )
-            .map_err(|e| e.message),
+            cast(&Value::Varchar("x".into()), &Type::Varchar(Some(1)), &Type::Integer).map_err(|e| e.message),
             Err("Cannot cast 'x' to INT".into())
         );
         assert_eq!(
-            cast(
-                &Value::Int(7),
-                &Type::Integer,
-                &Type::Decimal {
-                    precision: 3,
-                    scale: 1
-                }
-            ),
+            cast(&Value::Int(7), &Type::Integer, &Type::Decimal { precision: 3, scale: 1 }),
             Ok(Value::Decimal(70))
         );
     }

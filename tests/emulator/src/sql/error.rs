@@ -88,11 +88,7 @@ pub struct QueryError {
 
 impl QueryError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        QueryError {
-            code,
-            message: message.into(),
-            location: None,
-        }
+        QueryError { code, message: message.into(), location: None }
     }
 
     /// An error tied to a place in the statement. Trino's analyzer prefixes such
@@ -100,12 +96,7 @@ impl QueryError {
     pub fn at(code: ErrorCode, location: Location, message: impl AsRef<str>) -> Self {
         QueryError {
             code,
-            message: format!(
-                "line {}:{}: {}",
-                location.line,
-                location.column,
-                message.as_ref()
-            ),
+            message: format!("line {}:{}: {}", location.line, location.column, message.as_ref()),
             location: Some(location),
         }
     }
@@ -113,11 +104,7 @@ impl QueryError {
 
 impl fmt::Display for QueryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.code.name, self.code.code, self.message
-        )
+        write!(f, "{} ({}): {}", self.code.name, self.code.code, self.message)
     }
 }
 

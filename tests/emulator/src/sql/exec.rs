@@ -43,21 +43,12 @@ pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, Quer
     match statement {
         Statement::Query(query) => select(query, env).map(Outcome::Rows),
         Statement::ShowCatalogs { like } => {
-            let mut names: Vec<&String> = env
-                .catalogs
-                .iter()
-                .filter(|c| like.as_deref().is_none_or(|p| like_match(p, c)))
-                .collect();
+            let mut names: Vec<&String> =
+                env.catalogs.iter().filter(|c| like.as_deref().is_none_or(|p| like_match(p, c))).collect();
             names.sort();
             Ok(Outcome::Rows(ResultSet {
-                columns: vec![Column {
-                    name: "Catalog".into(),
-                    ty: Type::Varchar(None),
-                }],
-                rows: names
-                    .into_iter()
-                    .map(|c| vec![Value::Varchar(c.clone())])
-                    .collect(),
+                columns: vec![Column { name: "Catalog".into(), ty: Type::Varchar(None) }],
+                rows: names.into_iter().map(|c| vec![Value::Varchar(c.clone())]).collect(),
             }))
         }
         Statement::StartTransaction => Ok(Outcome::StartTransaction),
@@ -76,10 +67,7 @@ fn like_match(pattern: &str, text: &str) -> bool {
             Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
         }
     }
-    go(
-        &pattern.chars().collect::<Vec<_>>(),
-        &text.chars().collect::<Vec<_>>(),
-    )
+    go(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
 }
 
 fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
@@ -100,10 +88,7 @@ fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
                     ));
                 }
                 for (i, column) in scope.iter().enumerate() {
-                    columns.push(Column {
-                        name: column.name.clone(),
-                        ty: column.ty.clone(),
-                    });
+                    columns.push(Column { name: column.name.clone(), ty: column.ty.clone() });
                     projections.push(Projection::Column(i));
                 }
             }
@@ -114,10 +99,7 @@ fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
                     (None, Some(i)) => scope[i].name.clone(),
                     (None, None) => format!("_col{index}"),
                 };
-                columns.push(Column {
-                    name,
-                    ty: typed.ty.clone(),
-                });
+                columns.push(Column { name, ty: typed.ty.clone() });
                 projections.push(Projection::Expr(typed));
             }
         }
@@ -129,10 +111,7 @@ fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
                 return Err(QueryError::at(
                     TYPE_MISMATCH,
                     expr.location,
-                    format!(
-                        "WHERE clause must evaluate to a boolean: actual type {}",
-                        typed.ty.display_name()
-                    ),
+                    format!("WHERE clause must evaluate to a boolean: actual type {}", typed.ty.display_name()),
                 ));
             }
             Some(typed)
@@ -170,12 +149,7 @@ type Rows = (Vec<ScopeColumn>, Vec<Vec<Value>>);
 
 fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryError> {
     match relation {
-        Relation::Unnest {
-            args,
-            alias,
-            columns: names,
-            location,
-        } => {
+        Relation::Unnest { args, alias, columns: names, location } => {
             let alias_name = alias.as_ref().map(Ident::canonical);
             let mut arrays = Vec::new();
             let mut scope = Vec::new();
@@ -213,20 +187,11 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
             }
             let length = arrays.iter().map(Vec::len).max().unwrap_or(0);
             let rows = (0..length)
-                .map(|r| {
-                    arrays
-                        .iter()
-                        .map(|a| a.get(r).cloned().unwrap_or(Value::Null))
-                        .collect()
-                })
+                .map(|r| arrays.iter().map(|a| a.get(r).cloned().unwrap_or(Value::Null)).collect())
                 .collect();
             Ok((scope, rows))
         }
-        Relation::Table {
-            name,
-            alias,
-            location,
-        } => {
+        Relation::Table { name, alias, location } => {
             let parts: Vec<String> = name.iter().map(Ident::canonical).collect();
             let (catalog, schema, table) = match parts.as_slice() {
                 [c, s, t] => (c.clone(), s.clone(), t.clone()),
@@ -266,16 +231,9 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                 }
             };
             if !env.catalogs.contains(&catalog) {
-                return Err(QueryError::at(
-                    CATALOG_NOT_FOUND,
-                    *location,
-                    format!("Catalog '{catalog}' not found"),
-                ));
+                return Err(QueryError::at(CATALOG_NOT_FOUND, *location, format!("Catalog '{catalog}' not found")));
             }
-            let relation_name = alias
-                .as_ref()
-                .map(Ident::canonical)
-                .unwrap_or_else(|| table.clone());
+            let relation_name = alias.as_ref().map(Ident::canonical).unwrap_or_else(|| table.clone());
             let varchar = Type::Varchar(None);
             let (columns, rows): (Vec<(&str, Type)>, Vec<Vec<Value>>) =
                 match (catalog.as_str(), schema.as_str(), table.as_str()) {
@@ -304,11 +262,7 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                         env.catalogs
                             .iter()
                             .map(|c| {
-                                vec![
-                                    Value::Varchar(c.clone()),
-                                    Value::Varchar(c.clone()),
-                                    Value::Varchar(c.clone()),
-                                ]
+                                vec![Value::Varchar(c.clone()), Value::Varchar(c.clone()), Value::Varchar(c.clone())]
                             })
                             .collect(),
                     ),
@@ -329,11 +283,7 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                 };
             let scope = columns
                 .into_iter()
-                .map(|(n, ty)| ScopeColumn {
-                    name: n.into(),
-                    relation: Some(relation_name.clone()),
-                    ty,
-                })
+                .map(|(n, ty)| ScopeColumn { name: n.into(), relation: Some(relation_name.clone()), ty })
                 .collect();
             Ok((scope, rows))
         }
@@ -378,11 +328,7 @@ mod tests {
             ),
             ("SELECT 1.50 + 2", &["decimal(13,2)"], json!(["3.50"])),
             ("SELECT 2.5 * 1.25", &["decimal(5,3)"], json!(["3.125"])),
-            (
-                "SELECT 10 / 4, 10 % 4, -7 / 2",
-                &["integer", "integer", "integer"],
-                json!([2, 2, -3]),
-            ),
+            ("SELECT 10 / 4, 10 % 4, -7 / 2", &["integer", "integer", "integer"], json!([2, 2, -3])),
             ("SELECT 1.0 / 3", &["decimal(2,1)"], json!(["0.3"])),
             ("SELECT 1 + 2.0E0", &["double"], json!([3.0])),
             ("SELECT 'a' || 'bc'", &["varchar(3)"], json!(["abc"])),
@@ -397,21 +343,13 @@ mod tests {
                 json!([42, 3, "1.00"]),
             ),
             ("SELECT NULL + 1", &["integer"], json!([null])),
-            (
-                "SELECT 1 IS NULL, NOT false AND true",
-                &["boolean", "boolean"],
-                json!([false, true]),
-            ),
+            ("SELECT 1 IS NULL, NOT false AND true", &["boolean", "boolean"], json!([false, true])),
         ];
         for (sql, types, row) in cases {
             let result = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
             let got: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
             assert_eq!(got, *types, "{sql}");
-            let values: Vec<_> = result.rows[0]
-                .iter()
-                .zip(&result.columns)
-                .map(|(v, c)| v.to_json(&c.ty))
-                .collect();
+            let values: Vec<_> = result.rows[0].iter().zip(&result.columns).map(|(v, c)| v.to_json(&c.ty)).collect();
             assert_eq!(serde_json::Value::Array(values), *row, "{sql}");
         }
     }
@@ -425,30 +363,15 @@ mod tests {
 
     #[test]
     fn unnest_sequence_and_system_tables() {
-        let result = run("SELECT x FROM UNNEST(sequence(1, 10000)) AS t(x)")
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            result.columns,
-            vec![Column {
-                name: "x".into(),
-                ty: Type::Bigint
-            }]
-        );
+        let result = run("SELECT x FROM UNNEST(sequence(1, 10000)) AS t(x)").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(result.columns, vec![Column { name: "x".into(), ty: Type::Bigint }]);
         assert_eq!(result.rows.len(), 10_000);
         assert_eq!(result.rows[9_999], vec![Value::Int(10_000)]);
-        let filtered =
-            run("SELECT t.x * 2 AS y FROM UNNEST(sequence(1, 10)) t(x) WHERE x > 8 LIMIT 5")
-                .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            filtered.rows,
-            vec![vec![Value::Int(18)], vec![Value::Int(20)]]
-        );
-        let nodes = run("SELECT node_id, coordinator FROM system.runtime.nodes")
+        let filtered = run("SELECT t.x * 2 AS y FROM UNNEST(sequence(1, 10)) t(x) WHERE x > 8 LIMIT 5")
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            nodes.rows,
-            vec![vec![Value::Varchar("emu-a".into()), Value::Boolean(true)]]
-        );
+        assert_eq!(filtered.rows, vec![vec![Value::Int(18)], vec![Value::Int(20)]]);
+        let nodes = run("SELECT node_id, coordinator FROM system.runtime.nodes").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(nodes.rows, vec![vec![Value::Varchar("emu-a".into()), Value::Boolean(true)]]);
         let catalogs = execute(&Statement::ShowCatalogs { like: None }, &env());
         assert!(
             matches!(catalogs, Ok(Outcome::Rows(ResultSet { rows, .. })) if rows == vec![vec![Value::Varchar("system".into())]])
@@ -458,60 +381,32 @@ mod tests {
     #[test]
     fn errors_match_trino() {
         let cases = [
-            (
-                "SELECT 2147483647 + 1",
-                "NUMERIC_VALUE_OUT_OF_RANGE",
-                "integer addition overflow: 2147483647 + 1",
-            ),
+            ("SELECT 2147483647 + 1", "NUMERIC_VALUE_OUT_OF_RANGE", "integer addition overflow: 2147483647 + 1"),
             ("SELECT 1 / 0", "DIVISION_BY_ZERO", "Division by zero"),
-            (
-                "SELECT 1 + 'a'",
-                "TYPE_MISMATCH",
-                "line 1:10: Cannot apply operator: integer + varchar(1)",
-            ),
+            ("SELECT 1 + 'a'", "TYPE_MISMATCH", "line 1:10: Cannot apply operator: integer + varchar(1)"),
             (
                 "SELECT y FROM UNNEST(sequence(1, 2)) AS t(x)",
                 "COLUMN_NOT_FOUND",
                 "line 1:8: Column 'y' cannot be resolved",
             ),
-            (
-                "SELECT foo(1)",
-                "FUNCTION_NOT_FOUND",
-                "line 1:8: Function 'foo' not registered",
-            ),
+            ("SELECT foo(1)", "FUNCTION_NOT_FOUND", "line 1:8: Function 'foo' not registered"),
             (
                 "SELECT x FROM UNNEST(sequence(1, 10001)) AS t(x)",
                 "INVALID_FUNCTION_ARGUMENT",
                 "result of sequence function must not have more than 10000 entries",
             ),
-            (
-                "SELECT * FROM tpch.tiny.nation",
-                "CATALOG_NOT_FOUND",
-                "line 1:15: Catalog 'tpch' not found",
-            ),
+            ("SELECT * FROM tpch.tiny.nation", "CATALOG_NOT_FOUND", "line 1:15: Catalog 'tpch' not found"),
             (
                 "SELECT * FROM system.runtime.nope",
                 "TABLE_NOT_FOUND",
                 "line 1:15: Table 'system.runtime.nope' does not exist",
             ),
-            (
-                "SELECT CAST('x' AS integer)",
-                "INVALID_CAST_ARGUMENT",
-                "Cannot cast 'x' to INT",
-            ),
-            (
-                "SELECT CAST(1 AS foo)",
-                "TYPE_NOT_FOUND",
-                "line 1:8: Unknown type: foo",
-            ),
+            ("SELECT CAST('x' AS integer)", "INVALID_CAST_ARGUMENT", "Cannot cast 'x' to INT"),
+            ("SELECT CAST(1 AS foo)", "TYPE_NOT_FOUND", "line 1:8: Unknown type: foo"),
         ];
         for (sql, name, message) in cases {
             let error = run(sql).err().unwrap_or_else(|| panic!("{sql} succeeded"));
-            assert_eq!(
-                (error.code.name, error.message.as_str()),
-                (name, message),
-                "{sql}"
-            );
+            assert_eq!((error.code.name, error.message.as_str()), (name, message), "{sql}");
         }
     }
 }

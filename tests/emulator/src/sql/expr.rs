@@ -2,9 +2,7 @@
 //! Trino's error messages) into a typed tree, and its evaluation over a row.
 
 use super::ast::{BinaryOp, Expr, ExprKind, Ident, Literal, TypeName};
-use super::coerce::{
-    self, cast, common_super_type, divide_half_up, fits_precision, pow10, rescale,
-};
+use super::coerce::{self, cast, common_super_type, divide_half_up, fits_precision, pow10, rescale};
 use super::error::*;
 use super::types::{Type, Value, MAX_DECIMAL_PRECISION};
 
@@ -35,30 +33,16 @@ enum Node {
     Not(Box<Typed>),
     And(Box<Typed>, Box<Typed>),
     Or(Box<Typed>, Box<Typed>),
-    IsNull {
-        expr: Box<Typed>,
-        negated: bool,
-    },
-    Arithmetic {
-        op: BinaryOp,
-        left: Box<Typed>,
-        right: Box<Typed>,
-    },
-    Compare {
-        op: BinaryOp,
-        left: Box<Typed>,
-        right: Box<Typed>,
-    },
+    IsNull { expr: Box<Typed>, negated: bool },
+    Arithmetic { op: BinaryOp, left: Box<Typed>, right: Box<Typed> },
+    Compare { op: BinaryOp, left: Box<Typed>, right: Box<Typed> },
     Concat(Box<Typed>, Box<Typed>),
     Sequence(Vec<Typed>),
 }
 
 impl Typed {
     fn constant(ty: Type, value: Value) -> Typed {
-        Typed {
-            ty,
-            node: Node::Const(value),
-        }
+        Typed { ty, node: Node::Const(value) }
     }
 
     /// The column index when this expression is a bare column reference.
@@ -73,10 +57,7 @@ impl Typed {
         if self.ty == *to {
             self
         } else {
-            Typed {
-                ty: to.clone(),
-                node: Node::Cast(Box::new(self)),
-            }
+            Typed { ty: to.clone(), node: Node::Cast(Box::new(self)) }
         }
     }
 }
@@ -87,11 +68,7 @@ pub fn resolve_type(name: &TypeName, location: Location) -> Result<Type, QueryEr
         QueryError::at(
             TYPE_NOT_FOUND,
             location,
-            format!(
-                "Unknown type: {}({})",
-                name.name,
-                p.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-            ),
+            format!("Unknown type: {}({})", name.name, p.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
         )
     };
     Ok(match name.name.as_str() {
@@ -100,21 +77,12 @@ pub fn resolve_type(name: &TypeName, location: Location) -> Result<Type, QueryEr
         "bigint" if p.is_empty() => Type::Bigint,
         "double" | "double precision" if p.is_empty() => Type::Double,
         "decimal" => match p.as_slice() {
-            [] => Type::Decimal {
-                precision: MAX_DECIMAL_PRECISION,
-                scale: 0,
-            },
-            [precision] if (1..=MAX_DECIMAL_PRECISION).contains(precision) => Type::Decimal {
-                precision: *precision,
-                scale: 0,
-            },
-            [precision, scale]
-                if (1..=MAX_DECIMAL_PRECISION).contains(precision) && scale <= precision =>
-            {
-                Type::Decimal {
-                    precision: *precision,
-                    scale: *scale,
-                }
+            [] => Type::Decimal { precision: MAX_DECIMAL_PRECISION, scale: 0 },
+            [precision] if (1..=MAX_DECIMAL_PRECISION).contains(precision) => {
+                Type::Decimal { precision: *precision, scale: 0 }
+            }
+            [precision, scale] if (1..=MAX_DECIMAL_PRECISION).contains(precision) && scale <= precision => {
+                Type::Decimal { precision: *precision, scale: *scale }
             }
             _ => return Err(bad_parameters()),
         },
@@ -141,51 +109,35 @@ pub fn resolve_type(name: &TypeName, location: Location) -> Result<Type, QueryEr
             return Err(QueryError::at(
                 NOT_SUPPORTED,
                 location,
-                format!(
-                    "Type {} is not supported by the Trino coordinator emulator",
-                    name.name
-                ),
+                format!("Type {} is not supported by the Trino coordinator emulator", name.name),
             ))
         }
-        _ => {
-            return Err(QueryError::at(
-                TYPE_NOT_FOUND,
-                location,
-                format!("Unknown type: {}", name.name),
-            ))
-        }
+        _ => return Err(QueryError::at(TYPE_NOT_FOUND, location, format!("Unknown type: {}", name.name))),
     })
 }
 
 pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> {
     let at = |code, message: String| QueryError::at(code, expr.location, message);
     match &expr.kind {
-        ExprKind::Literal(literal) => {
-            Ok(match literal {
-                Literal::Integer(text) => {
-                    let (ty, v) = coerce::integer_literal(text)
-                        .map_err(|m| at(NUMERIC_VALUE_OUT_OF_RANGE, m))?;
-                    Typed::constant(ty, v)
-                }
-                Literal::Decimal(text) => {
-                    let (ty, v) = coerce::decimal_literal(text)
-                        .map_err(|m| at(NUMERIC_VALUE_OUT_OF_RANGE, m))?;
-                    Typed::constant(ty, v)
-                }
-                Literal::Double(text) => Typed::constant(
-                    Type::Double,
-                    Value::Double(text.parse().map_err(|_| {
-                        at(SYNTAX_ERROR, format!("Invalid numeric literal: {text}"))
-                    })?),
-                ),
-                Literal::Str(s) => Typed::constant(
-                    Type::Varchar(Some(s.chars().count() as u32)),
-                    Value::Varchar(s.clone()),
-                ),
-                Literal::Boolean(b) => Typed::constant(Type::Boolean, Value::Boolean(*b)),
-                Literal::Null => Typed::constant(Type::Unknown, Value::Null),
-            })
-        }
+        ExprKind::Literal(literal) => Ok(match literal {
+            Literal::Integer(text) => {
+                let (ty, v) = coerce::integer_literal(text).map_err(|m| at(NUMERIC_VALUE_OUT_OF_RANGE, m))?;
+                Typed::constant(ty, v)
+            }
+            Literal::Decimal(text) => {
+                let (ty, v) = coerce::decimal_literal(text).map_err(|m| at(NUMERIC_VALUE_OUT_OF_RANGE, m))?;
+                Typed::constant(ty, v)
+            }
+            Literal::Double(text) => Typed::constant(
+                Type::Double,
+                Value::Double(text.parse().map_err(|_| at(SYNTAX_ERROR, format!("Invalid numeric literal: {text}")))?),
+            ),
+            Literal::Str(s) => {
+                Typed::constant(Type::Varchar(Some(s.chars().count() as u32)), Value::Varchar(s.clone()))
+            }
+            Literal::Boolean(b) => Typed::constant(Type::Boolean, Value::Boolean(*b)),
+            Literal::Null => Typed::constant(Type::Unknown, Value::Null),
+        }),
         ExprKind::TypedLiteral { ty, text } => {
             if ty.name == "decimal" {
                 let (t, v) = coerce::decimal_literal(text).map_err(|m| at(INVALID_LITERAL, m))?;
@@ -199,50 +151,28 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
             }
             let target = resolve_type(ty, expr.location)?;
             let source = Type::Varchar(Some(text.chars().count() as u32));
-            let value = cast(&Value::Varchar(text.clone()), &source, &target).map_err(|_| {
-                at(
-                    INVALID_LITERAL,
-                    format!("'{text}' is not a valid {} literal", ty.name),
-                )
-            })?;
+            let value = cast(&Value::Varchar(text.clone()), &source, &target)
+                .map_err(|_| at(INVALID_LITERAL, format!("'{text}' is not a valid {} literal", ty.name)))?;
             Ok(Typed::constant(target, value))
         }
-        ExprKind::Column(parts) => {
-            resolve_column(parts, scope).map_err(|m| at(COLUMN_NOT_FOUND, m))
-        }
+        ExprKind::Column(parts) => resolve_column(parts, scope).map_err(|m| at(COLUMN_NOT_FOUND, m)),
         ExprKind::Negate(inner) => {
             let inner = analyze(inner, scope)?;
             if !inner.ty.is_numeric() && inner.ty != Type::Unknown {
-                return Err(at(
-                    TYPE_MISMATCH,
-                    format!("Cannot negate {}", inner.ty.display_name()),
-                ));
+                return Err(at(TYPE_MISMATCH, format!("Cannot negate {}", inner.ty.display_name())));
             }
             Ok(Typed {
-                ty: if inner.ty == Type::Unknown {
-                    Type::Integer
-                } else {
-                    inner.ty.clone()
-                },
+                ty: if inner.ty == Type::Unknown { Type::Integer } else { inner.ty.clone() },
                 node: Node::Negate(Box::new(inner)),
             })
         }
         ExprKind::Not(inner) => {
             let inner = boolean_operand(analyze(inner, scope)?, "NOT", expr)?;
-            Ok(Typed {
-                ty: Type::Boolean,
-                node: Node::Not(Box::new(inner)),
-            })
+            Ok(Typed { ty: Type::Boolean, node: Node::Not(Box::new(inner)) })
         }
-        ExprKind::IsNull {
-            expr: inner,
-            negated,
-        } => Ok(Typed {
+        ExprKind::IsNull { expr: inner, negated } => Ok(Typed {
             ty: Type::Boolean,
-            node: Node::IsNull {
-                expr: Box::new(analyze(inner, scope)?),
-                negated: *negated,
-            },
+            node: Node::IsNull { expr: Box::new(analyze(inner, scope)?), negated: *negated },
         }),
         ExprKind::Cast { expr: inner, ty } => {
             let inner = analyze(inner, scope)?;
@@ -250,11 +180,7 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
             if !coerce::can_cast(&inner.ty, &target) {
                 return Err(at(
                     TYPE_MISMATCH,
-                    format!(
-                        "Cannot cast {} to {}",
-                        inner.ty.display_name(),
-                        target.display_name()
-                    ),
+                    format!("Cannot cast {} to {}", inner.ty.display_name(), target.display_name()),
                 ));
             }
             Ok(inner.coerced(&target))
@@ -275,19 +201,14 @@ fn resolve_column(parts: &[Ident], scope: &[ScopeColumn]) -> Result<Typed, Strin
         .enumerate()
         .filter(|(_, c)| match names.as_slice() {
             [column] => c.name == *column,
-            [relation, column] => {
-                c.relation.as_deref() == Some(relation.as_str()) && c.name == *column
-            }
+            [relation, column] => c.relation.as_deref() == Some(relation.as_str()) && c.name == *column,
             _ => false,
         })
         .map(|(i, _)| i)
         .collect();
     let shown = names.join(".");
     match matches.as_slice() {
-        [i] => Ok(Typed {
-            ty: scope[*i].ty.clone(),
-            node: Node::Column(*i),
-        }),
+        [i] => Ok(Typed { ty: scope[*i].ty.clone(), node: Node::Column(*i) }),
         [] => Err(format!("Column '{shown}' cannot be resolved")),
         _ => Err(format!("Column '{shown}' is ambiguous")),
     }
@@ -300,10 +221,7 @@ fn boolean_operand(operand: Typed, op: &str, expr: &Expr) -> Result<Typed, Query
         ref other => Err(QueryError::at(
             TYPE_MISMATCH,
             expr.location,
-            format!(
-                "Value of {op} must evaluate to a boolean (actual: {})",
-                other.display_name()
-            ),
+            format!("Value of {op} must evaluate to a boolean (actual: {})", other.display_name()),
         )),
     }
 }
@@ -313,29 +231,18 @@ fn binary(op: BinaryOp, left: Typed, right: Typed, expr: &Expr) -> Result<Typed,
         QueryError::at(
             TYPE_MISMATCH,
             expr.location,
-            format!(
-                "Cannot apply operator: {} {} {}",
-                l.display_name(),
-                op.symbol(),
-                r.display_name()
-            ),
+            format!("Cannot apply operator: {} {} {}", l.display_name(), op.symbol(), r.display_name()),
         )
     };
     match op {
         BinaryOp::And | BinaryOp::Or => {
-            let (l, r) = (
-                boolean_operand(left, op.symbol(), expr)?,
-                boolean_operand(right, op.symbol(), expr)?,
-            );
+            let (l, r) = (boolean_operand(left, op.symbol(), expr)?, boolean_operand(right, op.symbol(), expr)?);
             let node = if op == BinaryOp::And {
                 Node::And(Box::new(l), Box::new(r))
             } else {
                 Node::Or(Box::new(l), Box::new(r))
             };
-            Ok(Typed {
-                ty: Type::Boolean,
-                node,
-            })
+            Ok(Typed { ty: Type::Boolean, node })
         }
         BinaryOp::Concat => {
             let as_varchar = |t: &Typed| matches!(t.ty, Type::Varchar(_) | Type::Unknown);
@@ -350,27 +257,14 @@ fn binary(op: BinaryOp, left: Typed, right: Typed, expr: &Expr) -> Result<Typed,
                 (Some(a), Some(b)) => Some(a.saturating_add(b)),
                 _ => None,
             });
-            Ok(Typed {
-                ty,
-                node: Node::Concat(Box::new(left), Box::new(right)),
-            })
+            Ok(Typed { ty, node: Node::Concat(Box::new(left), Box::new(right)) })
         }
-        BinaryOp::Eq
-        | BinaryOp::NotEq
-        | BinaryOp::Lt
-        | BinaryOp::LtEq
-        | BinaryOp::Gt
-        | BinaryOp::GtEq => {
-            let common = common_super_type(&left.ty, &right.ty)
-                .ok_or_else(|| mismatch(&left.ty, &right.ty))?;
+        BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => {
+            let common = common_super_type(&left.ty, &right.ty).ok_or_else(|| mismatch(&left.ty, &right.ty))?;
             if matches!(common, Type::Array(_)) && !matches!(op, BinaryOp::Eq | BinaryOp::NotEq) {
                 return Err(mismatch(&left.ty, &right.ty));
             }
-            let common = if common == Type::Unknown {
-                Type::Boolean
-            } else {
-                common
-            };
+            let common = if common == Type::Unknown { Type::Boolean } else { common };
             Ok(Typed {
                 ty: Type::Boolean,
                 node: Node::Compare {
@@ -380,39 +274,25 @@ fn binary(op: BinaryOp, left: Typed, right: Typed, expr: &Expr) -> Result<Typed,
                 },
             })
         }
-        BinaryOp::Add
-        | BinaryOp::Subtract
-        | BinaryOp::Multiply
-        | BinaryOp::Divide
-        | BinaryOp::Modulus => {
+        BinaryOp::Add | BinaryOp::Subtract | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulus => {
             let numeric = |t: &Type| t.is_numeric() || *t == Type::Unknown;
             if !numeric(&left.ty) || !numeric(&right.ty) {
                 return Err(mismatch(&left.ty, &right.ty));
             }
-            let (lt, rt) = (
-                non_null_numeric(&left.ty, &right.ty),
-                non_null_numeric(&right.ty, &left.ty),
-            );
+            let (lt, rt) = (non_null_numeric(&left.ty, &right.ty), non_null_numeric(&right.ty, &left.ty));
             let result = arithmetic_type(op, &lt, &rt);
             // Operands are computed in the result's domain; decimals keep their own scale.
             let operand_type = |t: &Type| match &result {
                 Type::Decimal { .. } => {
                     let (p, s) = t.as_decimal().unwrap_or((MAX_DECIMAL_PRECISION, 0));
-                    Type::Decimal {
-                        precision: p,
-                        scale: s,
-                    }
+                    Type::Decimal { precision: p, scale: s }
                 }
                 other => other.clone(),
             };
             let (lo, ro) = (operand_type(&lt), operand_type(&rt));
             Ok(Typed {
                 ty: result,
-                node: Node::Arithmetic {
-                    op,
-                    left: Box::new(left.coerced(&lo)),
-                    right: Box::new(right.coerced(&ro)),
-                },
+                node: Node::Arithmetic { op, left: Box::new(left.coerced(&lo)), right: Box::new(right.coerced(&ro)) },
             })
         }
     }
@@ -446,40 +326,21 @@ fn arithmetic_type(op: BinaryOp, left: &Type, right: &Type) -> Type {
                 BinaryOp::Divide => (p1 + s2 + s2.saturating_sub(s1), s1.max(s2)),
                 _ => ((p2 - s2).min(p1 - s1) + s1.max(s2), s1.max(s2)),
             };
-            Decimal {
-                precision: precision.min(MAX_DECIMAL_PRECISION),
-                scale: scale.min(MAX_DECIMAL_PRECISION),
-            }
+            Decimal { precision: precision.min(MAX_DECIMAL_PRECISION), scale: scale.min(MAX_DECIMAL_PRECISION) }
         }
     }
 }
 
-fn function(
-    name: &Ident,
-    args: &[Expr],
-    scope: &[ScopeColumn],
-    expr: &Expr,
-) -> Result<Typed, QueryError> {
+fn function(name: &Ident, args: &[Expr], scope: &[ScopeColumn], expr: &Expr) -> Result<Typed, QueryError> {
     let function_name = name.canonical();
-    let typed: Vec<Typed> = args
-        .iter()
-        .map(|a| analyze(a, scope))
-        .collect::<Result<_, _>>()?;
+    let typed: Vec<Typed> = args.iter().map(|a| analyze(a, scope)).collect::<Result<_, _>>()?;
     match function_name.as_str() {
         "sequence"
             if (2..=3).contains(&typed.len())
-                && typed
-                    .iter()
-                    .all(|t| matches!(t.ty, Type::Integer | Type::Bigint | Type::Unknown)) =>
+                && typed.iter().all(|t| matches!(t.ty, Type::Integer | Type::Bigint | Type::Unknown)) =>
         {
-            let args = typed
-                .into_iter()
-                .map(|t| t.coerced(&Type::Bigint))
-                .collect();
-            Ok(Typed {
-                ty: Type::Array(Box::new(Type::Bigint)),
-                node: Node::Sequence(args),
-            })
+            let args = typed.into_iter().map(|t| t.coerced(&Type::Bigint)).collect();
+            Ok(Typed { ty: Type::Array(Box::new(Type::Bigint)), node: Node::Sequence(args) })
         }
         "sequence" => {
             let shown: Vec<String> = typed.iter().map(|t| t.ty.display_name()).collect();
@@ -489,11 +350,9 @@ fn function(
                 format!("Unexpected parameters ({}) for function sequence. Expected: sequence(bigint, bigint), sequence(bigint, bigint, bigint)", shown.join(", ")),
             ))
         }
-        _ => Err(QueryError::at(
-            FUNCTION_NOT_FOUND,
-            expr.location,
-            format!("Function '{function_name}' not registered"),
-        )),
+        _ => {
+            Err(QueryError::at(FUNCTION_NOT_FOUND, expr.location, format!("Function '{function_name}' not registered")))
+        }
     }
 }
 
@@ -505,12 +364,8 @@ pub fn evaluate(typed: &Typed, row: &[Value]) -> Result<Value, QueryError> {
         Node::Negate(inner) => match evaluate(inner, row)? {
             Value::Null => Ok(Value::Null),
             Value::Int(i) => {
-                let negated = i
-                    .checked_neg()
-                    .filter(|v| typed.ty != Type::Integer || i32::try_from(*v).is_ok());
-                negated
-                    .map(Value::Int)
-                    .ok_or_else(|| overflow(&typed.ty, "negation", &format!("-({i})")))
+                let negated = i.checked_neg().filter(|v| typed.ty != Type::Integer || i32::try_from(*v).is_ok());
+                negated.map(Value::Int).ok_or_else(|| overflow(&typed.ty, "negation", &format!("-({i})")))
             }
             Value::Double(d) => Ok(Value::Double(-d)),
             Value::Decimal(d) => Ok(Value::Decimal(-d)),
@@ -530,9 +385,7 @@ pub fn evaluate(typed: &Typed, row: &[Value]) -> Result<Value, QueryError> {
             (Value::Boolean(false), Value::Boolean(false)) => Value::Boolean(false),
             _ => Value::Null,
         }),
-        Node::IsNull { expr, negated } => Ok(Value::Boolean(
-            (evaluate(expr, row)? == Value::Null) != *negated,
-        )),
+        Node::IsNull { expr, negated } => Ok(Value::Boolean((evaluate(expr, row)? == Value::Null) != *negated)),
         Node::Concat(l, r) => Ok(match (evaluate(l, row)?, evaluate(r, row)?) {
             (Value::Varchar(a), Value::Varchar(b)) => Value::Varchar(a + &b),
             _ => Value::Null,
@@ -547,15 +400,9 @@ pub fn evaluate(typed: &Typed, row: &[Value]) -> Result<Value, QueryError> {
                 BinaryOp::Eq => ordering == Some(std::cmp::Ordering::Equal),
                 BinaryOp::NotEq => ordering != Some(std::cmp::Ordering::Equal),
                 BinaryOp::Lt => ordering == Some(std::cmp::Ordering::Less),
-                BinaryOp::LtEq => matches!(
-                    ordering,
-                    Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-                ),
+                BinaryOp::LtEq => matches!(ordering, Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)),
                 BinaryOp::Gt => ordering == Some(std::cmp::Ordering::Greater),
-                _ => matches!(
-                    ordering,
-                    Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)
-                ),
+                _ => matches!(ordering, Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal)),
             }))
         }
         Node::Arithmetic { op, left, right } => {
@@ -563,30 +410,13 @@ pub fn evaluate(typed: &Typed, row: &[Value]) -> Result<Value, QueryError> {
             arithmetic(*op, &l, &left.ty, &r, &right.ty, &typed.ty)
         }
         Node::Sequence(args) => {
-            let values: Vec<Value> = args
-                .iter()
-                .map(|a| evaluate(a, row))
-                .collect::<Result<_, _>>()?;
-            let ints: Option<Vec<i64>> = values
-                .iter()
-                .map(|v| {
-                    if let Value::Int(i) = v {
-                        Some(*i)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
+            let values: Vec<Value> = args.iter().map(|a| evaluate(a, row)).collect::<Result<_, _>>()?;
+            let ints: Option<Vec<i64>> =
+                values.iter().map(|v| if let Value::Int(i) = v { Some(*i) } else { None }).collect();
             let Some(ints) = ints else {
                 return Ok(Value::Null);
             };
-            sequence(
-                ints[0],
-                ints[1],
-                ints.get(2)
-                    .copied()
-                    .unwrap_or(if ints[1] >= ints[0] { 1 } else { -1 }),
-            )
+            sequence(ints[0], ints[1], ints.get(2).copied().unwrap_or(if ints[1] >= ints[0] { 1 } else { -1 }))
         }
     }
 }
@@ -598,30 +428,18 @@ fn compare(l: &Value, r: &Value) -> Option<std::cmp::Ordering> {
         (Value::Double(a), Value::Double(b)) => a.partial_cmp(b),
         (Value::Varchar(a), Value::Varchar(b)) => Some(a.cmp(b)),
         (Value::Boolean(a), Value::Boolean(b)) => Some(a.cmp(b)),
-        (Value::Array(a), Value::Array(b)) => Some(if a == b {
-            std::cmp::Ordering::Equal
-        } else {
-            std::cmp::Ordering::Less
-        }),
+        (Value::Array(a), Value::Array(b)) => {
+            Some(if a == b { std::cmp::Ordering::Equal } else { std::cmp::Ordering::Less })
+        }
         _ => None,
     }
 }
 
 fn overflow(ty: &Type, what: &str, shown: &str) -> QueryError {
-    QueryError::new(
-        NUMERIC_VALUE_OUT_OF_RANGE,
-        format!("{} {what} overflow: {shown}", ty.display_name()),
-    )
+    QueryError::new(NUMERIC_VALUE_OUT_OF_RANGE, format!("{} {what} overflow: {shown}", ty.display_name()))
 }
 
-fn arithmetic(
-    op: BinaryOp,
-    l: &Value,
-    lt: &Type,
-    r: &Value,
-    rt: &Type,
-    result: &Type,
-) -> Result<Value, QueryError> {
+fn arithmetic(op: BinaryOp, l: &Value, lt: &Type, r: &Value, rt: &Type, result: &Type) -> Result<Value, QueryError> {
     let division_by_zero = || QueryError::new(DIVISION_BY_ZERO, "Division by zero");
     match (l, r) {
         (Value::Null, _) | (_, Value::Null) => Ok(Value::Null),
@@ -636,9 +454,7 @@ fn arithmetic(
                 _ => ("modulus", a.checked_rem(*b)),
             };
             let value = value.filter(|v| *result != Type::Integer || i32::try_from(*v).is_ok());
-            value
-                .map(Value::Int)
-                .ok_or_else(|| overflow(result, what, &format!("{a} {} {b}", op.symbol())))
+            value.map(Value::Int).ok_or_else(|| overflow(result, what, &format!("{a} {} {b}", op.symbol())))
         }
         (Value::Double(a), Value::Double(b)) => Ok(Value::Double(match op {
             BinaryOp::Add => a + b,
@@ -648,13 +464,9 @@ fn arithmetic(
             _ => a % b,
         })),
         (Value::Decimal(a), Value::Decimal(b)) => {
-            let (s1, s2) = (
-                lt.as_decimal().map_or(0, |d| d.1),
-                rt.as_decimal().map_or(0, |d| d.1),
-            );
+            let (s1, s2) = (lt.as_decimal().map_or(0, |d| d.1), rt.as_decimal().map_or(0, |d| d.1));
             let (precision, scale) = result.as_decimal().unwrap_or((MAX_DECIMAL_PRECISION, 0));
-            let decimal_overflow =
-                || QueryError::new(NUMERIC_VALUE_OUT_OF_RANGE, "Decimal overflow");
+            let decimal_overflow = || QueryError::new(NUMERIC_VALUE_OUT_OF_RANGE, "Decimal overflow");
             let value = match op {
                 BinaryOp::Add | BinaryOp::Subtract => {
                     let (x, y) = (rescale(*a, s1, scale), rescale(*b, s2, scale));
@@ -669,8 +481,7 @@ fn arithmetic(
                     if *b == 0 {
                         return Err(division_by_zero());
                     }
-                    a.checked_mul(pow10(scale + s2 - s1))
-                        .map(|n| divide_half_up(n, *b))
+                    a.checked_mul(pow10(scale + s2 - s1)).map(|n| divide_half_up(n, *b))
                 }
                 _ => {
                     if *b == 0 {
@@ -682,15 +493,9 @@ fn arithmetic(
                     }
                 }
             };
-            value
-                .filter(|v| fits_precision(*v, precision))
-                .map(Value::Decimal)
-                .ok_or_else(decimal_overflow)
+            value.filter(|v| fits_precision(*v, precision)).map(Value::Decimal).ok_or_else(decimal_overflow)
         }
-        _ => Err(QueryError::new(
-            GENERIC_INTERNAL_ERROR,
-            format!("Unexpected operands for {}", op.symbol()),
-        )),
+        _ => Err(QueryError::new(GENERIC_INTERNAL_ERROR, format!("Unexpected operands for {}", op.symbol()))),
     }
 }
 
@@ -708,9 +513,5 @@ fn sequence(start: i64, stop: i64, step: i64) -> Result<Value, QueryError> {
             "result of sequence function must not have more than {MAX_SEQUENCE_ENTRIES} entries"
         )));
     }
-    Ok(Value::Array(
-        (0..entries as i64)
-            .map(|i| Value::Int(start + i * step))
-            .collect(),
-    ))
+    Ok(Value::Array((0..entries as i64).map(|i| Value::Int(start + i * step)).collect()))
 }

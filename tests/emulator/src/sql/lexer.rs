@@ -41,9 +41,7 @@ impl Token {
     }
 }
 
-const SYMBOLS: [&str; 17] = [
-    "<>", "!=", "<=", ">=", "||", "(", ")", ",", ".", "*", "+", "-", "/", "%", "=", "<", ">",
-];
+const SYMBOLS: [&str; 17] = ["<>", "!=", "<=", ">=", "||", "(", ")", ",", ".", "*", "+", "-", "/", "%", "=", "<", ">"];
 
 pub fn tokenize(sql: &str) -> Result<Vec<Token>, QueryError> {
     let chars: Vec<char> = sql.chars().collect();
@@ -77,11 +75,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, QueryError> {
                 advance(&mut i, &mut line, &mut col, 1);
             }
             if i >= chars.len() {
-                return Err(QueryError::at(
-                    SYNTAX_ERROR,
-                    location,
-                    "mismatched input '/'. Expecting: <query>",
-                ));
+                return Err(QueryError::at(SYNTAX_ERROR, location, "mismatched input '/'. Expecting: <query>"));
             }
             advance(&mut i, &mut line, &mut col, 2);
         } else if c == '\'' {
@@ -112,21 +106,14 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, QueryError> {
                     }
                 }
             }
-            tokens.push(Token {
-                kind: TokenKind::Str(text),
-                location,
-            });
+            tokens.push(Token { kind: TokenKind::Str(text), location });
         } else if c == '"' {
             let mut text = String::new();
             advance(&mut i, &mut line, &mut col, 1);
             loop {
                 match chars.get(i) {
                     None => {
-                        return Err(QueryError::at(
-                            SYNTAX_ERROR,
-                            location,
-                            "token recognition error at: '\"'",
-                        ));
+                        return Err(QueryError::at(SYNTAX_ERROR, location, "token recognition error at: '\"'"));
                     }
                     Some('"') if chars.get(i + 1) == Some(&'"') => {
                         text.push('"');
@@ -143,16 +130,9 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, QueryError> {
                 }
             }
             if text.is_empty() {
-                return Err(QueryError::at(
-                    SYNTAX_ERROR,
-                    location,
-                    "Zero-length delimited identifier not allowed",
-                ));
+                return Err(QueryError::at(SYNTAX_ERROR, location, "Zero-length delimited identifier not allowed"));
             }
-            tokens.push(Token {
-                kind: TokenKind::QuotedIdent(text),
-                location,
-            });
+            tokens.push(Token { kind: TokenKind::QuotedIdent(text), location });
         } else if c.is_ascii_digit() || (c == '.' && next.is_some_and(|n| n.is_ascii_digit())) {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_digit() {
@@ -188,38 +168,22 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, QueryError> {
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
             while i < chars.len()
-                && (chars[i].is_alphanumeric()
-                    || chars[i] == '_'
-                    || chars[i] == '@'
-                    || chars[i] == ':')
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '@' || chars[i] == ':')
             {
                 advance(&mut i, &mut line, &mut col, 1);
             }
-            tokens.push(Token {
-                kind: TokenKind::Word(chars[start..i].iter().collect()),
-                location,
-            });
+            tokens.push(Token { kind: TokenKind::Word(chars[start..i].iter().collect()), location });
         } else if let Some(symbol) = SYMBOLS.iter().find(|s| {
             let mut it = s.chars();
             it.next() == Some(c) && it.next().is_none_or(|second| next == Some(second))
         }) {
             advance(&mut i, &mut line, &mut col, symbol.len());
-            tokens.push(Token {
-                kind: TokenKind::Symbol(symbol),
-                location,
-            });
+            tokens.push(Token { kind: TokenKind::Symbol(symbol), location });
         } else {
-            return Err(QueryError::at(
-                SYNTAX_ERROR,
-                location,
-                format!("token recognition error at: '{c}'"),
-            ));
+            return Err(QueryError::at(SYNTAX_ERROR, location, format!("token recognition error at: '{c}'")));
         }
     }
-    tokens.push(Token {
-        kind: TokenKind::Eof,
-        location: Location { line, column: col },
-    });
+    tokens.push(Token { kind: TokenKind::Eof, location: Location { line, column: col } });
     Ok(tokens)
 }
 
@@ -228,9 +192,7 @@ mod tests {
     use super::*;
 
     fn kinds(sql: &str) -> Vec<TokenKind> {
-        tokenize(sql)
-            .map(|t| t.into_iter().map(|t| t.kind).collect())
-            .unwrap_or_default()
+        tokenize(sql).map(|t| t.into_iter().map(|t| t.kind).collect()).unwrap_or_default()
     }
 
     #[test]
@@ -252,13 +214,7 @@ mod tests {
     #[test]
     fn comments_are_skipped_and_locations_tracked() {
         let tokens = tokenize("/* hint */ SELECT\n  -- c\n  42").unwrap_or_default();
-        assert_eq!(
-            tokens[0].location,
-            Location {
-                line: 1,
-                column: 12
-            }
-        );
+        assert_eq!(tokens[0].location, Location { line: 1, column: 12 });
         assert_eq!(tokens[1].kind, TokenKind::Integer("42".into()));
         assert_eq!(tokens[1].location, Location { line: 3, column: 3 });
     }

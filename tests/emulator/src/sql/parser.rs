@@ -172,20 +172,12 @@ impl Parser {
         QueryError::at(
             SYNTAX_ERROR,
             token.location,
-            format!(
-                "mismatched input '{}'. Expecting: {}",
-                token.describe(),
-                expecting
-            ),
+            format!("mismatched input '{}'. Expecting: {}", token.describe(), expecting),
         )
     }
 
     fn not_supported(&self, location: Location, what: &str) -> QueryError {
-        QueryError::at(
-            NOT_SUPPORTED,
-            location,
-            format!("{what} is not supported by the Trino coordinator emulator"),
-        )
+        QueryError::at(NOT_SUPPORTED, location, format!("{what} is not supported by the Trino coordinator emulator"))
     }
 
     fn expect_word(&mut self, keyword: &str) -> Result<(), QueryError> {
@@ -239,19 +231,10 @@ impl Parser {
         if token.is_word("COMMIT") || token.is_word("ROLLBACK") {
             self.bump();
             self.eat_word("WORK");
-            return Ok(if token.is_word("COMMIT") {
-                Statement::Commit
-            } else {
-                Statement::Rollback
-            });
+            return Ok(if token.is_word("COMMIT") { Statement::Commit } else { Statement::Rollback });
         }
-        if matches!(token.kind, TokenKind::Symbol("("))
-            || OTHER_STATEMENTS.iter().any(|k| token.is_word(k))
-        {
-            return Err(self.not_supported(
-                token.location,
-                &format!("Statement '{}'", token.describe().to_uppercase()),
-            ));
+        if matches!(token.kind, TokenKind::Symbol("(")) || OTHER_STATEMENTS.iter().any(|k| token.is_word(k)) {
+            return Err(self.not_supported(token.location, &format!("Statement '{}'", token.describe().to_uppercase())));
         }
         Err(self.mismatched(STATEMENT_EXPECTING))
     }
@@ -294,27 +277,9 @@ impl Parser {
         while self.eat_symbol(",") {
             items.push(self.select_item()?);
         }
-        let from = if self.eat_word("FROM") {
-            Some(self.relation()?)
-        } else {
-            None
-        };
-        let filter = if self.eat_word("WHERE") {
-            Some(self.expr()?)
-        } else {
-            None
-        };
-        for clause in [
-            "GROUP",
-            "HAVING",
-            "ORDER",
-            "UNION",
-            "INTERSECT",
-            "EXCEPT",
-            "OFFSET",
-            "FETCH",
-            "WINDOW",
-        ] {
+        let from = if self.eat_word("FROM") { Some(self.relation()?) } else { None };
+        let filter = if self.eat_word("WHERE") { Some(self.expr()?) } else { None };
+        for clause in ["GROUP", "HAVING", "ORDER", "UNION", "INTERSECT", "EXCEPT", "OFFSET", "FETCH", "WINDOW"] {
             if self.peek().is_word(clause) {
                 return Err(self.not_supported(self.peek().location, &format!("{clause} clause")));
             }
@@ -328,12 +293,7 @@ impl Parser {
         } else {
             None
         };
-        Ok(Query {
-            items,
-            from,
-            filter,
-            limit,
-        })
+        Ok(Query { items, from, filter, limit })
     }
 
     fn select_item(&mut self) -> Result<SelectItem, QueryError> {
@@ -351,9 +311,7 @@ impl Parser {
             return self.ident().map(Some);
         }
         match &self.peek().kind {
-            TokenKind::Word(w) if !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(w)) => {
-                self.ident().map(Some)
-            }
+            TokenKind::Word(w) if !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(w)) => self.ident().map(Some),
             TokenKind::QuotedIdent(_) => self.ident().map(Some),
             _ => Ok(None),
         }
@@ -363,17 +321,11 @@ impl Parser {
         match self.peek().kind.clone() {
             TokenKind::Word(w) if !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&w)) => {
                 self.bump();
-                Ok(Ident {
-                    value: w,
-                    quoted: false,
-                })
+                Ok(Ident { value: w, quoted: false })
             }
             TokenKind::QuotedIdent(q) => {
                 self.bump();
-                Ok(Ident {
-                    value: q,
-                    quoted: true,
-                })
+                Ok(Ident { value: q, quoted: true })
             }
             _ => Err(self.mismatched("<identifier>")),
         }
@@ -400,12 +352,7 @@ impl Parser {
                 }
                 self.expect_symbol(")")?;
             }
-            Relation::Unnest {
-                args,
-                alias,
-                columns,
-                location,
-            }
+            Relation::Unnest { args, alias, columns, location }
         } else if matches!(self.peek().kind, TokenKind::Symbol("(")) {
             return Err(self.not_supported(location, "Subquery"));
         } else {
@@ -414,16 +361,10 @@ impl Parser {
                 name.push(self.ident()?);
             }
             let alias = self.alias()?;
-            Relation::Table {
-                name,
-                alias,
-                location,
-            }
+            Relation::Table { name, alias, location }
         };
         if self.eat_symbol(",")
-            || ["JOIN", "CROSS", "INNER", "LEFT", "RIGHT", "FULL", "NATURAL"]
-                .iter()
-                .any(|k| self.peek().is_word(k))
+            || ["JOIN", "CROSS", "INNER", "LEFT", "RIGHT", "FULL", "NATURAL"].iter().any(|k| self.peek().is_word(k))
         {
             return Err(self.not_supported(self.peek().location, "Joins"));
         }
@@ -459,10 +400,7 @@ impl Parser {
         if self.peek().is_word("NOT") {
             let location = self.bump().location;
             let inner = self.not()?;
-            return Ok(Expr {
-                kind: ExprKind::Not(Box::new(inner)),
-                location,
-            });
+            return Ok(Expr { kind: ExprKind::Not(Box::new(inner)), location });
         }
         self.comparison()
     }
@@ -487,21 +425,11 @@ impl Parser {
             let location = self.bump().location;
             let negated = self.eat_word("NOT");
             self.expect_word("NULL")?;
-            return Ok(Expr {
-                kind: ExprKind::IsNull {
-                    expr: Box::new(left),
-                    negated,
-                },
-                location,
-            });
+            return Ok(Expr { kind: ExprKind::IsNull { expr: Box::new(left), negated }, location });
         }
         for keyword in ["BETWEEN", "IN", "LIKE"] {
-            if self.peek().is_word(keyword)
-                || (self.peek().is_word("NOT") && self.peek_at(1).is_word(keyword))
-            {
-                return Err(
-                    self.not_supported(self.peek().location, &format!("{keyword} predicate"))
-                );
+            if self.peek().is_word(keyword) || (self.peek().is_word("NOT") && self.peek_at(1).is_word(keyword)) {
+                return Err(self.not_supported(self.peek().location, &format!("{keyword} predicate")));
             }
         }
         Ok(left)
@@ -551,10 +479,7 @@ impl Parser {
             TokenKind::Symbol("-") => {
                 let location = self.bump().location;
                 let inner = self.unary()?;
-                Ok(Expr {
-                    kind: ExprKind::Negate(Box::new(inner)),
-                    location,
-                })
+                Ok(Expr { kind: ExprKind::Negate(Box::new(inner)), location })
             }
             TokenKind::Symbol("+") => {
                 self.bump();
@@ -567,12 +492,7 @@ impl Parser {
     fn primary(&mut self) -> Result<Expr, QueryError> {
         let token = self.peek().clone();
         let location = token.location;
-        let literal = |l| {
-            Ok(Expr {
-                kind: ExprKind::Literal(l),
-                location,
-            })
-        };
+        let literal = |l| Ok(Expr { kind: ExprKind::Literal(l), location });
         match token.kind {
             TokenKind::Integer(text) => {
                 self.bump();
@@ -620,20 +540,12 @@ impl Parser {
                         self.expect_word("AS")?;
                         let ty = self.type_name()?;
                         self.expect_symbol(")")?;
-                        Ok(Expr {
-                            kind: ExprKind::Cast {
-                                expr: Box::new(inner),
-                                ty,
-                            },
-                            location,
-                        })
+                        Ok(Expr { kind: ExprKind::Cast { expr: Box::new(inner), ty }, location })
                     }
                     "CASE" | "EXISTS" | "EXTRACT" | "ARRAY" | "ROW" | "INTERVAL" => {
                         Err(self.not_supported(location, &format!("{upper} expression")))
                     }
-                    _ if RESERVED.contains(&upper.as_str()) => {
-                        Err(self.mismatched(PRIMARY_EXPECTING))
-                    }
+                    _ if RESERVED.contains(&upper.as_str()) => Err(self.mismatched(PRIMARY_EXPECTING)),
                     _ => self.identifier_expression(),
                 }
             }
@@ -645,19 +557,11 @@ impl Parser {
     /// A column reference, a function call, or a typed literal such as `BIGINT '5'`.
     fn identifier_expression(&mut self) -> Result<Expr, QueryError> {
         let location = self.peek().location;
-        if let (TokenKind::Word(w), TokenKind::Str(text)) =
-            (self.peek().kind.clone(), self.peek_at(1).kind.clone())
-        {
+        if let (TokenKind::Word(w), TokenKind::Str(text)) = (self.peek().kind.clone(), self.peek_at(1).kind.clone()) {
             self.bump();
             self.bump();
             return Ok(Expr {
-                kind: ExprKind::TypedLiteral {
-                    ty: TypeName {
-                        name: w.to_lowercase(),
-                        parameters: vec![],
-                    },
-                    text,
-                },
+                kind: ExprKind::TypedLiteral { ty: TypeName { name: w.to_lowercase(), parameters: vec![] }, text },
                 location,
             });
         }
@@ -671,19 +575,13 @@ impl Parser {
                 }
                 self.expect_symbol(")")?;
             }
-            return Ok(Expr {
-                kind: ExprKind::Function { name: first, args },
-                location,
-            });
+            return Ok(Expr { kind: ExprKind::Function { name: first, args }, location });
         }
         let mut parts = vec![first];
         while self.eat_symbol(".") {
             parts.push(self.ident()?);
         }
-        Ok(Expr {
-            kind: ExprKind::Column(parts),
-            location,
-        })
+        Ok(Expr { kind: ExprKind::Column(parts), location })
     }
 
     fn type_name(&mut self) -> Result<TypeName, QueryError> {
@@ -693,9 +591,7 @@ impl Parser {
         };
         // Multi-word types: `double precision`, `timestamp with time zone`, ...
         while let TokenKind::Word(w) = &self.peek().kind {
-            if ["precision", "with", "without", "time", "zone", "varying"]
-                .contains(&w.to_lowercase().as_str())
-            {
+            if ["precision", "with", "without", "time", "zone", "varying"].contains(&w.to_lowercase().as_str()) {
                 name = format!("{name} {}", w.to_lowercase());
                 self.bump();
             } else {
@@ -706,9 +602,7 @@ impl Parser {
         if self.eat_symbol("(") {
             loop {
                 match self.bump().kind {
-                    TokenKind::Integer(n) => {
-                        parameters.push(n.parse().map_err(|_| self.mismatched("<integer>"))?)
-                    }
+                    TokenKind::Integer(n) => parameters.push(n.parse().map_err(|_| self.mismatched("<integer>"))?),
                     _ => return Err(self.mismatched("<integer>")),
                 }
                 if !self.eat_symbol(",") {
@@ -722,14 +616,7 @@ impl Parser {
 }
 
 fn binary(op: BinaryOp, left: Expr, right: Expr, location: Location) -> Expr {
-    Expr {
-        kind: ExprKind::Binary {
-            op,
-            left: Box::new(left),
-            right: Box::new(right),
-        },
-        location,
-    }
+    Expr { kind: ExprKind::Binary { op, left: Box::new(left), right: Box::new(right) }, location }
 }
 
 #[cfg(test)]
@@ -752,55 +639,26 @@ mod tests {
 
     #[test]
     fn precedence_follows_trino() {
-        let Statement::Query(q) = parsed("SELECT 1 + 2 * 3 AS x") else {
-            panic!()
-        };
-        let SelectItem::Expr { expr, alias } = &q.items[0] else {
-            panic!()
-        };
+        let Statement::Query(q) = parsed("SELECT 1 + 2 * 3 AS x") else { panic!() };
+        let SelectItem::Expr { expr, alias } = &q.items[0] else { panic!() };
         assert_eq!(alias.as_ref().map(Ident::canonical), Some("x".into()));
-        let ExprKind::Binary {
-            op: BinaryOp::Add,
-            right,
-            ..
-        } = &expr.kind
-        else {
-            panic!("{expr:?}")
-        };
-        assert!(matches!(
-            right.kind,
-            ExprKind::Binary {
-                op: BinaryOp::Multiply,
-                ..
-            }
-        ));
+        let ExprKind::Binary { op: BinaryOp::Add, right, .. } = &expr.kind else { panic!("{expr:?}") };
+        assert!(matches!(right.kind, ExprKind::Binary { op: BinaryOp::Multiply, .. }));
     }
 
     #[test]
     fn statements() {
-        assert_eq!(
-            parsed("show catalogs"),
-            Statement::ShowCatalogs { like: None }
-        );
-        assert_eq!(
-            parsed("START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"),
-            Statement::StartTransaction
-        );
+        assert_eq!(parsed("show catalogs"), Statement::ShowCatalogs { like: None });
+        assert_eq!(parsed("START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"), Statement::StartTransaction);
         assert_eq!(parsed("commit work"), Statement::Commit);
         assert_eq!(parsed("ROLLBACK"), Statement::Rollback);
         assert!(matches!(
             parsed("SELECT x FROM UNNEST(sequence(1, 10)) AS t(x)"),
-            Statement::Query(Query {
-                from: Some(Relation::Unnest { .. }),
-                ..
-            })
+            Statement::Query(Query { from: Some(Relation::Unnest { .. }), .. })
         ));
         assert!(matches!(
             parsed("SELECT node_id FROM system.runtime.nodes"),
-            Statement::Query(Query {
-                from: Some(Relation::Table { .. }),
-                ..
-            })
+            Statement::Query(Query { from: Some(Relation::Table { .. }), .. })
         ));
     }
 

@@ -50,24 +50,15 @@ impl Type {
             Type::Bigint => ("bigint", vec![]),
             Type::Double => ("double", vec![]),
             Type::Decimal { precision, scale } => ("decimal", vec![long(*precision), long(*scale)]),
-            Type::Varchar(length) => (
-                "varchar",
-                vec![long(length.unwrap_or(UNBOUNDED_VARCHAR_LENGTH))],
-            ),
+            Type::Varchar(length) => ("varchar", vec![long(length.unwrap_or(UNBOUNDED_VARCHAR_LENGTH))]),
             Type::Unknown => ("unknown", vec![]),
-            Type::Array(element) => (
-                "array",
-                vec![json!({"kind": "TYPE", "value": element.type_signature()})],
-            ),
+            Type::Array(element) => ("array", vec![json!({"kind": "TYPE", "value": element.type_signature()})]),
         };
         json!({"rawType": raw, "arguments": arguments})
     }
 
     pub fn is_numeric(&self) -> bool {
-        matches!(
-            self,
-            Type::Integer | Type::Bigint | Type::Double | Type::Decimal { .. }
-        )
+        matches!(self, Type::Integer | Type::Bigint | Type::Double | Type::Decimal { .. })
     }
 
     /// The decimal type an exact numeric type widens to in decimal arithmetic.
@@ -102,17 +93,13 @@ impl Value {
             (Value::Boolean(b), _) => Json::Bool(*b),
             (Value::Int(i), _) => json!(i),
             (Value::Double(d), _) => double_to_json(*d),
-            (Value::Decimal(unscaled), Type::Decimal { scale, .. }) => {
-                Json::String(format_decimal(*unscaled, *scale))
-            }
+            (Value::Decimal(unscaled), Type::Decimal { scale, .. }) => Json::String(format_decimal(*unscaled, *scale)),
             (Value::Decimal(unscaled), _) => Json::String(unscaled.to_string()),
             (Value::Varchar(s), _) => Json::String(s.clone()),
             (Value::Array(items), Type::Array(element)) => {
                 Json::Array(items.iter().map(|v| v.to_json(element)).collect())
             }
-            (Value::Array(items), _) => {
-                Json::Array(items.iter().map(|v| v.to_json(&Type::Unknown)).collect())
-            }
+            (Value::Array(items), _) => Json::Array(items.iter().map(|v| v.to_json(&Type::Unknown)).collect()),
         }
     }
 }
@@ -136,11 +123,7 @@ pub fn format_decimal(unscaled: i128, scale: u32) -> String {
     let body = if scale == 0 {
         digits
     } else if digits.len() > scale {
-        format!(
-            "{}.{}",
-            &digits[..digits.len() - scale],
-            &digits[digits.len() - scale..]
-        )
+        format!("{}.{}", &digits[..digits.len() - scale], &digits[digits.len() - scale..])
     } else {
         format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
     };
@@ -169,22 +152,8 @@ mod tests {
             Type::Varchar(Some(3)).type_signature(),
             json!({"rawType": "varchar", "arguments": [{"kind": "LONG", "value": 3}]})
         );
-        assert_eq!(
-            Type::Varchar(None).type_signature()["arguments"][0]["value"],
-            json!(UNBOUNDED_VARCHAR_LENGTH)
-        );
-        assert_eq!(
-            Type::Decimal {
-                precision: 3,
-                scale: 1
-            }
-            .display_name(),
-            "decimal(3,1)"
-        );
-        assert_eq!(
-            Type::Array(Box::new(Type::Bigint)).type_signature()["arguments"][0]["value"]
-                ["rawType"],
-            "bigint"
-        );
+        assert_eq!(Type::Varchar(None).type_signature()["arguments"][0]["value"], json!(UNBOUNDED_VARCHAR_LENGTH));
+        assert_eq!(Type::Decimal { precision: 3, scale: 1 }.display_name(), "decimal(3,1)");
+        assert_eq!(Type::Array(Box::new(Type::Bigint)).type_signature()["arguments"][0]["value"]["rawType"], "bigint");
     }
 }

@@ -1,0 +1,234 @@
+//! The plugin configuration: one JSON document (Envoy's plugin `configuration`,
+//! Istio's `pluginConfig`), strictly validated. Every error names the field.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+
+/// Records per bucket of the query map (see `query_map`).
+pub const SLOTS_PER_BUCKET: usize = 16;
+pub const DEFAULT_MAX_TRACKED_QUERIES: usize = 16_384;
+const MAX_MAX_TRACKED_QUERIES: usize = 1 << 20;
+/// Cluster indices are stored in one byte in shared data.
+pub const MAX_CLUSTERS: usize = 255;
+const MAX_WEIGHT: u32 = 1000;
+pub const DEFAULT_ROUTING_HEADER: &str = "x-trino-gateway-cluster";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    clusters: Vec<RawCluster>,
+    #[serde(default)]
+    routing_header: Option<String>,
+    #[serde(default)]
+    coordinators_process_forwarded: bool,
+    #[serde(default)]
+    max_tracked_queries: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    name: String,
+    #[serde(default)]
+    weight: Option<u32>,
+}
+
+/// One coordinator: the Envoy cluster that reaches it and its share of new queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub name: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub clusters: Vec<Cluster>,
+    /// Request header the route's `cluster_header` reads; always set by the filter.
+    pub routing_header: String,
+    /// Coordinators run with `http-server.process-forwarded=true`.
+    pub coordinators_process_forwarded: bool,
+    /// Bound of the query → cluster map in shared data.
+    pub max_tracked_queries: usize,
+}
+
+/// A configuration error: the JSON path of the offending field and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), message: message.into() }
+}
+
+/// Envoy cluster names and header names: keep to a conservative character set
+/// so that a value can never smuggle anything into a header.
+fn is_token(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+impl Config {
+    pub fn parse(json: &[u8]) -> Result<Config, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Err(error(
+                "(configuration)",
+                "is empty: the plugin needs a JSON object with at least \"clusters\"",
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if matches!(path.as_str(), "." | "?" | "") { "(configuration)".to_string() } else { path };
+            error(field, e.into_inner().to_string())
+        })?;
+        deserializer.end().map_err(|e| error("(configuration)", e.to_string()))?;
+        Config::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        if raw.clusters.is_empty() {
+            return Err(error("clusters", "must list at least one coordinator cluster"));
+        }
+        if raw.clusters.len() > MAX_CLUSTERS {
+            return Err(error("clusters", format!("at most {MAX_CLUSTERS} clusters are supported")));
+        }
+        let mut seen = HashSet::new();
+        let mut clusters = Vec::with_capacity(raw.clusters.len());
+        for (i, cluster) in raw.clusters.into_iter().enumerate() {
+            if !is_token(&cluster.name) {
+                return Err(error(
+                    format!("clusters[{i}].name"),
+                    format!("{:?} is not a valid Envoy cluster name (letters, digits, - _ . :)", cluster.name),
+                ));
+            }
+            if !seen.insert(cluster.name.clone()) {
+                return Err(error(format!("clusters[{i}].name"), format!("duplicate cluster {:?}", cluster.name)));
+            }
+            let weight = cluster.weight.unwrap_or(1);
+            if !(1..=MAX_WEIGHT).contains(&weight) {
+                return Err(error(
+                    format!("clusters[{i}].weight"),
+                    format!("{weight} is out of range 1..={MAX_WEIGHT}"),
+                ));
+            }
+            clusters.push(Cluster { name: cluster.name, weight });
+        }
+        let routing_header =
+            raw.routing_header.unwrap_or_else(|| DEFAULT_ROUTING_HEADER.to_string()).to_ascii_lowercase();
+        if !is_token(&routing_header) || routing_header.contains(':') || routing_header.contains('.') {
+            return Err(error("routing_header", format!("{routing_header:?} is not a valid header name")));
+        }
+        let trino_header = routing_header.starts_with("x-trino-") && !routing_header.starts_with("x-trino-gateway-");
+        if trino_header || routing_header.starts_with("x-forwarded-") || routing_header == "host" {
+            return Err(error(
+                "routing_header",
+                format!("{routing_header:?} is a header clients or Trino use; pick a dedicated one"),
+            ));
+        }
+        let max_tracked_queries = raw.max_tracked_queries.unwrap_or(DEFAULT_MAX_TRACKED_QUERIES);
+        if !(SLOTS_PER_BUCKET..=MAX_MAX_TRACKED_QUERIES).contains(&max_tracked_queries)
+            || !max_tracked_queries.is_multiple_of(SLOTS_PER_BUCKET)
+        {
+            return Err(error(
+                "max_tracked_queries",
+                format!("{max_tracked_queries} must be a multiple of {SLOTS_PER_BUCKET} between {SLOTS_PER_BUCKET} and {MAX_MAX_TRACKED_QUERIES}"),
+            ));
+        }
+        Ok(Config {
+            clusters,
+            routing_header,
+            coordinators_process_forwarded: raw.coordinators_process_forwarded,
+            max_tracked_queries,
+        })
+    }
+
+    pub fn bucket_count(&self) -> usize {
+        self.max_tracked_queries / SLOTS_PER_BUCKET
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_configuration() {
+        let config = Config::parse(
+            br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b"}],
+                 "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32}"#,
+        );
+        assert_eq!(
+            config,
+            Ok(Config {
+                clusters: vec![
+                    Cluster { name: "coordinator-a".into(), weight: 3 },
+                    Cluster { name: "coordinator-b".into(), weight: 1 }
+                ],
+                routing_header: "x-gateway-cluster".into(),
+                coordinators_process_forwarded: true,
+                max_tracked_queries: 32,
+            })
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let config = Config::parse(br#"{"clusters": [{"name": "a"}]}"#).map_err(|e| e.to_string());
+        let config = config.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.routing_header, DEFAULT_ROUTING_HEADER);
+        assert!(!config.coordinators_process_forwarded);
+        assert_eq!(config.max_tracked_queries, DEFAULT_MAX_TRACKED_QUERIES);
+        assert_eq!(config.bucket_count(), DEFAULT_MAX_TRACKED_QUERIES / SLOTS_PER_BUCKET);
+    }
+
+    /// (configuration, field named in the error, part of the message)
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("", "(configuration)", "is empty"),
+            ("[]", "(configuration)", "expected struct"),
+            ("{", "(configuration)", "EOF"),
+            (r#"{"clusters": [{"name": "a"}]} x"#, "(configuration)", "trailing"),
+            (r#"{}"#, "(configuration)", "missing field `clusters`"),
+            (r#"{"clusters": []}"#, "clusters", "at least one"),
+            (r#"{"clusters": [{"name": "a"}], "clustrs": 1}"#, "clustrs", "unknown field `clustrs`"),
+            (r#"{"clusters": [{"name": "a", "wieght": 2}]}"#, "clusters[0].wieght", "unknown field"),
+            (r#"{"clusters": [{"name": "a"}, {"name": "a"}]}"#, "clusters[1].name", "duplicate"),
+            (r#"{"clusters": [{"name": ""}]}"#, "clusters[0].name", "not a valid"),
+            (r#"{"clusters": [{"name": "a\nb"}]}"#, "clusters[0].name", "not a valid"),
+            (r#"{"clusters": [{"name": "a", "weight": 0}]}"#, "clusters[0].weight", "out of range"),
+            (r#"{"clusters": [{"name": "a", "weight": "2"}]}"#, "clusters[0].weight", "invalid type"),
+            (
+                r#"{"clusters": [{"name": "a"}], "routing_header": "x-trino-user"}"#,
+                "routing_header",
+                "clients or Trino",
+            ),
+            (r#"{"clusters": [{"name": "a"}], "routing_header": "bad header"}"#, "routing_header", "not a valid"),
+            (r#"{"clusters": [{"name": "a"}], "max_tracked_queries": 10}"#, "max_tracked_queries", "multiple of 16"),
+            (
+                r#"{"clusters": [{"name": "a"}], "coordinators_process_forwarded": "yes"}"#,
+                "coordinators_process_forwarded",
+                "invalid type",
+            ),
+        ];
+        for (json, field, message) in cases {
+            match Config::parse(json.as_bytes()) {
+                Ok(config) => panic!("{json} was accepted: {config:?}"),
+                Err(e) => {
+                    assert_eq!(e.field, *field, "{json}: {e}");
+                    assert!(e.message.contains(message), "{json}: {e}");
+                }
+            }
+        }
+    }
+}

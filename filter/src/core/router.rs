@@ -1,0 +1,308 @@
+//! The routing decision for one request, and what the gateway learns from the
+//! answer to a new statement. Pure logic over `SharedData`; the host adapter
+//! applies the result (headers, local replies, metrics).
+
+use super::balancer;
+use super::classify::{QueryResource, RequestKind};
+use super::cluster_table::{ClusterIds, ClusterTableError};
+use super::config::Config;
+use super::coordinator_map;
+use super::query_id::QueryId;
+use super::query_map::QueryMap;
+use super::shared_data::{SharedData, SharedDataError};
+use serde::Deserialize;
+use std::cell::Cell;
+
+/// Why a request goes where it goes (each is an Envoy counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A new query, placed by the weighted round robin.
+    NewQuery,
+    /// A query the gateway recorded.
+    StickyHit,
+    /// A query routed by the coordinator id at the end of its id.
+    CoordinatorId,
+    /// A request any coordinator answers the same way.
+    AnyCoordinator,
+    /// Everything else: the first configured cluster, so that web UI sessions
+    /// (cookies signed per coordinator) stay on one coordinator.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Route {
+        cluster: usize,
+        via: Via,
+        record_response: bool,
+    },
+    /// Answer from the gateway itself; no upstream request is made.
+    Reply(LocalReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalReply {
+    pub status: u32,
+    pub content_type: &'static str,
+    pub body: String,
+    pub reason: ReplyReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyReason {
+    /// A well-formed query id no cluster is known for.
+    UnknownQuery,
+    /// A path that names a query with an id no coordinator could have made.
+    MalformedQueryId,
+}
+
+/// Trino's answer for a query it does not know (`ThrowableMapper` text).
+fn query_not_found(reason: ReplyReason) -> LocalReply {
+    LocalReply { status: 404, content_type: "text/plain", body: "Error 404 Not Found: Query not found".into(), reason }
+}
+
+/// What the new-statement response taught us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    Query(QueryId),
+    /// Not a QueryResults document with a valid id: passed through untouched.
+    Unparseable,
+}
+
+#[derive(Deserialize)]
+struct QueryResultsId<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+}
+
+pub struct Router {
+    pub config: Config,
+    ids: ClusterIds,
+    schedule: Vec<usize>,
+    queries: QueryMap,
+    /// Per-worker position for requests that need no shared order.
+    local_turn: Cell<usize>,
+}
+
+impl Router {
+    pub fn new(config: Config, store: &dyn SharedData) -> Result<Router, ClusterTableError> {
+        let ids = ClusterIds::register(store, &config)?;
+        let weights: Vec<u32> = config.clusters.iter().map(|c| c.weight).collect();
+        Ok(Router {
+            schedule: balancer::schedule(&weights),
+            queries: QueryMap { buckets: config.bucket_count() },
+            ids,
+            config,
+            local_turn: Cell::new(0),
+        })
+    }
+
+    pub fn cluster_name(&self, index: usize) -> &str {
+        self.config.clusters.get(index).map_or("", |c| c.name.as_str())
+    }
+
+    fn local_round_robin(&self) -> usize {
+        let turn = self.local_turn.get();
+        self.local_turn.set(turn.wrapping_add(1));
+        self.schedule.get(turn % self.schedule.len().max(1)).copied().unwrap_or(0)
+    }
+
+    /// Where this request goes. Shared-data failures never fail a request: the
+    /// decision falls back (local round robin, coordinator id) and the error is
+    /// returned for the log and a counter.
+    pub fn decide(&self, store: &dyn SharedData, kind: RequestKind) -> (Decision, Option<SharedDataError>) {
+        match kind {
+            RequestKind::NewStatement => {
+                let (cluster, error) = match balancer::next(store, &self.schedule) {
+                    Ok(Some(cluster)) => (cluster, None),
+                    Ok(None) => (self.local_round_robin(), None),
+                    Err(e) => (self.local_round_robin(), Some(e)),
+                };
+                (Decision::Route { cluster, via: Via::NewQuery, record_response: true }, error)
+            }
+            RequestKind::QueryBound { query_id, resource } => self.owner_of(store, &query_id, resource),
+            RequestKind::MalformedQueryId { .. } => {
+                (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
+            }
+            RequestKind::AnyCoordinator => (
+                Decision::Route { cluster: self.local_round_robin(), via: Via::AnyCoordinator, record_response: false },
+                None,
+            ),
+            RequestKind::Other => (Decision::Route { cluster: 0, via: Via::Other, record_response: false }, None),
+        }
+    }
+
+    fn owner_of(
+        &self,
+        store: &dyn SharedData,
+        query_id: &QueryId,
+        _resource: QueryResource,
+    ) -> (Decision, Option<SharedDataError>) {
+        let mut error = None;
+        let route = |cluster, via| Decision::Route { cluster, via, record_response: false };
+        match self.queries.lookup(store, query_id) {
+            Ok(Some(table_id)) => {
+                if let Some(cluster) = self.ids.config_index(table_id) {
+                    return (route(cluster, Via::StickyHit), None);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => error = Some(e),
+        }
+        match coordinator_map::lookup(store, &query_id.coordinator_id()) {
+            Ok(Some(table_id)) => {
+                if let Some(cluster) = self.ids.config_index(table_id) {
+                    return (route(cluster, Via::CoordinatorId), error);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => error = Some(e),
+        }
+        (Decision::Reply(query_not_found(ReplyReason::UnknownQuery)), error)
+    }
+
+    /// Learn from the body of a 200 answer to `POST /v1/statement` sent to `cluster`.
+    pub fn learn_statement_response(
+        &self,
+        store: &dyn SharedData,
+        cluster: usize,
+        body: &[u8],
+        now: u32,
+    ) -> Result<Learned, SharedDataError> {
+        let Some(query_id) =
+            serde_json::from_slice::<QueryResultsId<'_>>(body).ok().and_then(|r| QueryId::parse(&r.id))
+        else {
+            return Ok(Learned::Unparseable);
+        };
+        let Some(table_id) = self.ids.table_id(cluster) else {
+            return Ok(Learned::Unparseable);
+        };
+        self.queries.record(store, query_id, table_id, now)?;
+        coordinator_map::learn(store, query_id.coordinator_id(), table_id, now)?;
+        Ok(Learned::Query(query_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::classify::classify;
+    use super::super::shared_data::MemorySharedData;
+    use super::*;
+
+    fn router(store: &MemorySharedData, json: &str) -> Router {
+        Router::new(Config::parse(json.as_bytes()).unwrap_or_else(|e| panic!("{e}")), store)
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    const TWO: &str = r#"{"clusters": [{"name": "a"}, {"name": "b"}]}"#;
+
+    fn route(router: &Router, store: &MemorySharedData, method: &str, path: &str) -> Decision {
+        router.decide(store, classify(method, path)).0
+    }
+
+    fn body(id: &str) -> Vec<u8> {
+        format!(r#"{{"id":"{id}","infoUri":"http://g/ui/query.html?{id}","nextUri":"http://g/v1/statement/queued/{id}/y00/1","stats":{{"state":"QUEUED"}},"warnings":[]}}"#).into_bytes()
+    }
+
+    #[test]
+    fn new_queries_alternate_and_follow_ups_stick() {
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        let picks: Vec<Decision> = (0..4).map(|_| route(&r, &store, "POST", "/v1/statement")).collect();
+        let clusters: Vec<usize> =
+            picks.iter().map(|d| if let Decision::Route { cluster, .. } = d { *cluster } else { 99 }).collect();
+        assert_eq!(clusters, vec![0, 1, 0, 1]);
+        assert!(picks.iter().all(|d| matches!(d, Decision::Route { via: Via::NewQuery, record_response: true, .. })));
+
+        let id = "20261125_101305_00001_bbbbb";
+        assert_eq!(r.learn_statement_response(&store, 1, &body(id), 100).ok(), QueryId::parse(id).map(Learned::Query));
+        for path in [
+            format!("/v1/statement/queued/{id}/y1/1"),
+            format!("/v1/statement/executing/{id}/y2/5"),
+            format!("/v1/query/{id}"),
+            format!("/ui/query.html?{id}"),
+        ] {
+            assert_eq!(
+                route(&r, &store, "GET", &path),
+                Decision::Route { cluster: 1, via: Via::StickyHit, record_response: false },
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn unrecorded_queries_follow_their_coordinator_id() {
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        r.learn_statement_response(&store, 0, &body("20261125_101305_00001_aaaaa"), 100)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // Another query of the same coordinator, never seen by the gateway (other Envoy, evicted, ...).
+        let path = "/v1/statement/executing/20261125_111111_00077_aaaaa/y/3";
+        assert_eq!(
+            route(&r, &store, "GET", path),
+            Decision::Route { cluster: 0, via: Via::CoordinatorId, record_response: false }
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_ids_get_a_trino_404_and_never_a_guess() {
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        let unknown = route(&r, &store, "GET", "/v1/statement/executing/20261125_101305_00001_zzzzz/y/0");
+        let malformed = route(&r, &store, "GET", "/v1/statement/executing/not-a-query/y/0");
+        for (decision, reason) in [(unknown, ReplyReason::UnknownQuery), (malformed, ReplyReason::MalformedQueryId)] {
+            assert_eq!(
+                decision,
+                Decision::Reply(LocalReply {
+                    status: 404,
+                    content_type: "text/plain",
+                    body: "Error 404 Not Found: Query not found".into(),
+                    reason
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_responses_teach_nothing() {
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        for bad in [&b""[..], b"not json", br#"{"id": 5}"#, br#"{"id": "../../x"}"#, br#"{"error": "x"}"#, b"\xff\xfe"]
+        {
+            assert_eq!(r.learn_statement_response(&store, 0, bad, 1), Ok(Learned::Unparseable));
+        }
+        assert_eq!(store.keys(), 1, "only the cluster table");
+    }
+
+    #[test]
+    fn a_cluster_removed_from_the_configuration_is_never_routed_to() {
+        let store = MemorySharedData::new();
+        let old = router(&store, TWO);
+        old.learn_statement_response(&store, 1, &body("20261125_101305_00001_bbbbb"), 1)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let new = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "c"}]}"#);
+        let decision = route(&new, &store, "GET", "/v1/query/20261125_101305_00001_bbbbb");
+        assert!(
+            matches!(decision, Decision::Reply(LocalReply { reason: ReplyReason::UnknownQuery, .. })),
+            "{decision:?}"
+        );
+    }
+
+    #[test]
+    fn weights_and_other_requests() {
+        let store = MemorySharedData::new();
+        let r = router(&store, r#"{"clusters": [{"name": "a", "weight": 3}, {"name": "b"}]}"#);
+        let mut counts = [0; 2];
+        for _ in 0..400 {
+            if let Decision::Route { cluster, .. } = route(&r, &store, "POST", "/v1/statement") {
+                counts[cluster] += 1;
+            }
+        }
+        assert_eq!(counts, [300, 100]);
+        assert_eq!(
+            route(&r, &store, "POST", "/ui/login"),
+            Decision::Route { cluster: 0, via: Via::Other, record_response: false }
+        );
+        assert!(matches!(route(&r, &store, "GET", "/v1/info"), Decision::Route { via: Via::AnyCoordinator, .. }));
+    }
+}

@@ -1,0 +1,78 @@
+//! Envoy counters (`wasmcustom.trino_gateway.*` in /stats; without the
+//! `wasmcustom.` prefix in /stats/prometheus). Metric ids are per VM, so every
+//! worker VM defines them in its root context.
+
+use crate::core::router::{ReplyReason, Via};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    new_queries: Vec<Option<u32>>,
+    sticky_hits: Option<u32>,
+    coordinator_id_routes: Option<u32>,
+    any_coordinator: Option<u32>,
+    other: Option<u32>,
+    query_not_found: Option<u32>,
+    malformed_query_ids: Option<u32>,
+    unparseable_responses: Option<u32>,
+    shared_data_errors: Option<u32>,
+}
+
+fn counter(name: &str) -> Option<u32> {
+    match hostcalls::define_metric(MetricType::Counter, name) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!("trino-gateway: cannot define metric {name}: {status:?}");
+            None
+        }
+    }
+}
+
+impl Metrics {
+    pub fn define(cluster_names: &[&str]) -> Metrics {
+        Metrics {
+            new_queries: cluster_names.iter().map(|c| counter(&format!("trino_gateway.new_queries.{c}"))).collect(),
+            sticky_hits: counter("trino_gateway.sticky_hits"),
+            coordinator_id_routes: counter("trino_gateway.coordinator_id_routes"),
+            any_coordinator: counter("trino_gateway.any_coordinator_requests"),
+            other: counter("trino_gateway.other_requests"),
+            query_not_found: counter("trino_gateway.query_not_found"),
+            malformed_query_ids: counter("trino_gateway.malformed_query_ids"),
+            unparseable_responses: counter("trino_gateway.unparseable_statement_responses"),
+            shared_data_errors: counter("trino_gateway.shared_data_errors"),
+        }
+    }
+
+    fn increment(id: Option<u32>) {
+        if let Some(id) = id {
+            // A failed increment loses one count; nothing else to do about it.
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    pub fn routed(&self, cluster: usize, via: Via) {
+        Self::increment(match via {
+            Via::NewQuery => self.new_queries.get(cluster).copied().flatten(),
+            Via::StickyHit => self.sticky_hits,
+            Via::CoordinatorId => self.coordinator_id_routes,
+            Via::AnyCoordinator => self.any_coordinator,
+            Via::Other => self.other,
+        });
+    }
+
+    pub fn replied(&self, reason: ReplyReason) {
+        Self::increment(match reason {
+            ReplyReason::UnknownQuery => self.query_not_found,
+            ReplyReason::MalformedQueryId => self.malformed_query_ids,
+        });
+    }
+
+    pub fn unparseable_response(&self) {
+        Self::increment(self.unparseable_responses);
+    }
+
+    pub fn shared_data_error(&self) {
+        Self::increment(self.shared_data_errors);
+    }
+}

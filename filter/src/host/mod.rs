@@ -1,0 +1,6 @@
+//! The thin adapter between Envoy (proxy-wasm host calls) and the core.
+
+pub mod http;
+pub mod metrics;
+pub mod root;
+pub mod shared_data;

@@ -1,0 +1,72 @@
+//! Root context: reads and validates the plugin configuration (a bad one makes
+//! Envoy refuse the filter), prepares the router and the metrics, and creates
+//! one `GatewayHttp` per request.
+
+use super::http::GatewayHttp;
+use super::metrics::Metrics;
+use super::shared_data::HostSharedData;
+use crate::core::config::Config;
+use crate::core::router::Router;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType};
+use std::rc::Rc;
+
+pub struct Gateway {
+    pub router: Router,
+    pub metrics: Metrics,
+}
+
+#[derive(Default)]
+pub struct GatewayRoot {
+    gateway: Option<Rc<Gateway>>,
+}
+
+impl Context for GatewayRoot {}
+
+impl RootContext for GatewayRoot {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                log::error!("trino-gateway: cannot read the plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        let config = match Config::parse(&bytes) {
+            Ok(config) => config,
+            Err(error) => {
+                log::error!("trino-gateway: invalid plugin configuration: {error}");
+                return false;
+            }
+        };
+        let router = match Router::new(config, &HostSharedData) {
+            Ok(router) => router,
+            Err(error) => {
+                log::error!("trino-gateway: cannot register clusters in shared data: {error:?}");
+                return false;
+            }
+        };
+        let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
+        let metrics = Metrics::define(&names);
+        log::info!(
+            "trino-gateway {}: {} clusters ({}), routing header {}, max tracked queries {}",
+            env!("CARGO_PKG_VERSION"),
+            names.len(),
+            names.join(", "),
+            router.config.routing_header,
+            router.config.max_tracked_queries
+        );
+        self.gateway = Some(Rc::new(Gateway { router, metrics }));
+        true
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Without a configuration on_configure failed and Envoy never runs us.
+        self.gateway.clone().map(|gateway| Box::new(GatewayHttp::new(gateway)) as Box<dyn HttpContext>)
+    }
+}

@@ -26,3 +26,56 @@ def start_emulator(tmp_path: Path):
 @pytest.fixture
 def emulator(start_emulator) -> Emulator:
     return start_emulator("emu-a", "--page-rows", "500")
+
+
+from dataclasses import dataclass  # noqa: E402
+
+import trino  # noqa: E402
+
+from harness import Envoy, load_envoy_config, plugin_configuration  # noqa: E402
+
+
+@dataclass
+class Gateway:
+    envoy: Envoy
+    coordinators: dict
+
+    def connect(self, **kwargs):
+        return trino.dbapi.connect(host="127.0.0.1", port=self.envoy.port, user="alice", **kwargs)
+
+    def owner_of(self, query_id: str) -> str:
+        """The coordinator whose id ends the query id."""
+        for name, emulator in self.coordinators.items():
+            if query_id.endswith("_" + emulator.info()["coordinatorId"]):
+                return name
+        raise KeyError(query_id)
+
+
+def shipped_plugin(**changes) -> dict:
+    plugin = plugin_configuration(load_envoy_config())
+    plugin.update(changes)
+    return plugin
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path, start_emulator):
+    """Factory: two emulated coordinators behind real Envoy (envoy/envoy.yaml, ports moved)."""
+    started = []
+
+    def start(*emulator_args: str, plugin=None, concurrency: int = 2, wait: bool = True) -> Gateway:
+        coordinators = {name: start_emulator(name, *emulator_args) for name in ("coordinator-a", "coordinator-b")}
+        envoy = Envoy(
+            free_port(),
+            free_port(),
+            {name: e.port for name, e in coordinators.items()},
+            tmp_path / f"envoy-{next(_counter)}.log",
+            plugin,
+            concurrency,
+        )
+        started.append(envoy)
+        envoy.start(wait=wait)
+        return Gateway(envoy, coordinators)
+
+    yield start
+    for envoy in started:
+        envoy.stop()

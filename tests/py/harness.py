@@ -115,3 +115,137 @@ class Emulator:
                     LogEntry(match["node"], match["method"], match["path"], int(match["status"]), None if query == "-" else query)
                 )
         return entries
+
+
+ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
+ENVOY_CONFIG = REPO / "envoy" / "envoy.yaml"
+WASM = REPO / "target" / "wasm32-wasip1" / "release" / "trino_gateway_filter.wasm"
+
+
+def load_envoy_config(path: Path = ENVOY_CONFIG) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def wasm_filter(config: dict) -> dict:
+    """The trino-gateway wasm filter's `config` (PluginConfig) in an Envoy bootstrap."""
+    for listener in config["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                for http_filter in network_filter["typed_config"].get("http_filters", []):
+                    if http_filter["name"] == "envoy.filters.http.wasm":
+                        return http_filter["typed_config"]["config"]
+    raise KeyError("no envoy.filters.http.wasm filter in the Envoy configuration")
+
+
+def plugin_configuration(config: dict) -> dict:
+    return json.loads(wasm_filter(config)["configuration"]["value"])
+
+
+@dataclass
+class Envoy:
+    """Real Envoy running envoy/envoy.yaml, with its ports moved for the test.
+
+    Only addresses change (listener, admin, cluster endpoints, wasm path);
+    `plugin` replaces the plugin configuration (a dict, or raw text to test
+    invalid ones) and `process_forwarded` switches both the plugin and the
+    route to coordinators that run with http-server.process-forwarded=true.
+    """
+
+    port: int
+    admin_port: int
+    clusters: dict
+    log_path: Path
+    plugin: Optional[object] = None
+    concurrency: int = 2
+    process: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def render(self) -> dict:
+        config = load_envoy_config()
+        config["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=self.admin_port)
+        listener = config["static_resources"]["listeners"][0]
+        listener["address"]["socket_address"].update(address="127.0.0.1", port_value=self.port)
+        for cluster in config["static_resources"]["clusters"]:
+            if cluster["name"] in self.clusters:
+                endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+                endpoint["address"]["socket_address"].update(address="127.0.0.1", port_value=self.clusters[cluster["name"]])
+        wasm = wasm_filter(config)
+        wasm["vm_config"]["code"]["local"]["filename"] = str(WASM)
+        if self.plugin is not None:
+            text = self.plugin if isinstance(self.plugin, str) else json.dumps(self.plugin)
+            wasm["configuration"]["value"] = text
+            if isinstance(self.plugin, dict) and self.plugin.get("coordinators_process_forwarded"):
+                for network_filter in listener["filter_chains"][0]["filters"]:
+                    for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
+                        for route in vhost["routes"]:
+                            route.pop("request_headers_to_remove", None)
+        return config
+
+    def start(self, wait: bool = True) -> "Envoy":
+        if not WASM.exists():
+            raise RuntimeError(f"{WASM} is missing: run `make build` first")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path = self.log_path.with_suffix(".json")
+        config_path.write_text(json.dumps(self.render(), indent=1))
+        log = open(self.log_path, "ab")
+        command = [
+            str(ENVOY_BIN), "-c", str(config_path), "--concurrency", str(self.concurrency),
+            "--use-dynamic-base-id", "--log-level", "info", "--disable-hot-restart",
+        ]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"envoy exited with {self.process.returncode}: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.admin + "/ready", timeout=0.5) as response:
+                    if response.read().strip() == b"LIVE":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"envoy not ready within {timeout}s: {self.log_path.read_text()[-3000:]}")
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(self.admin + "/stats", timeout=2) as response:
+            lines = response.read().decode().splitlines()
+        out = {}
+        for line in lines:
+            name, _, value = line.partition(": ")
+            if value.strip().lstrip("-").isdigit():
+                out[name] = int(value)
+        return out
+
+    def gateway_stats(self) -> dict:
+        prefix = "wasmcustom.trino_gateway."
+        return {k[len(prefix):]: v for k, v in self.stats().items() if k.startswith(prefix)}
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    kill = stop

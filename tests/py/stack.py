@@ -1,8 +1,9 @@
 """`make up` / `make down` / `make demo`: the local stack on fixed loopback ports.
 
-Today the stack is two emulated Trino coordinators (coordinator-a on 8081,
-coordinator-b on 8082), the ports envoy/envoy.yaml routes to. Logs and pids go
-to .run/ (git-ignored).
+The stack is envoy/envoy.yaml as shipped: Envoy with the trino-gateway filter
+on 127.0.0.1:8080 (admin 9901) in front of two emulated Trino coordinators,
+coordinator-a on 8081 and coordinator-b on 8082. Logs and pids go to .run/
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from harness import REPO, Emulator
+from harness import REPO, Emulator, Envoy
 
 RUN_DIR = REPO / ".run"
 COORDINATORS = [("coordinator-a", 8081), ("coordinator-b", 8082)]
+GATEWAY_PORT, ADMIN_PORT = 8080, 9901
+ALL_PORTS = [port for _, port in COORDINATORS] + [GATEWAY_PORT, ADMIN_PORT]
 
 
 def port_free(port: int) -> bool:
@@ -37,8 +40,8 @@ def pid_file(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
 
-def start_stack() -> list[Emulator]:
-    busy = [port for _, port in COORDINATORS if not port_free(port)]
+def start_stack():
+    busy = [port for port in ALL_PORTS if not port_free(port)]
     if busy:
         sys.exit(f"ports {busy} are in use: is the stack already up? (`make down` stops it)")
     RUN_DIR.mkdir(exist_ok=True)
@@ -47,17 +50,21 @@ def start_stack() -> list[Emulator]:
         emulator = Emulator(name, port, RUN_DIR / f"{name}.log", ["--page-rows", "100"]).start()
         pid_file(name).write_text(str(emulator.process.pid))
         emulators.append(emulator)
-    return emulators
+    envoy = Envoy(GATEWAY_PORT, ADMIN_PORT, dict(COORDINATORS), RUN_DIR / "envoy.log").start()
+    pid_file("envoy").write_text(str(envoy.process.pid))
+    return emulators, envoy
 
 
 def up(_args) -> None:
-    for emulator in start_stack():
+    emulators, envoy = start_stack()
+    for emulator in emulators:
         print(f"{emulator.node_id}: {emulator.url} (coordinatorId {emulator.info()['coordinatorId']}, log {emulator.log_path})")
-    print("stack is up; `make down` stops it")
+    print(f"gateway: {envoy.url} (Envoy admin {envoy.admin}, log {envoy.log_path})")
+    print("stack is up: point any Trino client at 127.0.0.1:8080; `make down` stops it")
 
 
 def down(_args) -> None:
-    for name, _ in COORDINATORS:
+    for name in ["envoy"] + [name for name, _ in COORDINATORS]:
         path = pid_file(name)
         if not path.exists():
             continue
@@ -77,31 +84,40 @@ def down(_args) -> None:
 def demo(args) -> None:
     import trino
 
-    emulators = start_stack()
+    emulators, envoy = start_stack()
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    print("Two Trino coordinators are up (emulated):")
+    owners = {e.info()["coordinatorId"]: e.node_id for e in emulators}
+    print("Trino Envoy Gateway demo")
     for emulator in emulators:
-        print(f"  {emulator.node_id}  {emulator.url}  coordinatorId={emulator.info()['coordinatorId']}")
-    print("Running queries with the real Python trino client; Ctrl-C stops.\n")
+        print(f"  {emulator.node_id}  {emulator.url}  coordinatorId={emulator.info()['coordinatorId']}  (emulated Trino)")
+    print(f"  gateway        {envoy.url}  Envoy + trino-gateway filter (admin {envoy.admin})")
+    print("Running queries through the gateway with the real Python trino client; Ctrl-C stops.\n")
     try:
         for n in itertools.count(1):
             if stop["now"] or (args.queries and n > args.queries):
                 break
-            emulator = emulators[n % len(emulators)]
-            cursor = trino.dbapi.connect(host="127.0.0.1", port=emulator.port, user="demo", source="trino-gateway-demo").cursor()
-            cursor.execute("SELECT node_id FROM system.runtime.nodes")
-            node = cursor.fetchall()[0][0]
+            cursor = trino.dbapi.connect(host="127.0.0.1", port=GATEWAY_PORT, user="demo", source="trino-gateway-demo").cursor()
             started = time.monotonic()
             cursor.execute("SELECT count_me FROM UNNEST(sequence(1, 1000)) AS t(count_me)")
             rows = cursor.fetchall()
             took = (time.monotonic() - started) * 1000
-            print(f"query {n:3d}: {cursor.query_id} answered by {node}: {len(rows)} rows, sum {sum(r[0] for r in rows)}, {took:.0f} ms")
+            query_id = cursor.query_id
+            owner = owners.get(query_id.rsplit("_", 1)[-1], "?")
+            served = [e.node_id for e in emulators for entry in e.log_entries() if entry.query == query_id]
+            print(
+                f"query {n:3d}: {query_id} on {owner}: {len(rows)} rows, sum {sum(r[0] for r in rows)}, {took:.0f} ms; "
+                f"{len(served)} requests served by {', '.join(sorted(set(served)))}"
+            )
             time.sleep(args.interval)
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nstopping the stack")
+        stats = envoy.gateway_stats()
+        print("\ngateway counters: " + ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if v))
+        print("stopping the stack")
+        envoy.stop()
+        pid_file("envoy").unlink(missing_ok=True)
         for emulator in emulators:
             emulator.stop()
             pid_file(emulator.node_id).unlink(missing_ok=True)

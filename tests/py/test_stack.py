@@ -7,14 +7,14 @@ import pytest
 import trino
 
 from harness import REPO
-from stack import COORDINATORS, port_free
+from stack import ALL_PORTS, COORDINATORS, GATEWAY_PORT, port_free
 
 STACK = [sys.executable, str(REPO / "tests" / "py" / "stack.py")]
 
 
 @pytest.fixture
 def stack_ports_free():
-    if not all(port_free(port) for _, port in COORDINATORS):
+    if not all(port_free(port) for port in ALL_PORTS):
         pytest.skip("the fixed stack ports are in use (is `make up` running?)")
 
 
@@ -23,18 +23,25 @@ def test_demo_runs_real_queries_and_stops_cleanly(stack_ports_free):
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("query ")]
     assert len(lines) == 4
-    assert all("1000 rows, sum 500500" in line for line in lines)
-    assert any("coordinator-a" in line for line in lines) and any("coordinator-b" in line for line in lines)
-    assert all(port_free(port) for _, port in COORDINATORS), "demo left a coordinator running"
+    # 1000 rows at 100 a page: POST, queued, 10 data pages, the final page.
+    assert all("1000 rows, sum 500500" in line and "; 13 requests served by" in line for line in lines)
+    # Through the gateway: both coordinators get queries, each query is served by its owner alone.
+    assert any(" on coordinator-a:" in line for line in lines) and any(" on coordinator-b:" in line for line in lines)
+    for line in lines:
+        owner = line.split(" on ")[1].split(":")[0]
+        assert line.endswith(f"requests served by {owner}"), line
+    assert all(port_free(port) for port in ALL_PORTS), "demo left a process running"
 
 
 def test_up_serves_queries_until_down(stack_ports_free):
     subprocess.run(STACK + ["up"], check=True, capture_output=True, timeout=60)
     try:
-        for name, port in COORDINATORS:
-            cursor = trino.dbapi.connect(host="127.0.0.1", port=port, user="t").cursor()
+        answered = set()
+        for _ in range(4):
+            cursor = trino.dbapi.connect(host="127.0.0.1", port=GATEWAY_PORT, user="t").cursor()
             cursor.execute("SELECT node_id FROM system.runtime.nodes")
-            assert cursor.fetchall() == [[name]]
+            answered.add(cursor.fetchall()[0][0])
+        assert answered == {name for name, _ in COORDINATORS}
     finally:
         subprocess.run(STACK + ["down"], check=True, capture_output=True, timeout=60)
-    assert all(port_free(port) for _, port in COORDINATORS)
+    assert all(port_free(port) for port in ALL_PORTS)

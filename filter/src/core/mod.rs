@@ -12,3 +12,4 @@ pub mod query_id;
 pub mod query_map;
 pub mod router;
 pub mod shared_data;
+pub mod usage;

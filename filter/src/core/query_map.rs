@@ -67,9 +67,16 @@ pub struct QueryMap {
 }
 
 impl QueryMap {
+    /// The hot path of every follow-up request: one shared-data read and a
+    /// byte comparison per record (no decoding).
     pub fn lookup(&self, store: &dyn SharedData, query_id: &QueryId) -> Result<Option<u8>, SharedDataError> {
         let (value, _) = store.get(&bucket_key(query_id.bucket(self.buckets)))?;
-        Ok(value.and_then(|v| records(&v).find(|r| r.query_id == *query_id).map(|r| r.cluster)))
+        let wanted = query_id.as_bytes().as_slice();
+        Ok(value.and_then(|v| {
+            v.chunks_exact(RECORD_SIZE)
+                .find(|r| r.get(..QUERY_ID_LENGTH) == Some(wanted))
+                .and_then(|r| r.get(CLUSTER_AT).copied())
+        }))
     }
 
     pub fn record(

@@ -17,10 +17,17 @@ pub struct Metrics {
     malformed_query_ids: Option<u32>,
     unparseable_responses: Option<u32>,
     shared_data_errors: Option<u32>,
+    state_keys: Option<u32>,
+    state_bytes: Option<u32>,
+    tracked_queries: Option<u32>,
 }
 
 fn counter(name: &str) -> Option<u32> {
-    match hostcalls::define_metric(MetricType::Counter, name) {
+    define(MetricType::Counter, name)
+}
+
+fn define(kind: MetricType, name: &str) -> Option<u32> {
+    match hostcalls::define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(status) => {
             log::warn!("trino-gateway: cannot define metric {name}: {status:?}");
@@ -41,6 +48,9 @@ impl Metrics {
             malformed_query_ids: counter("trino_gateway.malformed_query_ids"),
             unparseable_responses: counter("trino_gateway.unparseable_statement_responses"),
             shared_data_errors: counter("trino_gateway.shared_data_errors"),
+            state_keys: define(MetricType::Gauge, "trino_gateway.state.shared_data_keys"),
+            state_bytes: define(MetricType::Gauge, "trino_gateway.state.shared_data_bytes"),
+            tracked_queries: define(MetricType::Gauge, "trino_gateway.state.tracked_queries"),
         }
     }
 
@@ -70,6 +80,18 @@ impl Metrics {
 
     pub fn unparseable_response(&self) {
         Self::increment(self.unparseable_responses);
+    }
+
+    pub fn state_usage(&self, usage: &crate::core::usage::Usage) {
+        for (id, value) in [
+            (self.state_keys, usage.keys),
+            (self.state_bytes, usage.bytes),
+            (self.tracked_queries, usage.tracked_queries),
+        ] {
+            if let Some(id) = id {
+                let _ = hostcalls::record_metric(id, value as u64);
+            }
+        }
     }
 
     pub fn shared_data_error(&self) {

@@ -11,6 +11,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use std::rc::Rc;
+use std::time::Duration;
+
+/// How often the state gauges are refreshed (reads every bucket key once).
+const USAGE_PERIOD: Duration = Duration::from_secs(5);
 
 pub struct Gateway {
     pub router: Router,
@@ -58,7 +62,18 @@ impl RootContext for GatewayRoot {
             router.config.max_tracked_queries
         );
         self.gateway = Some(Rc::new(Gateway { router, metrics }));
+        if let Err(status) = hostcalls::set_tick_period(USAGE_PERIOD) {
+            log::warn!("trino-gateway: no state gauges (set_tick_period: {status:?})");
+        }
         true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(gateway) = &self.gateway else { return };
+        match crate::core::usage::measure(&HostSharedData, &gateway.router.config) {
+            Ok(usage) => gateway.metrics.state_usage(&usage),
+            Err(error) => log::warn!("trino-gateway: cannot measure the routing state: {error:?}"),
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {

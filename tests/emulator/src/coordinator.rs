@@ -738,6 +738,12 @@ fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows
         }
     }
     query.next_token = has_more.then_some(token + 1);
+    if !has_more {
+        // Every row has been handed out: keep only what the final page needs.
+        if let Some(Work::Rows { rows, .. }) = &mut query.work {
+            *rows = Vec::new();
+        }
+    }
     let next_uri = query.next_token.map(|t| executing_uri(base, query, t));
     let body = query_results(Page {
         id: &query.id,

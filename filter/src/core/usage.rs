@@ -1,0 +1,66 @@
+//! How much shared data the routing state holds, for gauges and benchmarks.
+
+use super::config::Config;
+use super::query_map::{bucket_key, records};
+use super::shared_data::{SharedData, SharedDataError};
+use super::{balancer, cluster_table, coordinator_map};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Keys the gateway has created.
+    pub keys: usize,
+    /// Bytes of those keys and their values (what Envoy stores, without its own overhead).
+    pub bytes: usize,
+    /// Query → cluster records currently held.
+    pub tracked_queries: usize,
+}
+
+pub fn measure(store: &dyn SharedData, config: &Config) -> Result<Usage, SharedDataError> {
+    let mut usage = Usage::default();
+    let mut add = |key: &str, value: Option<Vec<u8>>| -> Option<Vec<u8>> {
+        if let Some(v) = &value {
+            usage.keys += 1;
+            usage.bytes += key.len() + v.len();
+        }
+        value
+    };
+    for key in [cluster_table::KEY, coordinator_map::KEY, balancer::KEY] {
+        add(key, store.get(key)?.0);
+    }
+    let mut tracked = 0;
+    for bucket in 0..config.bucket_count() {
+        let key = bucket_key(bucket);
+        if let Some(value) = add(&key, store.get(&key)?.0) {
+            tracked += records(&value).count();
+        }
+    }
+    usage.tracked_queries = tracked;
+    Ok(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::query_id::QueryId;
+    use super::super::router::Router;
+    use super::super::shared_data::MemorySharedData;
+    use super::*;
+
+    #[test]
+    fn counts_what_the_router_stored() {
+        let store = MemorySharedData::new();
+        let config = Config::parse(br#"{"clusters": [{"name": "a"}], "max_tracked_queries": 64}"#).unwrap();
+        let router = Router::new(config.clone(), &store).unwrap();
+        for n in 0..1000 {
+            let id = format!("20261125_101305_{n:05}_abcde");
+            let body = format!(r#"{{"id": "{id}"}}"#);
+            assert_eq!(
+                router.learn_statement_response(&store, 0, body.as_bytes(), n),
+                Ok(super::super::router::Learned::Query(QueryId::parse(&id).unwrap()))
+            );
+        }
+        let usage = measure(&store, &config).unwrap();
+        assert_eq!(usage.keys, store.keys());
+        assert_eq!(usage.bytes, store.bytes());
+        assert!(usage.tracked_queries <= 64 && usage.tracked_queries >= 48, "{usage:?}");
+    }
+}

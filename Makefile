@@ -11,13 +11,14 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv build lint unit-test py-test test demo up down clean
+.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down clean
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
 	@echo "make test    run the whole test suite"
 	@echo "make up      start the stack in the background (logs/pids in .run/); make down stops it"
 	@echo "make build   build the wasm filter and the native tools"
+	@echo "make bench   the filter's cost against plain Envoy, and its memory (about 10 min); bench-quick: < 1 min"
 
 ## Installation: everything a fresh machine needs, idempotent.
 setup: toolchain venv
@@ -36,8 +37,8 @@ $(VENV)/.installed: tests/requirements.txt
 
 ## Build
 build: toolchain
-	$(CARGO) build --profile tools -p trino-emulator
-	$(CARGO) build --release --target wasm32-wasip1 -p trino-gateway-filter
+	$(CARGO) build --profile tools -p trino-emulator -p trino-loadgen
+	$(CARGO) build --release --target wasm32-wasip1 -p trino-gateway-filter -p noop-filter
 	@ls -l $(WASM) $(EMULATOR)
 
 ## Checks
@@ -53,6 +54,15 @@ py-test: venv build
 	$(PYTHON) -m pytest
 
 test: setup build lint unit-test py-test
+
+## Benchmarks (BENCHMARKS.md): figures, never pass/fail on absolute times
+bench: setup build
+	$(PYTHON) bench/run.py
+
+# CI's guard against gross regressions: fails only if the filter's throughput
+# drops below half of plain Envoy's, measured side by side in the same run.
+bench-quick: setup build
+	$(PYTHON) bench/run.py --rounds 1 --seconds 3 --envoy-concurrency 2 --skip-memory --min-ratio 0.5 --name quick
 
 ## Running it
 demo: setup build

@@ -4,9 +4,12 @@ Throughput and latency of the same Trino workload (bench/loadgen) against
   direct   the two emulated coordinators themselves
   plain-N  plain Envoy (--concurrency N), static routes, no wasm
   filter-N Envoy (--concurrency N) with the trino-gateway filter (envoy/envoy.yaml)
-in alternating rounds (direct, plain-1, filter-1, plain-2, filter-2, direct, ...)
+  noop-N   plain Envoy plus a wasm filter that does nothing (the floor of any wasm filter)
+in alternating rounds (direct, plain-1, noop-1, filter-1, plain-2, ..., direct, ...)
 so that machine drift hits every configuration alike. Ratios are computed from
-the medians of the rounds, all measured in this one run.
+the medians of the rounds, all measured in this one run. Each run is done twice:
+closed loop at saturation (throughput) and open loop at a fixed moderate rate
+(latency: what a request costs, without queueing behind a saturated CPU).
 
 Memory: Envoy RSS and the filter's shared-data gauges after 10k, 100k and 1M
 new queries through the filter.
@@ -18,6 +21,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +37,7 @@ from harness import Emulator, Envoy, free_port, wasm_filter  # noqa: E402
 LOADGEN = REPO / "target" / "tools" / "trino-loadgen"
 NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
 RESULTS = REPO / "bench" / "results"
-EMULATOR_ARGS = ["--page-rows", "20", "--query-min-expire-age", "0s", "--query-max-history", "200"]
+EMULATOR_ARGS = ["--page-rows", "20", "--query-min-expire-age", "0s", "--query-max-history", "200", "--no-request-log"]
 
 
 class PlainEnvoy(Envoy):
@@ -117,35 +121,48 @@ def throughput(args, workdir: Path) -> dict:
             envoys[f"filter-{n}"] = gateway
             targets[f"filter-{n}"] = [gateway.url]
         order = ["direct"] + [f"{kind}-{n}" for n in args.envoy_concurrency for kind in ("plain", "noop", "filter")]
+        if args.only:
+            order = [name for name in order if name in args.only]
         runs = {name: [] for name in order}
+        paced = {name: [] for name in order}
         for round_number in range(args.rounds):
             for name in order:
+                # Saturation (closed loop): how many requests per second.
                 report = loadgen(targets[name], args.seconds, args.clients, workdir / f"{name}-{round_number}.json", ["--sql", args.sql])
                 runs[name].append(report)
+                # A fixed, moderate rate (open loop): what each request costs in latency.
+                latency = loadgen(targets[name], args.seconds, args.clients, workdir / f"{name}-{round_number}-rate.json",
+                                  ["--sql", args.sql, "--rate", str(args.rate)])
+                paced[name].append(latency)
                 print(f"round {round_number + 1}/{args.rounds} {name:9s} {report['requests_per_second']:8.0f} req/s "
-                      f"{report['queries_per_second']:7.0f} q/s  p50 {report['all']['p50_us']:5d} µs  p99 {report['all']['p99_us']:6d} µs  "
-                      f"failed {report['failed_queries']}", flush=True)
+                      f"{report['queries_per_second']:7.0f} q/s (failed {report['failed_queries']}); at {args.rate:.0f} q/s: "
+                      f"p50 {latency['all']['p50_us']:5d} µs  p99 {latency['all']['p99_us']:6d} µs  p99.9 {latency['all']['p999_us']:6d} µs "
+                      f"(failed {latency['failed_queries']})", flush=True)
     finally:
         for envoy in envoys.values():
             envoy.stop()
         for emulator in emulators:
             emulator.stop()
 
-    def median(name, key):
-        return statistics.median(key(r) for r in runs[name])
+    def median(reports, key):
+        return statistics.median(key(r) for r in reports)
 
     summary = {}
     for name in order:
         summary[name] = {
-            "requests_per_second": median(name, lambda r: r["requests_per_second"]),
-            "queries_per_second": median(name, lambda r: r["queries_per_second"]),
-            "p50_us": median(name, lambda r: r["all"]["p50_us"]),
-            "p99_us": median(name, lambda r: r["all"]["p99_us"]),
-            "p999_us": median(name, lambda r: r["all"]["p999_us"]),
-            "failed_queries": sum(r["failed_queries"] for r in runs[name]),
+            "requests_per_second": median(runs[name], lambda r: r["requests_per_second"]),
+            "queries_per_second": median(runs[name], lambda r: r["queries_per_second"]),
+            "saturated_p50_us": median(runs[name], lambda r: r["all"]["p50_us"]),
+            "p50_us": median(paced[name], lambda r: r["all"]["p50_us"]),
+            "p90_us": median(paced[name], lambda r: r["all"]["p90_us"]),
+            "p99_us": median(paced[name], lambda r: r["all"]["p99_us"]),
+            "p999_us": median(paced[name], lambda r: r["all"]["p999_us"]),
+            "failed_queries": sum(r["failed_queries"] for r in runs[name] + paced[name]),
         }
     ratios = {}
     for n in args.envoy_concurrency:
+        if not all(f"{kind}-{n}" in summary for kind in ("plain", "noop", "filter")):
+            continue
         plain, noop, filtered = summary[f"plain-{n}"], summary[f"noop-{n}"], summary[f"filter-{n}"]
         ratios[n] = {
             "throughput_ratio": filtered["requests_per_second"] / plain["requests_per_second"],
@@ -155,7 +172,7 @@ def throughput(args, workdir: Path) -> dict:
             "added_p50_us": filtered["p50_us"] - plain["p50_us"],
             "added_p99_us": filtered["p99_us"] - plain["p99_us"],
         }
-    return {"summary": summary, "ratios": ratios, "runs": runs}
+    return {"summary": summary, "ratios": ratios, "runs": runs, "paced_runs": paced}
 
 
 def rss_kib(pid: int) -> int:
@@ -204,11 +221,15 @@ def markdown(result: dict) -> str:
     lines = [f"Measured {result['date']} at commit {result['commit']} on {result['machine']}.", ""]
     if "throughput" in result:
         t = result["throughput"]
-        lines += [f"Workload: `{result['args']['sql']}` (20 rows a page: POST, queued, 5 data pages, final page = 8 requests a query), "
-                  f"{result['args']['clients']} closed-loop clients, {result['args']['seconds']} s a run, {result['args']['rounds']} rounds; medians.", "",
-                  "| target | requests/s | queries/s | p50 µs | p99 µs | p99.9 µs | failed queries |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        a = result["args"]
+        lines += [f"Workload: `{a['sql']}` (20 rows a page: POST, queued, 5 data pages, final page = 8 requests a query). "
+                  f"Throughput: {a['clients']} closed-loop clients (saturation). Latency: a fixed {a['rate']:.0f} queries/s "
+                  f"({8 * a['rate']:.0f} requests/s, open loop). {a['seconds']:.0f} s a run after 1 s warm-up, {a['rounds']} rounds; medians.", "",
+                  "| target | requests/s | queries/s | p50 µs | p90 µs | p99 µs | p99.9 µs | failed queries |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for name, s in t["summary"].items():
-            lines.append(f"| {name} | {s['requests_per_second']:.0f} | {s['queries_per_second']:.0f} | {s['p50_us']:.0f} | {s['p99_us']:.0f} | {s['p999_us']:.0f} | {s['failed_queries']} |")
+            lines.append(f"| {name} | {s['requests_per_second']:.0f} | {s['queries_per_second']:.0f} | {s['p50_us']:.0f} | {s['p90_us']:.0f} | "
+                         f"{s['p99_us']:.0f} | {s['p999_us']:.0f} | {s['failed_queries']} |")
         lines += ["", "| Envoy workers | filter / plain throughput | added p50 | added p99 | no-op wasm / plain | filter / no-op wasm | no-op added p50 |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for n, r in t["ratios"].items():
@@ -228,9 +249,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=250, help="queries/s of the latency runs")
     parser.add_argument("--envoy-concurrency", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--sql", default="SELECT x FROM UNNEST(sequence(1, 100)) AS t(x)")
     parser.add_argument("--memory-stages", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--only", nargs="*", help="run only these targets, e.g. plain-2 filter-2")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--min-ratio", type=float, default=None, help="exit 1 if a filter/plain throughput ratio is below this")
@@ -240,7 +263,8 @@ def main() -> int:
         if not needed.exists():
             sys.exit(f"{needed} is missing: run `make build` first")
     workdir = REPO / ".run" / "bench"
-    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
     result = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(), "machine": machine(), "args": vars(args)}
     print(f"{result['machine']}; commit {result['commit']}", flush=True)
     if not args.skip_throughput:

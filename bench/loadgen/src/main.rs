@@ -24,8 +24,8 @@ struct Args {
     /// Base URL of a coordinator or gateway; repeat to spread clients over several (round robin).
     #[arg(long = "target", required = true)]
     targets: Vec<String>,
-    /// Closed loop: this many clients, each running one query after another.
-    #[arg(long, default_value_t = 16, conflicts_with = "rate")]
+    /// Closed loop: this many clients, each running one query after another (ignored with --rate).
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
     /// Open loop: start this many queries per second (at most --max-in-flight at once).
     #[arg(long)]

@@ -29,6 +29,7 @@ impl Kind {
     }
 }
 
+#[derive(Default)]
 pub struct Recorder {
     histograms: BTreeMap<Kind, Histogram<u64>>,
     errors: BTreeMap<String, u64>,
@@ -36,19 +37,6 @@ pub struct Recorder {
     pub failed_queries: u64,
     pub canceled_queries: u64,
     pub rows: u64,
-}
-
-impl Default for Recorder {
-    fn default() -> Self {
-        Recorder {
-            histograms: BTreeMap::new(),
-            errors: BTreeMap::new(),
-            queries: 0,
-            failed_queries: 0,
-            canceled_queries: 0,
-            rows: 0,
-        }
-    }
 }
 
 impl Recorder {

@@ -29,6 +29,12 @@ pub enum QueryResource {
     WebUi,
 }
 
+/// Whether `classify` needs the method for this path (only `/v1/statement`
+/// does: POST starts a query); lets the adapter skip reading `:method`.
+pub fn method_matters(path_and_query: &str) -> bool {
+    path_and_query.split('?').next() == Some("/v1/statement")
+}
+
 /// Classify by method and `:path` (which includes the query string).
 pub fn classify(method: &str, path_and_query: &str) -> RequestKind {
     let (path, query) = match path_and_query.split_once('?') {
@@ -111,6 +117,16 @@ mod tests {
         ];
         for (method, path, expected) in cases {
             assert_eq!(classify(method, &path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn the_method_only_matters_for_new_statements() {
+        assert!(method_matters("/v1/statement") && method_matters("/v1/statement?x=1"));
+        for path in ["/v1/statement/queued/x/y/1", "/v1/info", "/", ""] {
+            assert!(!method_matters(path), "{path}");
+            // Consistent with classify: the method changes nothing there.
+            assert_eq!(classify("POST", path), classify("", path), "{path}");
         }
     }
 

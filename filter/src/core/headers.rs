@@ -9,9 +9,9 @@
 //! `request_headers_to_remove: [x-forwarded-proto]` (see envoy/envoy.yaml).
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderEdit {
-    Remove(String),
-    Set(String, String),
+pub enum HeaderEdit<'a> {
+    Remove(&'a str),
+    Set(&'a str, &'a str),
 }
 
 /// The forwarding headers the gateway controls. Removing them by name costs
@@ -32,13 +32,13 @@ pub const FORWARDED_HEADERS: [&str; 8] = [
 
 /// The edits for one request routed to `cluster`. `scheme` and `authority` are
 /// the request's `:scheme` and `:authority` as Envoy received them.
-pub fn edits(
-    routing_header: &str,
-    cluster: &str,
+pub fn edits<'a>(
+    routing_header: &'a str,
+    cluster: &'a str,
     process_forwarded: bool,
-    scheme: Option<&str>,
-    authority: Option<&str>,
-) -> Vec<HeaderEdit> {
+    scheme: Option<&'a str>,
+    authority: Option<&'a str>,
+) -> Vec<HeaderEdit<'a>> {
     let mut out = Vec::with_capacity(FORWARDED_HEADERS.len() + 1);
     for name in FORWARDED_HEADERS {
         // Off: all go (Trino would answer 406), but for the proto header, which
@@ -46,19 +46,19 @@ pub fn edits(
         // gateway sets proto and host below and keeps the client address chain.
         let keep = if process_forwarded { name == "x-forwarded-for" } else { name == "x-forwarded-proto" };
         if !keep {
-            out.push(HeaderEdit::Remove(name.to_string()));
+            out.push(HeaderEdit::Remove(name));
         }
     }
     if process_forwarded {
         if let Some(scheme) = scheme.filter(|s| !s.is_empty()) {
-            out.push(HeaderEdit::Set("x-forwarded-proto".into(), scheme.to_string()));
+            out.push(HeaderEdit::Set("x-forwarded-proto", scheme));
         }
         if let Some(authority) = authority.filter(|a| !a.is_empty()) {
-            out.push(HeaderEdit::Set("x-forwarded-host".into(), authority.to_string()));
+            out.push(HeaderEdit::Set("x-forwarded-host", authority));
         }
     }
     // Set replaces every value a client may have sent.
-    out.push(HeaderEdit::Set(routing_header.to_string(), cluster.to_string()));
+    out.push(HeaderEdit::Set(routing_header, cluster));
     out
 }
 
@@ -66,8 +66,8 @@ pub fn edits(
 mod tests {
     use super::*;
 
-    fn removed(edits: &[HeaderEdit]) -> Vec<&str> {
-        edits.iter().filter_map(|e| if let HeaderEdit::Remove(n) = e { Some(n.as_str()) } else { None }).collect()
+    fn removed<'a>(edits: &[HeaderEdit<'a>]) -> Vec<&'a str> {
+        edits.iter().filter_map(|e| if let HeaderEdit::Remove(n) = e { Some(*n) } else { None }).collect()
     }
 
     #[test]
@@ -80,7 +80,7 @@ mod tests {
                 && removed.contains(&"forwarded")
         );
         assert!(!removed.contains(&"x-forwarded-proto"), "Envoy needs it to route; the route removes it");
-        assert_eq!(got.last(), Some(&HeaderEdit::Set("x-gw".into(), "b".into())));
+        assert_eq!(got.last(), Some(&HeaderEdit::Set("x-gw", "b")));
         assert_eq!(got.iter().filter(|e| matches!(e, HeaderEdit::Set(..))).count(), 1);
     }
 
@@ -98,9 +98,9 @@ mod tests {
         assert_eq!(
             sets,
             [
-                &HeaderEdit::Set("x-forwarded-proto".into(), "https".into()),
-                &HeaderEdit::Set("x-forwarded-host".into(), "trino.example.com".into()),
-                &HeaderEdit::Set("x-gw".into(), "a".into()),
+                &HeaderEdit::Set("x-forwarded-proto", "https"),
+                &HeaderEdit::Set("x-forwarded-host", "trino.example.com"),
+                &HeaderEdit::Set("x-gw", "a"),
             ]
         );
         // Removals come first, so the gateway's own values are not removed again.

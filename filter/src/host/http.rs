@@ -4,7 +4,7 @@
 
 use super::root::Gateway;
 use super::shared_data::HostSharedData;
-use crate::core::classify::classify;
+use crate::core::classify::{classify, method_matters};
 use crate::core::headers::{edits, HeaderEdit};
 use crate::core::router::{Decision, Learned};
 use proxy_wasm::hostcalls;
@@ -71,8 +71,10 @@ impl Context for GatewayHttp {}
 
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let method = self.header(":method").unwrap_or_default();
         let path = self.header(":path").unwrap_or_default();
+        // Every host call that returns data costs a call back into the VM to
+        // allocate it: read the method only where it decides anything.
+        let method = if method_matters(&path) { self.header(":method").unwrap_or_default() } else { String::new() };
         let kind = classify(&method, &path);
         let (decision, error) = self.gateway.router.decide(&HostSharedData, kind);
         if let Some(error) = error {

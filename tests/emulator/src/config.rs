@@ -47,6 +47,9 @@ pub struct Config {
     /// query.max-history: finished queries kept beyond min-expire-age.
     #[arg(long, default_value_t = 100)]
     pub query_max_history: usize,
+    /// Do not log a line per request (benchmarks: the log would be gigabytes).
+    #[arg(long)]
+    pub no_request_log: bool,
     /// Catalogs this coordinator has (the system catalog is always there).
     #[arg(long, value_delimiter = ',')]
     pub catalogs: Vec<String>,

@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
             config.startup_ms,
             config.page_rows
         );
-        trino_emulator::server::serve(listener, coordinator, config.node_id.clone()).await
+        trino_emulator::server::serve(listener, coordinator, config.node_id.clone(), !config.no_request_log).await
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -21,7 +21,12 @@ const MAX_BODY: usize = 8 * 1024 * 1024;
 /// How long in-flight requests may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, node_id: String) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    coordinator: Arc<Coordinator>,
+    node_id: String,
+    request_log: bool,
+) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let purger = {
         let coordinator = coordinator.clone();
@@ -47,7 +52,8 @@ pub async fn serve(listener: TcpListener, coordinator: Arc<Coordinator>, node_id
                 let _ = stream.set_nodelay(true);
                 let coordinator = coordinator.clone();
                 let node_id = node_id.clone();
-                let service = service_fn(move |request| handle(coordinator.clone(), node_id.clone(), request));
+                let service =
+                    service_fn(move |request| handle(coordinator.clone(), node_id.clone(), request_log, request));
                 let connection = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -89,6 +95,7 @@ async fn shutdown_signal() {
 async fn handle(
     coordinator: Arc<Coordinator>,
     node_id: String,
+    request_log: bool,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let received = Instant::now();
@@ -117,7 +124,9 @@ async fn handle(
             Handled::WaitUntil(at) => tokio::time::sleep_until(at.into()).await,
         }
     };
-    log_line(&node_id, &method, &path, reply.status, reply.query_id.as_deref());
+    if request_log {
+        log_line(&node_id, &method, &path, reply.status, reply.query_id.as_deref());
+    }
     Ok(to_response(reply))
 }
 

@@ -3,7 +3,7 @@
 //! applies the result (headers, local replies, metrics).
 
 use super::balancer;
-use super::classify::{QueryResource, RequestKind};
+use super::classify::RequestKind;
 use super::cluster_table::{ClusterIds, ClusterTableError};
 use super::config::Config;
 use super::coordinator_map;
@@ -120,7 +120,7 @@ impl Router {
                 };
                 (Decision::Route { cluster, via: Via::NewQuery, record_response: true }, error)
             }
-            RequestKind::QueryBound { query_id, resource } => self.owner_of(store, &query_id, resource),
+            RequestKind::QueryBound { query_id, .. } => self.owner_of(store, &query_id),
             RequestKind::MalformedQueryId { .. } => {
                 (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
             }
@@ -132,12 +132,7 @@ impl Router {
         }
     }
 
-    fn owner_of(
-        &self,
-        store: &dyn SharedData,
-        query_id: &QueryId,
-        _resource: QueryResource,
-    ) -> (Decision, Option<SharedDataError>) {
+    fn owner_of(&self, store: &dyn SharedData, query_id: &QueryId) -> (Decision, Option<SharedDataError>) {
         let mut error = None;
         let route = |cluster, via| Decision::Route { cluster, via, record_response: false };
         match self.queries.lookup(store, query_id) {

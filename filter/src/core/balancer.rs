@@ -29,16 +29,29 @@ pub fn schedule(weights: &[u32]) -> Vec<usize> {
     out
 }
 
-/// Advance the shared counter and return the schedule slot it lands on.
-pub fn next(store: &dyn SharedData, schedule: &[usize]) -> Result<Option<usize>, SharedDataError> {
-    if schedule.is_empty() {
-        return Ok(None);
-    }
+/// Advance the shared counter; returns the position it was at.
+pub fn next_turn(store: &dyn SharedData) -> Result<u64, SharedDataError> {
     let taken = update(store, KEY, |current| {
         let n = current.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         Some((n.wrapping_add(1).to_le_bytes().to_vec(), n))
     })?;
-    Ok(taken.and_then(|n| schedule.get((n % schedule.len() as u64) as usize).copied()))
+    Ok(taken.unwrap_or(0))
+}
+
+/// The cluster for `turn`: its slot in the schedule, or the next slot whose
+/// cluster is `eligible` (so clusters out of rotation are skipped without
+/// changing the others' order). `None` when no cluster is eligible.
+pub fn pick(schedule: &[usize], turn: u64, eligible: impl Fn(usize) -> bool) -> Option<usize> {
+    let len = schedule.len();
+    (0..len)
+        .map(|step| (turn as usize).wrapping_add(step) % len.max(1))
+        .filter_map(|slot| schedule.get(slot).copied())
+        .find(|c| eligible(*c))
+}
+
+/// Advance the shared counter and return the cluster of that slot.
+pub fn next(store: &dyn SharedData, schedule: &[usize]) -> Result<Option<usize>, SharedDataError> {
+    Ok(pick(schedule, next_turn(store)?, |_| true))
 }
 
 #[cfg(test)]
@@ -52,6 +65,15 @@ mod tests {
         assert_eq!(schedule(&[5, 1, 1]), vec![0, 0, 1, 0, 2, 0, 0]);
         assert_eq!(schedule(&[2, 3]), vec![1, 0, 1, 0, 1]);
         assert_eq!(schedule(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn ineligible_clusters_are_skipped() {
+        let order = schedule(&[1, 1, 1]);
+        let picks: Vec<Option<usize>> = (0..6).map(|turn| pick(&order, turn, |c| c != 1)).collect();
+        assert_eq!(picks, vec![Some(0), Some(2), Some(2), Some(0), Some(2), Some(2)]);
+        assert_eq!(pick(&order, 7, |_| false), None);
+        assert_eq!(pick(&[], 0, |_| true), None);
     }
 
     #[test]

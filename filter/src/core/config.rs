@@ -24,6 +24,8 @@ struct RawConfig {
     coordinators_process_forwarded: bool,
     #[serde(default)]
     max_tracked_queries: Option<usize>,
+    #[serde(default)]
+    health: Option<RawHealth>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +34,17 @@ struct RawCluster {
     name: String,
     #[serde(default)]
     weight: Option<u32>,
+    #[serde(default)]
+    draining: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    #[serde(default)]
+    interval_ms: Option<u64>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
 }
 
 /// One coordinator: the Envoy cluster that reaches it and its share of new queries.
@@ -39,7 +52,19 @@ struct RawCluster {
 pub struct Cluster {
     pub name: String,
     pub weight: u32,
+    /// Drained: no new queries; queries already there run to the end.
+    pub draining: bool,
 }
+
+/// The health-check service's polling of every coordinator's `/v1/info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    pub interval_ms: u64,
+    /// Shorter than the interval, so polls never overlap.
+    pub timeout_ms: u64,
+}
+
+pub const DEFAULT_HEALTH: HealthConfig = HealthConfig { interval_ms: 1000, timeout_ms: 800 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -50,6 +75,7 @@ pub struct Config {
     pub coordinators_process_forwarded: bool,
     /// Bound of the query → cluster map in shared data.
     pub max_tracked_queries: usize,
+    pub health: HealthConfig,
 }
 
 /// A configuration error: the JSON path of the offending field and what is wrong.
@@ -121,7 +147,7 @@ impl Config {
                     format!("{weight} is out of range 1..={MAX_WEIGHT}"),
                 ));
             }
-            clusters.push(Cluster { name: cluster.name, weight });
+            clusters.push(Cluster { name: cluster.name, weight, draining: cluster.draining });
         }
         let routing_header =
             raw.routing_header.unwrap_or_else(|| DEFAULT_ROUTING_HEADER.to_string()).to_ascii_lowercase();
@@ -144,11 +170,29 @@ impl Config {
                 format!("{max_tracked_queries} must be a multiple of {SLOTS_PER_BUCKET} between {SLOTS_PER_BUCKET} and {MAX_MAX_TRACKED_QUERIES}"),
             ));
         }
+        let health = match raw.health {
+            None => DEFAULT_HEALTH,
+            Some(h) => {
+                let interval_ms = h.interval_ms.unwrap_or(DEFAULT_HEALTH.interval_ms);
+                if !(100..=60_000).contains(&interval_ms) {
+                    return Err(error("health.interval_ms", format!("{interval_ms} is out of range 100..=60000")));
+                }
+                let timeout_ms = h.timeout_ms.unwrap_or(interval_ms * 4 / 5);
+                if timeout_ms == 0 || timeout_ms >= interval_ms {
+                    return Err(error(
+                        "health.timeout_ms",
+                        format!("{timeout_ms} must be above 0 and below interval_ms ({interval_ms})"),
+                    ));
+                }
+                HealthConfig { interval_ms, timeout_ms }
+            }
+        };
         Ok(Config {
             clusters,
             routing_header,
             coordinators_process_forwarded: raw.coordinators_process_forwarded,
             max_tracked_queries,
+            health,
         })
     }
 
@@ -164,19 +208,21 @@ mod tests {
     #[test]
     fn a_full_configuration() {
         let config = Config::parse(
-            br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b"}],
-                 "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32}"#,
+            br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b", "draining": true}],
+                 "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
+                 "health": {"interval_ms": 500}}"#,
         );
         assert_eq!(
             config,
             Ok(Config {
                 clusters: vec![
-                    Cluster { name: "coordinator-a".into(), weight: 3 },
-                    Cluster { name: "coordinator-b".into(), weight: 1 }
+                    Cluster { name: "coordinator-a".into(), weight: 3, draining: false },
+                    Cluster { name: "coordinator-b".into(), weight: 1, draining: true }
                 ],
                 routing_header: "x-gateway-cluster".into(),
                 coordinators_process_forwarded: true,
                 max_tracked_queries: 32,
+                health: HealthConfig { interval_ms: 500, timeout_ms: 400 },
             })
         );
     }
@@ -220,6 +266,14 @@ mod tests {
                 "coordinators_process_forwarded",
                 "invalid type",
             ),
+            (r#"{"clusters": [{"name": "a"}], "health": {"interval_ms": 50}}"#, "health.interval_ms", "out of range"),
+            (
+                r#"{"clusters": [{"name": "a"}], "health": {"interval_ms": 1000, "timeout_ms": 1000}}"#,
+                "health.timeout_ms",
+                "below interval_ms",
+            ),
+            (r#"{"clusters": [{"name": "a"}], "health": {"path": "/"}}"#, "health.path", "unknown field"),
+            (r#"{"clusters": [{"name": "a", "draining": 1}]}"#, "clusters[0].draining", "invalid type"),
         ];
         for (json, field, message) in cases {
             match Config::parse(json.as_bytes()) {

@@ -8,6 +8,7 @@ pub mod cluster_table;
 pub mod config;
 pub mod coordinator_map;
 pub mod headers;
+pub mod health;
 pub mod query_id;
 pub mod query_map;
 pub mod router;

@@ -7,6 +7,7 @@ use super::classify::RequestKind;
 use super::cluster_table::{ClusterIds, ClusterTableError};
 use super::config::Config;
 use super::coordinator_map;
+use super::health::{self, Health};
 use super::query_id::QueryId;
 use super::query_map::QueryMap;
 use super::shared_data::{SharedData, SharedDataError};
@@ -54,6 +55,18 @@ pub enum ReplyReason {
     UnknownQuery,
     /// A path that names a query with an id no coordinator could have made.
     MalformedQueryId,
+    /// A new statement while no coordinator is healthy and in rotation.
+    NoCoordinator,
+}
+
+fn health_name(health: Health) -> &'static str {
+    match health {
+        Health::Unknown => "UNKNOWN",
+        Health::Healthy => "HEALTHY",
+        Health::Starting => "STARTING",
+        Health::Draining => "DRAINING",
+        Health::Unhealthy => "UNHEALTHY",
+    }
 }
 
 /// Trino's answer for a query it does not know (`ThrowableMapper` text).
@@ -112,14 +125,7 @@ impl Router {
     /// returned for the log and a counter.
     pub fn decide(&self, store: &dyn SharedData, kind: RequestKind) -> (Decision, Option<SharedDataError>) {
         match kind {
-            RequestKind::NewStatement => {
-                let (cluster, error) = match balancer::next(store, &self.schedule) {
-                    Ok(Some(cluster)) => (cluster, None),
-                    Ok(None) => (self.local_round_robin(), None),
-                    Err(e) => (self.local_round_robin(), Some(e)),
-                };
-                (Decision::Route { cluster, via: Via::NewQuery, record_response: true }, error)
-            }
+            RequestKind::NewStatement => self.place_new_query(store),
             RequestKind::QueryBound { query_id, .. } => self.owner_of(store, &query_id),
             RequestKind::MalformedQueryId { .. } => {
                 (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
@@ -130,6 +136,73 @@ impl Router {
             ),
             RequestKind::Other => (Decision::Route { cluster: 0, via: Via::Other, record_response: false }, None),
         }
+    }
+
+    /// The health of each configured cluster as workers see it (draining in
+    /// the configuration wins over what the coordinator reports).
+    pub fn cluster_health(&self, records: &[health::ClusterHealth]) -> Vec<Health> {
+        (0..self.config.clusters.len())
+            .map(|i| {
+                let reported = self.ids.table_id(i).map_or(Health::Unknown, |t| health::of(records, t).health);
+                let draining = self.config.clusters.get(i).is_some_and(|c| c.draining);
+                if draining && reported != Health::Unhealthy {
+                    Health::Draining
+                } else {
+                    reported
+                }
+            })
+            .collect()
+    }
+
+    /// New statements go only to clusters that are healthy (or not polled
+    /// yet) and not draining, in weighted round-robin order.
+    fn place_new_query(&self, store: &dyn SharedData) -> (Decision, Option<SharedDataError>) {
+        let mut error = None;
+        let records = health::read(store).unwrap_or_else(|e| {
+            error = Some(e);
+            Vec::new()
+        });
+        let states = self.cluster_health(&records);
+        let eligible = |c: usize| states.get(c).is_some_and(|h| h.accepts_new_queries());
+        let turn = match balancer::next_turn(store) {
+            Ok(turn) => turn,
+            Err(e) => {
+                error = Some(e);
+                self.local_turn.replace(self.local_turn.get().wrapping_add(1)) as u64
+            }
+        };
+        match balancer::pick(&self.schedule, turn, eligible) {
+            Some(cluster) => (Decision::Route { cluster, via: Via::NewQuery, record_response: true }, error),
+            None => {
+                let states: Vec<String> = self
+                    .config
+                    .clusters
+                    .iter()
+                    .zip(&states)
+                    .map(|(c, h)| format!("{}: {}", c.name, health_name(*h)))
+                    .collect();
+                let body = format!(
+                    "Error 503 Service Unavailable: no Trino coordinator can take new queries ({})",
+                    states.join(", ")
+                );
+                let reply =
+                    LocalReply { status: 503, content_type: "text/plain", body, reason: ReplyReason::NoCoordinator };
+                (Decision::Reply(reply), error)
+            }
+        }
+    }
+
+    /// Passive health: a request to `cluster` failed (connect error, reset,
+    /// 502/503/504). Returns whether this changed its state.
+    pub fn report_failure(&self, store: &dyn SharedData, cluster: usize, now: u32) -> Result<bool, SharedDataError> {
+        match self.ids.table_id(cluster) {
+            Some(table_id) => health::mark_unhealthy(store, table_id, now),
+            None => Ok(false),
+        }
+    }
+
+    pub fn table_id(&self, cluster: usize) -> Option<u8> {
+        self.ids.table_id(cluster)
     }
 
     fn owner_of(&self, store: &dyn SharedData, query_id: &QueryId) -> (Decision, Option<SharedDataError>) {
@@ -281,6 +354,40 @@ mod tests {
             matches!(decision, Decision::Reply(LocalReply { reason: ReplyReason::UnknownQuery, .. })),
             "{decision:?}"
         );
+    }
+
+    #[test]
+    fn new_queries_avoid_unhealthy_starting_and_draining_clusters() {
+        use super::super::health::{publish, ClusterHealth};
+        let store = MemorySharedData::new();
+        let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c", "draining": true}]}"#);
+        let place = || match route(&r, &store, "POST", "/v1/statement") {
+            Decision::Route { cluster, .. } => r.cluster_name(cluster).to_string(),
+            Decision::Reply(reply) => format!("{} {}", reply.status, reply.body),
+        };
+        // Not polled yet: a and b take queries; c is drained by configuration.
+        let first: Vec<String> = (0..4).map(|_| place()).collect();
+        assert_eq!(first, ["a", "b", "a", "a"]);
+        assert_eq!(r.report_failure(&store, 1, 10), Ok(true));
+        assert_eq!(r.report_failure(&store, 1, 11), Ok(false));
+        assert!((0..6).all(|_| place() == "a"));
+        let starting = ClusterHealth {
+            cluster: 0,
+            health: Health::Starting,
+            coordinator: None,
+            updated_at: 12,
+            running: 0,
+            queued: 0,
+        };
+        publish(&store, starting).unwrap();
+        let none = place();
+        assert!(
+            none.starts_with("503 Error 503 Service Unavailable: no Trino coordinator can take new queries"),
+            "{none}"
+        );
+        assert!(none.contains("a: STARTING, b: UNHEALTHY, c: DRAINING"), "{none}");
+        publish(&store, ClusterHealth { health: Health::Healthy, cluster: 1, ..starting }).unwrap();
+        assert!((0..4).all(|_| place() == "b"));
     }
 
     #[test]

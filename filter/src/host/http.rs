@@ -15,13 +15,25 @@ use std::time::UNIX_EPOCH;
 
 pub struct GatewayHttp {
     gateway: Rc<Gateway>,
+    /// The cluster this request was routed to.
+    routed_to: Option<usize>,
     /// The cluster a new statement went to, while its answer is awaited.
     learn_from: Option<usize>,
 }
 
+/// Statuses that say the coordinator (or the way to it) failed: Envoy answers
+/// 503 itself on connect failures and resets, Trino 503 when it cannot serve.
+fn is_failure(status: &str) -> bool {
+    matches!(status, "502" | "503" | "504")
+}
+
+fn now_seconds() -> u32 {
+    hostcalls::get_current_time().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as u32)
+}
+
 impl GatewayHttp {
     pub fn new(gateway: Rc<Gateway>) -> Self {
-        GatewayHttp { gateway, learn_from: None }
+        GatewayHttp { gateway, routed_to: None, learn_from: None }
     }
 
     fn header(&self, name: &str) -> Option<String> {
@@ -92,6 +104,7 @@ impl HttpContext for GatewayHttp {
                     );
                 }
                 self.gateway.metrics.routed(cluster, via);
+                self.routed_to = Some(cluster);
                 self.learn_from = record_response.then_some(cluster);
                 Action::Continue
             }
@@ -103,12 +116,29 @@ impl HttpContext for GatewayHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if self.learn_from.is_some() {
-            let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status").ok().flatten();
-            // Only a 200 carries QueryResults; errors (401, 400, 406, 503...) teach nothing.
-            if status.as_deref() != Some("200") || end_of_stream {
-                self.learn_from = None;
+        let Some(cluster) = self.routed_to else { return Action::Continue };
+        let status =
+            hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status").ok().flatten().unwrap_or_default();
+        if is_failure(&status) {
+            // Passive health: out of rotation at once; only a successful poll brings it back.
+            match self.gateway.router.report_failure(&HostSharedData, cluster, now_seconds()) {
+                Ok(true) => {
+                    log::warn!(
+                        "trino-gateway: {} answered {status}: marked UNHEALTHY",
+                        self.gateway.router.cluster_name(cluster)
+                    );
+                    self.gateway.metrics.passive_unhealthy();
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    log::warn!("trino-gateway: cannot mark a cluster unhealthy: {error:?}");
+                    self.gateway.metrics.shared_data_error();
+                }
             }
+        }
+        // Only a 200 carries QueryResults; errors (401, 400, 406, 503...) teach nothing.
+        if status != "200" || end_of_stream {
+            self.learn_from = None;
         }
         Action::Continue
     }

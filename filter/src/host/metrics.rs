@@ -17,6 +17,11 @@ pub struct Metrics {
     malformed_query_ids: Option<u32>,
     unparseable_responses: Option<u32>,
     shared_data_errors: Option<u32>,
+    no_coordinator: Option<u32>,
+    passive_unhealthy: Option<u32>,
+    health: Vec<Option<u32>>,
+    health_checks_failed: Option<u32>,
+    coordinator_restarts: Option<u32>,
     state_keys: Option<u32>,
     state_bytes: Option<u32>,
     tracked_queries: Option<u32>,
@@ -48,6 +53,14 @@ impl Metrics {
             malformed_query_ids: counter("trino_gateway.malformed_query_ids"),
             unparseable_responses: counter("trino_gateway.unparseable_statement_responses"),
             shared_data_errors: counter("trino_gateway.shared_data_errors"),
+            no_coordinator: counter("trino_gateway.no_coordinator_available"),
+            passive_unhealthy: counter("trino_gateway.passive_unhealthy_marks"),
+            health: cluster_names
+                .iter()
+                .map(|c| define(MetricType::Gauge, &format!("trino_gateway.cluster.{c}.health")))
+                .collect(),
+            health_checks_failed: counter("trino_gateway.health_checks_failed"),
+            coordinator_restarts: counter("trino_gateway.coordinator_restarts"),
             state_keys: define(MetricType::Gauge, "trino_gateway.state.shared_data_keys"),
             state_bytes: define(MetricType::Gauge, "trino_gateway.state.shared_data_bytes"),
             tracked_queries: define(MetricType::Gauge, "trino_gateway.state.tracked_queries"),
@@ -75,7 +88,27 @@ impl Metrics {
         Self::increment(match reason {
             ReplyReason::UnknownQuery => self.query_not_found,
             ReplyReason::MalformedQueryId => self.malformed_query_ids,
+            ReplyReason::NoCoordinator => self.no_coordinator,
         });
+    }
+
+    pub fn passive_unhealthy(&self) {
+        Self::increment(self.passive_unhealthy);
+    }
+
+    pub fn health_check_failed(&self) {
+        Self::increment(self.health_checks_failed);
+    }
+
+    pub fn coordinator_restart(&self) {
+        Self::increment(self.coordinator_restarts);
+    }
+
+    /// 0 unknown, 1 healthy, 2 starting, 3 draining, 4 unhealthy.
+    pub fn cluster_health(&self, cluster: usize, health: crate::core::health::Health) {
+        if let Some(id) = self.health.get(cluster).copied().flatten() {
+            let _ = hostcalls::record_metric(id, health.gauge());
+        }
     }
 
     pub fn unparseable_response(&self) {

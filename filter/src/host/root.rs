@@ -1,7 +1,11 @@
 //! Root context: reads and validates the plugin configuration (a bad one makes
-//! Envoy refuse the filter), prepares the router and the metrics, and creates
-//! one `GatewayHttp` per request.
+//! Envoy refuse the filter), prepares the router and the metrics, and then
+//! plays one of two roles, chosen by its root_id:
+//! - `trino_gateway` (the HTTP filter): one `GatewayHttp` per request;
+//! - `trino_gateway_health` (the bootstrap singleton service, same vm_id):
+//!   polls every coordinator (`HealthService`).
 
+use super::health_service::HealthService;
 use super::http::GatewayHttp;
 use super::metrics::Metrics;
 use super::shared_data::HostSharedData;
@@ -15,6 +19,8 @@ use std::time::Duration;
 
 /// How often the state gauges are refreshed (reads every bucket key once).
 const USAGE_PERIOD: Duration = Duration::from_secs(5);
+/// The root_id of the health-check service.
+pub const HEALTH_ROOT_ID: &str = "trino_gateway_health";
 
 pub struct Gateway {
     pub router: Router,
@@ -24,9 +30,24 @@ pub struct Gateway {
 #[derive(Default)]
 pub struct GatewayRoot {
     gateway: Option<Rc<Gateway>>,
+    health: Option<HealthService>,
 }
 
-impl Context for GatewayRoot {}
+impl Context for GatewayRoot {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if let Some(health) = &mut self.health {
+            health.on_response(token_id, num_headers, body_size);
+        }
+    }
+}
+
+fn root_id() -> String {
+    hostcalls::get_property(vec!["plugin_root_id"])
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default()
+}
 
 impl RootContext for GatewayRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
@@ -53,6 +74,16 @@ impl RootContext for GatewayRoot {
         };
         let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
         let metrics = Metrics::define(&names);
+        if root_id() == HEALTH_ROOT_ID {
+            let interval = Duration::from_millis(router.config.health.interval_ms);
+            log::info!("trino-gateway: health checks of {} every {interval:?}", names.join(", "));
+            if let Err(status) = hostcalls::set_tick_period(interval) {
+                log::error!("trino-gateway: cannot schedule health checks: {status:?}");
+                return false;
+            }
+            self.health = Some(HealthService::new(router, metrics));
+            return true;
+        }
         log::info!(
             "trino-gateway {}: {} clusters ({}), routing header {}, max tracked queries {}",
             env!("CARGO_PKG_VERSION"),
@@ -69,6 +100,10 @@ impl RootContext for GatewayRoot {
     }
 
     fn on_tick(&mut self) {
+        if let Some(health) = &mut self.health {
+            health.poll_all();
+            return;
+        }
         let Some(gateway) = &self.gateway else { return };
         match crate::core::usage::measure(&HostSharedData, &gateway.router.config) {
             Ok(usage) => gateway.metrics.state_usage(&usage),

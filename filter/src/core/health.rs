@@ -1,0 +1,230 @@
+//! Coordinator health, shared by the health-check service and every worker.
+//!
+//! One shared-data key, `trino_gateway/health`, holds a fixed-size record per
+//! cluster (by cluster table id): its state, the coordinator id it reported,
+//! when that was, and its running/queued query counts. The singleton service
+//! writes what its polls of `/v1/info` find; workers mark a cluster UNHEALTHY
+//! the moment a request to it fails (passive health); only a successful poll
+//! makes it HEALTHY again.
+
+use super::query_id::{CoordinatorId, COORDINATOR_ID_LENGTH};
+use super::shared_data::{update, SharedData, SharedDataError};
+use serde::Deserialize;
+
+pub const KEY: &str = "trino_gateway/health";
+const RECORD_SIZE: usize = 19;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Not polled yet (the service has just started): new queries may go there.
+    Unknown,
+    Healthy,
+    /// `/v1/info` says `starting: true`: not ready for queries.
+    Starting,
+    /// The coordinator reports a state other than ACTIVE (DRAINING, SHUTTING_DOWN, ...).
+    Draining,
+    /// Unreachable, timed out, an error status, or a request to it just failed.
+    Unhealthy,
+}
+
+impl Health {
+    fn to_byte(self) -> u8 {
+        match self {
+            Health::Unknown => 0,
+            Health::Healthy => 1,
+            Health::Starting => 2,
+            Health::Draining => 3,
+            Health::Unhealthy => 4,
+        }
+    }
+
+    fn from_byte(b: u8) -> Health {
+        match b {
+            1 => Health::Healthy,
+            2 => Health::Starting,
+            3 => Health::Draining,
+            4 => Health::Unhealthy,
+            _ => Health::Unknown,
+        }
+    }
+
+    /// The gauge value (`trino_gateway.cluster.<name>.health`).
+    pub fn gauge(self) -> u64 {
+        u64::from(self.to_byte())
+    }
+
+    pub fn accepts_new_queries(self) -> bool {
+        matches!(self, Health::Healthy | Health::Unknown)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterHealth {
+    pub cluster: u8,
+    pub health: Health,
+    pub coordinator: Option<CoordinatorId>,
+    pub updated_at: u32,
+    pub running: u32,
+    pub queued: u32,
+}
+
+impl ClusterHealth {
+    fn unknown(cluster: u8) -> ClusterHealth {
+        ClusterHealth { cluster, health: Health::Unknown, coordinator: None, updated_at: 0, running: 0, queued: 0 }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.cluster);
+        out.push(self.health.to_byte());
+        out.extend_from_slice(&self.coordinator.map_or([0u8; COORDINATOR_ID_LENGTH], |c| c.0));
+        out.extend_from_slice(&self.updated_at.to_le_bytes());
+        out.extend_from_slice(&self.running.to_le_bytes());
+        out.extend_from_slice(&self.queued.to_le_bytes());
+    }
+
+    fn decode(bytes: &[u8]) -> Option<ClusterHealth> {
+        let u32_at = |at: usize| bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+        let coordinator = bytes
+            .get(2..2 + COORDINATOR_ID_LENGTH)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(CoordinatorId::parse);
+        Some(ClusterHealth {
+            cluster: *bytes.first()?,
+            health: Health::from_byte(*bytes.get(1)?),
+            coordinator,
+            updated_at: u32_at(7)?,
+            running: u32_at(11)?,
+            queued: u32_at(15)?,
+        })
+    }
+}
+
+/// All records in the table.
+pub fn read(store: &dyn SharedData) -> Result<Vec<ClusterHealth>, SharedDataError> {
+    let (value, _) = store.get(KEY)?;
+    Ok(value.map(|v| v.chunks_exact(RECORD_SIZE).filter_map(ClusterHealth::decode).collect()).unwrap_or_default())
+}
+
+/// The record of one cluster (Unknown if never written).
+pub fn of(records: &[ClusterHealth], cluster: u8) -> ClusterHealth {
+    records.iter().find(|r| r.cluster == cluster).copied().unwrap_or_else(|| ClusterHealth::unknown(cluster))
+}
+
+fn write_with(
+    store: &dyn SharedData,
+    cluster: u8,
+    change: impl Fn(ClusterHealth) -> Option<ClusterHealth>,
+) -> Result<bool, SharedDataError> {
+    let written = update(store, KEY, |current| {
+        let mut records: Vec<ClusterHealth> =
+            current.chunks_exact(RECORD_SIZE).filter_map(ClusterHealth::decode).collect();
+        let old = of(&records, cluster);
+        let new = change(old)?;
+        records.retain(|r| r.cluster != cluster);
+        records.push(new);
+        records.sort_by_key(|r| r.cluster);
+        let mut out = Vec::with_capacity(records.len() * RECORD_SIZE);
+        records.iter().for_each(|r| r.encode(&mut out));
+        Some((out, ()))
+    })?;
+    Ok(written.is_some())
+}
+
+/// What a poll found (the service's view): replaces the record.
+pub fn publish(store: &dyn SharedData, observed: ClusterHealth) -> Result<bool, SharedDataError> {
+    write_with(store, observed.cluster, |old| (old != observed).then_some(observed))
+}
+
+/// Passive health: a request to `cluster` just failed. Returns whether the
+/// cluster was not UNHEALTHY already (so callers count each transition once).
+pub fn mark_unhealthy(store: &dyn SharedData, cluster: u8, now: u32) -> Result<bool, SharedDataError> {
+    write_with(store, cluster, |old| {
+        (old.health != Health::Unhealthy).then_some(ClusterHealth { health: Health::Unhealthy, updated_at: now, ..old })
+    })
+}
+
+/// The part of Trino's `/v1/info` the gateway reads.
+#[derive(Debug, Deserialize)]
+struct ServerInfo {
+    #[serde(default)]
+    starting: bool,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(rename = "coordinatorId", default)]
+    coordinator_id: Option<String>,
+    #[serde(default)]
+    coordinator: Option<bool>,
+}
+
+/// What one `/v1/info` answer says: its health and coordinator id.
+/// `status` is the HTTP status (None: no answer, reset, timeout).
+pub fn judge_info(status: Option<u16>, body: &[u8]) -> (Health, Option<CoordinatorId>) {
+    if status != Some(200) {
+        return (Health::Unhealthy, None);
+    }
+    let Ok(info) = serde_json::from_slice::<ServerInfo>(body) else { return (Health::Unhealthy, None) };
+    let coordinator = info.coordinator_id.as_deref().and_then(CoordinatorId::parse);
+    let health = if info.coordinator == Some(false) {
+        // A worker answered: the cluster points at the wrong node.
+        Health::Unhealthy
+    } else if info.starting {
+        Health::Starting
+    } else if info.state.as_deref().is_some_and(|s| s != "ACTIVE") {
+        Health::Draining
+    } else {
+        Health::Healthy
+    };
+    (health, coordinator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::shared_data::MemorySharedData;
+    use super::*;
+
+    #[test]
+    fn judging_v1_info() {
+        let cid = CoordinatorId::parse("ab2cd");
+        let cases: &[(Option<u16>, &str, Health, Option<CoordinatorId>)] = &[
+            (
+                Some(200),
+                r#"{"nodeVersion":{"version":"480"},"coordinator":true,"starting":false,"coordinatorId":"ab2cd","state":"ACTIVE"}"#,
+                Health::Healthy,
+                cid,
+            ),
+            (Some(200), r#"{"coordinator":true,"starting":false}"#, Health::Healthy, None),
+            (Some(200), r#"{"coordinator":true,"starting":true,"coordinatorId":"ab2cd"}"#, Health::Starting, cid),
+            (Some(200), r#"{"coordinator":true,"starting":false,"state":"SHUTTING_DOWN"}"#, Health::Draining, None),
+            (Some(200), r#"{"coordinator":false,"starting":false}"#, Health::Unhealthy, None),
+            (Some(200), "not json", Health::Unhealthy, None),
+            (Some(503), "{}", Health::Unhealthy, None),
+            (None, "", Health::Unhealthy, None),
+        ];
+        for (status, body, health, coordinator) in cases {
+            assert_eq!(judge_info(*status, body.as_bytes()), (*health, *coordinator), "{body}");
+        }
+    }
+
+    #[test]
+    fn publish_mark_and_read() {
+        let store = MemorySharedData::new();
+        assert_eq!(of(&read(&store).unwrap(), 1).health, Health::Unknown);
+        let healthy = ClusterHealth {
+            cluster: 1,
+            health: Health::Healthy,
+            coordinator: CoordinatorId::parse("zz9zz"),
+            updated_at: 5,
+            running: 3,
+            queued: 1,
+        };
+        assert_eq!(publish(&store, healthy), Ok(true));
+        assert_eq!(publish(&store, healthy), Ok(false), "unchanged: no write");
+        assert_eq!(of(&read(&store).unwrap(), 1), healthy);
+        assert_eq!(mark_unhealthy(&store, 1, 9), Ok(true));
+        assert_eq!(mark_unhealthy(&store, 1, 10), Ok(false), "already unhealthy");
+        let marked = of(&read(&store).unwrap(), 1);
+        assert_eq!((marked.health, marked.coordinator, marked.updated_at), (Health::Unhealthy, healthy.coordinator, 9));
+        assert_eq!(of(&read(&store).unwrap(), 0).health, Health::Unknown);
+        assert!(store.bytes() <= KEY.len() + RECORD_SIZE);
+    }
+}

@@ -1,0 +1,130 @@
+"""Coordinator health through real Envoy: the health-check service (bootstrap
+singleton) polls /v1/info, workers mark a failing coordinator at once, and new
+queries go only where they can run. The real Python client drives the load."""
+
+import threading
+import time
+from collections import Counter
+
+import requests
+import trino
+
+from conftest import shipped_plugin
+from harness import Emulator, wait_until
+
+HEALTH = {"unknown": 0, "healthy": 1, "starting": 2, "draining": 3, "unhealthy": 4}
+
+
+def health_of(gateway, cluster):
+    return gateway.envoy.gateway_stats().get(f"cluster.{cluster}.health")
+
+
+def wait_health(gateway, cluster, state, timeout=10.0):
+    wait_until(lambda: health_of(gateway, cluster) == HEALTH[state], timeout, what=f"{cluster} {state}")
+
+
+def posts(emulator):
+    return sum(1 for e in emulator.log_entries() if e.method == "POST")
+
+
+def run_query(gateway, sql="SELECT node_id FROM system.runtime.nodes"):
+    cursor = gateway.connect().cursor()
+    cursor.execute(sql)
+    return cursor.query_id, cursor.fetchall()
+
+
+def test_a_starting_coordinator_gets_no_queries_until_it_is_ready(start_gateway, tmp_path):
+    gateway = start_gateway()
+    slow = gateway.coordinators["coordinator-b"]
+    slow.stop()
+    slow = Emulator("coordinator-b", slow.port, tmp_path / "slow-b.log", ["--startup-ms", "4000"]).start()
+    gateway.coordinators["coordinator-b"] = slow
+    wait_health(gateway, "coordinator-b", "starting")
+    for _ in range(6):
+        assert run_query(gateway)[1] == [["coordinator-a"]]
+    assert posts(slow) == 0
+    wait_health(gateway, "coordinator-b", "healthy", timeout=8)
+    answered = Counter(run_query(gateway)[1][0][0] for _ in range(6))
+    assert answered == {"coordinator-a": 3, "coordinator-b": 3}
+
+
+def test_a_killed_coordinator_is_out_of_rotation_at_once_and_rejoins_after_restart(start_gateway, tmp_path):
+    gateway = start_gateway("--page-rows", "10")
+    wait_health(gateway, "coordinator-a", "healthy")
+    wait_health(gateway, "coordinator-b", "healthy")
+    victim = gateway.coordinators["coordinator-a"]
+    old_id = victim.info()["coordinatorId"]
+    outcomes, stop = [], threading.Event()
+    killed_at = {}
+
+    def client():
+        while not stop.is_set():
+            cursor = gateway.connect().cursor()
+            started = time.monotonic()
+            try:
+                cursor.execute("/* emulator: runtime_ms=300 */ SELECT x FROM UNNEST(sequence(1, 50)) AS t(x)")
+                rows = cursor.fetchall()
+                outcomes.append(("ok", cursor.query_id, started, len(rows)))
+            except Exception as error:  # noqa: BLE001 - every failure is counted and checked below
+                outcomes.append(("failed", cursor.query_id, started, repr(error)))
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)
+    killed_at["t"] = time.monotonic()
+    victim.kill()
+    time.sleep(3.0)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    ok = [o for o in outcomes if o[0] == "ok"]
+    failed = [o for o in outcomes if o[0] == "failed"]
+    print(f"\nkill test: {len(outcomes)} queries, {len(ok)} succeeded, {len(failed)} failed")
+    # Only queries already running on the killed coordinator may fail...
+    for _, query_id, started, error in failed:
+        assert query_id is not None and query_id.endswith(old_id), (query_id, error)
+        assert started < killed_at["t"], f"a query submitted after the kill failed: {query_id} {error}"
+    # ...and every submission after the kill went to the survivor and succeeded.
+    after = [o for o in ok if o[2] > killed_at["t"]]
+    assert after and all(not o[1].endswith(old_id) for o in after)
+    assert all(o[3] == 50 for o in ok)
+    assert health_of(gateway, "coordinator-a") == HEALTH["unhealthy"]
+    # Restarted (a new coordinator id): back in rotation after one successful poll.
+    restarted = Emulator("coordinator-a", victim.port, tmp_path / "restarted-a.log").start()
+    gateway.coordinators["coordinator-a"] = restarted
+    wait_health(gateway, "coordinator-a", "healthy")
+    answered = Counter(run_query(gateway)[1][0][0] for _ in range(4))
+    assert answered["coordinator-a"] == 2
+    stats = gateway.envoy.gateway_stats()
+    assert stats["coordinator_restarts"] == 1
+
+
+def test_no_coordinator_means_an_immediate_clear_503(start_gateway):
+    gateway = start_gateway()
+    for emulator in gateway.coordinators.values():
+        emulator.kill()
+    wait_health(gateway, "coordinator-a", "unhealthy")
+    wait_health(gateway, "coordinator-b", "unhealthy")
+    started = time.monotonic()
+    response = requests.post(gateway.envoy.url + "/v1/statement", data="SELECT 1", headers={"X-Trino-User": "a"}, timeout=5)
+    assert time.monotonic() - started < 0.5
+    assert response.status_code == 503
+    assert response.text == (
+        "Error 503 Service Unavailable: no Trino coordinator can take new queries "
+        "(coordinator-a: UNHEALTHY, coordinator-b: UNHEALTHY)"
+    )
+    assert gateway.envoy.gateway_stats()["no_coordinator_available"] == 1
+
+
+def test_a_cluster_drained_by_configuration_gets_no_new_queries(start_gateway):
+    clusters = [{"name": "coordinator-a"}, {"name": "coordinator-b", "draining": True}]
+    gateway = start_gateway(plugin=shipped_plugin(clusters=clusters))
+    wait_health(gateway, "coordinator-b", "draining")
+    assert Counter(run_query(gateway)[1][0][0] for _ in range(6)) == {"coordinator-a": 6}
+    assert posts(gateway.coordinators["coordinator-b"]) == 0
+    # Follow-up requests of its queries still reach it (e.g. a query started before the drain).
+    direct = trino.dbapi.connect(host="127.0.0.1", port=gateway.coordinators["coordinator-b"].port, user="a").cursor()
+    direct.execute("SELECT 1")
+    info = requests.get(f"{gateway.envoy.url}/v1/query/{direct.query_id}", timeout=5)
+    assert info.status_code == 200 and info.json()["queryId"] == direct.query_id

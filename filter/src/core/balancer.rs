@@ -49,11 +49,6 @@ pub fn pick(schedule: &[usize], turn: u64, eligible: impl Fn(usize) -> bool) -> 
         .find(|c| eligible(*c))
 }
 
-/// Advance the shared counter and return the cluster of that slot.
-pub fn next(store: &dyn SharedData, schedule: &[usize]) -> Result<Option<usize>, SharedDataError> {
-    Ok(pick(schedule, next_turn(store)?, |_| true))
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::shared_data::MemorySharedData;
@@ -81,7 +76,9 @@ mod tests {
         let store = MemorySharedData::new();
         let order = schedule(&[2, 1]);
         // Two "workers" interleaving still produce the exact weighted sequence.
-        let picks: Vec<usize> = (0..9).map(|_| next(&store, &order).ok().flatten().unwrap_or(99)).collect();
+        let picks: Vec<usize> = (0..9)
+            .map(|_| next_turn(&store).ok().and_then(|turn| pick(&order, turn, |_| true)).unwrap_or(99))
+            .collect();
         assert_eq!(picks, vec![0, 1, 0, 0, 1, 0, 0, 1, 0]);
     }
 }

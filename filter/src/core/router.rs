@@ -114,10 +114,15 @@ impl Router {
         self.config.clusters.get(index).map_or("", |c| c.name.as_str())
     }
 
-    fn local_round_robin(&self) -> usize {
+    /// This worker's own turn counter, for when the shared one is not needed or not readable.
+    fn next_local_turn(&self) -> usize {
         let turn = self.local_turn.get();
         self.local_turn.set(turn.wrapping_add(1));
-        self.schedule.get(turn % self.schedule.len().max(1)).copied().unwrap_or(0)
+        turn
+    }
+
+    fn local_round_robin(&self) -> usize {
+        self.schedule.get(self.next_local_turn() % self.schedule.len().max(1)).copied().unwrap_or(0)
     }
 
     /// Where this request goes. Shared-data failures never fail a request: the
@@ -168,7 +173,7 @@ impl Router {
             Ok(turn) => turn,
             Err(e) => {
                 error = Some(e);
-                self.local_turn.replace(self.local_turn.get().wrapping_add(1)) as u64
+                self.next_local_turn() as u64
             }
         };
         match balancer::pick(&self.schedule, turn, eligible) {

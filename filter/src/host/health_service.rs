@@ -5,6 +5,7 @@
 //! can be routed by their id's suffix from the very first one.
 
 use super::metrics::Metrics;
+use super::now_seconds;
 use super::shared_data::HostSharedData;
 use crate::core::coordinator_map;
 use crate::core::health::{self, ClusterHealth, Health};
@@ -12,17 +13,13 @@ use crate::core::router::Router;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType};
 use std::collections::HashMap;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 pub struct HealthService {
     pub router: Router,
     pub metrics: Metrics,
     /// Call token → cluster index of polls under way.
     pending: HashMap<u32, usize>,
-}
-
-fn now_seconds() -> u32 {
-    hostcalls::get_current_time().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as u32)
 }
 
 impl HealthService {

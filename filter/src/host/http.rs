@@ -2,6 +2,7 @@
 //! statements read the answer's query id. Only the `POST /v1/statement`
 //! response body is ever buffered; everything else streams through.
 
+use super::now_seconds;
 use super::root::Gateway;
 use super::shared_data::HostSharedData;
 use crate::core::classify::{classify, method_matters};
@@ -11,7 +12,6 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
 
 pub struct GatewayHttp {
     gateway: Rc<Gateway>,
@@ -25,10 +25,6 @@ pub struct GatewayHttp {
 /// 503 itself on connect failures and resets, Trino 503 when it cannot serve.
 fn is_failure(status: &str) -> bool {
     matches!(status, "502" | "503" | "504")
-}
-
-fn now_seconds() -> u32 {
-    hostcalls::get_current_time().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs() as u32)
 }
 
 impl GatewayHttp {
@@ -159,11 +155,7 @@ impl HttpContext for GatewayHttp {
                 return Action::Continue;
             }
         };
-        let now = hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as u32);
-        match self.gateway.router.learn_statement_response(&HostSharedData, cluster, &body, now) {
+        match self.gateway.router.learn_statement_response(&HostSharedData, cluster, &body, now_seconds()) {
             Ok(Learned::Query(_)) => {}
             Ok(Learned::Unparseable) => self.gateway.metrics.unparseable_response(),
             Err(error) => {

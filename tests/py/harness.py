@@ -37,6 +37,18 @@ def http_get_json(url: str, timeout: float = 2.0):
         return json.loads(response.read())
 
 
+def wait_for_process(process, ready, timeout: float, what: str, log_path: Path) -> None:
+    """Poll `ready()` until true; fail at once, with the log's tail, if the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before {what}: {log_path.read_text()[-3000:]}")
+        if ready():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"not {what} within {timeout}s: {log_path.read_text()[-3000:]}")
+
+
 @dataclass
 class LogEntry:
     node: str
@@ -73,16 +85,14 @@ class Emulator:
         return self
 
     def wait_listening(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.node_id} exited with {self.process.returncode}: {self.log_path.read_text()}")
+        def answers() -> bool:
             try:
                 http_get_json(self.url + "/v1/info", timeout=0.5)
-                return
+                return True
             except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"{self.node_id} did not listen on {self.url} within {timeout}s")
+                return False
+
+        wait_for_process(self.process, answers, timeout, f"{self.node_id} listening on {self.url}", self.log_path)
 
     def info(self) -> dict:
         return http_get_json(self.url + "/v1/info")
@@ -208,18 +218,14 @@ class Envoy:
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"envoy exited with {self.process.returncode}: {self.log_path.read_text()[-3000:]}")
+        def live() -> bool:
             try:
                 with urllib.request.urlopen(self.admin + "/ready", timeout=0.5) as response:
-                    if response.read().strip() == b"LIVE":
-                        return
+                    return response.read().strip() == b"LIVE"
             except OSError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"envoy not ready within {timeout}s: {self.log_path.read_text()[-3000:]}")
+                return False
+
+        wait_for_process(self.process, live, timeout, "envoy ready", self.log_path)
 
     def wait_exit(self, timeout: float = 20.0) -> int:
         assert self.process is not None

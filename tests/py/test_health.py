@@ -2,10 +2,12 @@
 singleton) polls /v1/info, workers mark a failing coordinator at once, and new
 queries go only where they can run. The real Python client drives the load."""
 
+import re
 import threading
 import time
 from collections import Counter
 
+import pytest
 import requests
 import trino
 
@@ -100,21 +102,28 @@ def test_a_killed_coordinator_is_out_of_rotation_at_once_and_rejoins_after_resta
     assert stats["coordinator_restarts"] == 1
 
 
-def test_no_coordinator_means_an_immediate_clear_503(start_gateway):
+def test_no_coordinator_means_an_immediate_failed_query_naming_each_state(start_gateway):
     gateway = start_gateway()
     for emulator in gateway.coordinators.values():
         emulator.kill()
     wait_health(gateway, "coordinator-a", "unhealthy")
     wait_health(gateway, "coordinator-b", "unhealthy")
-    started = time.monotonic()
-    response = requests.post(gateway.envoy.url + "/v1/statement", data="SELECT 1", headers={"X-Trino-User": "a"}, timeout=5)
-    assert time.monotonic() - started < 0.5
-    assert response.status_code == 503
-    assert response.text == (
-        "Error 503 Service Unavailable: no Trino coordinator can take new queries "
-        "(coordinator-a: UNHEALTHY, coordinator-b: UNHEALTHY)"
+    message = (
+        "No Trino coordinator can take new queries (coordinator-a: UNHEALTHY, coordinator-b: UNHEALTHY); "
+        "try again later"
     )
-    assert gateway.envoy.gateway_stats()["no_coordinator_available"] == 1
+    started = time.monotonic()
+    with pytest.raises(trino.exceptions.TrinoQueryError) as raised:
+        gateway.connect().cursor().execute("SELECT 1")
+    assert time.monotonic() - started < 0.5
+    assert (raised.value.error_name, raised.value.message) == ("NO_NODES_AVAILABLE", message)
+    # On the wire: Trino's FAILED QueryResults, so no client retries it as it would a 503.
+    response = requests.post(gateway.envoy.url + "/v1/statement", data="SELECT 1", headers={"X-Trino-User": "a"}, timeout=5)
+    body = response.json()
+    assert response.status_code == 200 and "nextUri" not in body and body["stats"]["state"] == "FAILED"
+    assert re.fullmatch(r"\d{8}_\d{6}_\d{5}_gatew", body["id"]), body["id"]
+    assert body["error"]["message"] == message
+    assert gateway.envoy.gateway_stats()["no_coordinator_available"] == 2
 
 
 def test_a_cluster_drained_by_configuration_gets_no_new_queries(start_gateway):

@@ -26,6 +26,8 @@ struct RawConfig {
     max_tracked_queries: Option<usize>,
     #[serde(default)]
     health: Option<RawHealth>,
+    #[serde(default)]
+    failover: Option<RawFailover>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +49,15 @@ struct RawHealth {
     timeout_ms: Option<u64>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFailover {
+    #[serde(default)]
+    resend_timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_statement_bytes: Option<usize>,
+}
+
 /// One coordinator: the Envoy cluster that reaches it and its share of new queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
@@ -66,6 +77,17 @@ pub struct HealthConfig {
 
 pub const DEFAULT_HEALTH: HealthConfig = HealthConfig { interval_ms: 1000, timeout_ms: 800 };
 
+/// Re-sending a new statement whose coordinator failed before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailoverConfig {
+    /// Time allowed to each re-send (one per other cluster at most).
+    pub resend_timeout_ms: u64,
+    /// Statements with a longer body are not kept, so cannot be re-sent.
+    pub max_statement_bytes: usize,
+}
+
+pub const DEFAULT_FAILOVER: FailoverConfig = FailoverConfig { resend_timeout_ms: 5000, max_statement_bytes: 1 << 20 };
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub clusters: Vec<Cluster>,
@@ -76,6 +98,7 @@ pub struct Config {
     /// Bound of the query → cluster map in shared data.
     pub max_tracked_queries: usize,
     pub health: HealthConfig,
+    pub failover: FailoverConfig,
 }
 
 /// A configuration error: the JSON path of the offending field and what is wrong.
@@ -187,12 +210,28 @@ impl Config {
                 HealthConfig { interval_ms, timeout_ms }
             }
         };
+        let raw_failover = raw.failover.unwrap_or(RawFailover { resend_timeout_ms: None, max_statement_bytes: None });
+        let resend_timeout_ms = raw_failover.resend_timeout_ms.unwrap_or(DEFAULT_FAILOVER.resend_timeout_ms);
+        if !(100..=60_000).contains(&resend_timeout_ms) {
+            return Err(error(
+                "failover.resend_timeout_ms",
+                format!("{resend_timeout_ms} is out of range 100..=60000"),
+            ));
+        }
+        let max_statement_bytes = raw_failover.max_statement_bytes.unwrap_or(DEFAULT_FAILOVER.max_statement_bytes);
+        if !(1024..=16 << 20).contains(&max_statement_bytes) {
+            return Err(error(
+                "failover.max_statement_bytes",
+                format!("{max_statement_bytes} is out of range 1024..=16777216"),
+            ));
+        }
         Ok(Config {
             clusters,
             routing_header,
             coordinators_process_forwarded: raw.coordinators_process_forwarded,
             max_tracked_queries,
             health,
+            failover: FailoverConfig { resend_timeout_ms, max_statement_bytes },
         })
     }
 
@@ -210,7 +249,7 @@ mod tests {
         let config = Config::parse(
             br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b", "draining": true}],
                  "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
-                 "health": {"interval_ms": 500}}"#,
+                 "health": {"interval_ms": 500}, "failover": {"resend_timeout_ms": 2000}}"#,
         );
         assert_eq!(
             config,
@@ -223,6 +262,7 @@ mod tests {
                 coordinators_process_forwarded: true,
                 max_tracked_queries: 32,
                 health: HealthConfig { interval_ms: 500, timeout_ms: 400 },
+                failover: FailoverConfig { resend_timeout_ms: 2000, max_statement_bytes: 1 << 20 },
             })
         );
     }
@@ -274,6 +314,17 @@ mod tests {
             ),
             (r#"{"clusters": [{"name": "a"}], "health": {"path": "/"}}"#, "health.path", "unknown field"),
             (r#"{"clusters": [{"name": "a", "draining": 1}]}"#, "clusters[0].draining", "invalid type"),
+            (
+                r#"{"clusters": [{"name": "a"}], "failover": {"resend_timeout_ms": 0}}"#,
+                "failover.resend_timeout_ms",
+                "out of range",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "failover": {"max_statement_bytes": 10}}"#,
+                "failover.max_statement_bytes",
+                "out of range",
+            ),
+            (r#"{"clusters": [{"name": "a"}], "failover": {"retries": 3}}"#, "failover.retries", "unknown field"),
         ];
         for (json, field, message) in cases {
             match Config::parse(json.as_bytes()) {

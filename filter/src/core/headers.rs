@@ -62,6 +62,46 @@ pub fn edits<'a>(
     out
 }
 
+/// The headers to re-send a new statement with (to another coordinator, from
+/// the gateway itself), taken from the request as the filter forwarded it:
+/// the routing header goes (the call names its cluster), and so does what the
+/// route would have removed or Envoy's router sets itself.
+pub fn resend_headers(
+    headers: Vec<(String, String)>,
+    routing_header: &str,
+    process_forwarded: bool,
+) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            !(name == routing_header
+                || (!process_forwarded && name == "x-forwarded-proto")
+                || name.starts_with("x-envoy-")
+                || matches!(name, "expect" | "connection" | "keep-alive" | "te" | "upgrade" | "transfer-encoding"))
+        })
+        .collect()
+}
+
+/// The headers of an answer the gateway passes on as its own local reply:
+/// Envoy sets the status, the length and the framing itself.
+pub fn relayed_response_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    headers
+        .into_iter()
+        .filter(|(name, _)| {
+            !(name.starts_with(':')
+                || matches!(
+                    name.as_str(),
+                    "content-length"
+                        | "transfer-encoding"
+                        | "connection"
+                        | "keep-alive"
+                        | "x-envoy-upstream-service-time"
+                ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +146,47 @@ mod tests {
         // Removals come first, so the gateway's own values are not removed again.
         let first_set = got.iter().position(|e| matches!(e, HeaderEdit::Set(..))).unwrap_or(0);
         assert!(got[first_set..].iter().all(|e| matches!(e, HeaderEdit::Set(..))));
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_resent_statement_keeps_the_clients_headers_only() {
+        let forwarded = pairs(&[
+            (":method", "POST"),
+            (":path", "/v1/statement"),
+            (":authority", "gw:8080"),
+            (":scheme", "http"),
+            ("x-trino-user", "dbt"),
+            ("content-length", "8"),
+            ("x-forwarded-proto", "http"),
+            ("x-request-id", "r1"),
+            ("x-envoy-expected-rq-timeout-ms", "15000"),
+            ("expect", "100-continue"),
+            ("x-gw", "a"),
+        ]);
+        let kept = resend_headers(forwarded.clone(), "x-gw", false);
+        let names: Vec<&str> = kept.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [":method", ":path", ":authority", ":scheme", "x-trino-user", "content-length", "x-request-id"]
+        );
+        let kept = resend_headers(forwarded, "x-gw", true);
+        assert!(kept.iter().any(|(n, v)| n == "x-forwarded-proto" && v == "http"));
+    }
+
+    #[test]
+    fn a_relayed_answer_loses_pseudo_and_framing_headers() {
+        let got = relayed_response_headers(pairs(&[
+            (":status", "200"),
+            ("content-type", "application/json"),
+            ("content-length", "99"),
+            ("transfer-encoding", "chunked"),
+            ("x-envoy-upstream-service-time", "3"),
+            ("date", "x"),
+        ]));
+        assert_eq!(got, pairs(&[("content-type", "application/json"), ("date", "x")]));
     }
 }

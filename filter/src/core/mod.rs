@@ -7,6 +7,7 @@ pub mod classify;
 pub mod cluster_table;
 pub mod config;
 pub mod coordinator_map;
+pub mod failed_query;
 pub mod headers;
 pub mod health;
 pub mod query_id;

@@ -72,6 +72,39 @@ impl CoordinatorId {
     }
 }
 
+/// The coordinator id the gateway puts in ids of queries it answers itself
+/// (no coordinator could take them). They never reach a coordinator.
+pub const GATEWAY_COORDINATOR_ID: &str = "gatew";
+
+/// A query id in Trino's format for a query the gateway failed itself:
+/// UTC time of `unix_seconds`, `sequence` (mod 100000), `GATEWAY_COORDINATOR_ID`.
+pub fn made_by_gateway(unix_seconds: u64, sequence: u32) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let secs = unix_seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}{month:02}{day:02}_{:02}{:02}{:02}_{:05}_{GATEWAY_COORDINATOR_ID}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        sequence % 100_000
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 impl fmt::Debug for QueryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -111,6 +144,16 @@ mod tests {
         ] {
             assert_eq!(QueryId::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn gateway_made_ids_have_trinos_format() {
+        assert_eq!(made_by_gateway(0, 7), "19700101_000000_00007_gatew");
+        // 2026-11-25 10:13:05 UTC
+        let id = made_by_gateway(1_795_601_585, 123_456);
+        assert_eq!(id, "20261125_101305_23456_gatew");
+        assert!(QueryId::parse(&id).is_some());
+        assert_eq!(made_by_gateway(951_782_400, 0), "20000229_000000_00000_gatew", "leap day");
     }
 
     #[test]

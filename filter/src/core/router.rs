@@ -3,10 +3,11 @@
 //! applies the result (headers, local replies, metrics).
 
 use super::balancer;
-use super::classify::RequestKind;
+use super::classify::{QueryResource, RequestKind};
 use super::cluster_table::{ClusterIds, ClusterTableError};
 use super::config::Config;
 use super::coordinator_map;
+use super::failed_query::{self, ErrorCode, Loss};
 use super::health::{self, Health};
 use super::query_id::QueryId;
 use super::query_map::QueryMap;
@@ -35,10 +36,36 @@ pub enum Decision {
     Route {
         cluster: usize,
         via: Via,
-        record_response: bool,
+        then: Then,
     },
     /// Answer from the gateway itself; no upstream request is made.
     Reply(LocalReply),
+    /// End the query with a FAILED `QueryResults` from the gateway (a DELETE
+    /// of a lost query gets 204: there is nothing left to cancel).
+    Fail(Failure),
+}
+
+/// What the adapter does with the answer of a routed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Pass it through untouched.
+    PassThrough,
+    /// A new statement: read the query id from a 200 and record the owner;
+    /// on a failure answer, re-send the statement to another coordinator.
+    LearnOrResend,
+    /// A protocol request of this query: if its coordinator fails (502/503/504),
+    /// answer a FAILED result for the lost query instead.
+    FailFastIfLost(QueryId),
+}
+
+/// A query the gateway ends itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// None for a new statement no coordinator could take: the adapter makes an id.
+    pub query_id: Option<QueryId>,
+    pub error: ErrorCode,
+    pub message: String,
+    pub reason: ReplyReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +84,8 @@ pub enum ReplyReason {
     MalformedQueryId,
     /// A new statement while no coordinator is healthy and in rotation.
     NoCoordinator,
+    /// A protocol request of a query whose coordinator is gone.
+    LostQuery,
 }
 
 fn health_name(health: Health) -> &'static str {
@@ -130,16 +159,20 @@ impl Router {
     /// returned for the log and a counter.
     pub fn decide(&self, store: &dyn SharedData, kind: RequestKind) -> (Decision, Option<SharedDataError>) {
         match kind {
-            RequestKind::NewStatement => self.place_new_query(store),
-            RequestKind::QueryBound { query_id, .. } => self.owner_of(store, &query_id),
+            RequestKind::NewStatement => self.place_new_query(store, &[]),
+            RequestKind::QueryBound { query_id, resource } => self.owner_of(store, &query_id, resource),
             RequestKind::MalformedQueryId { .. } => {
                 (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
             }
             RequestKind::AnyCoordinator => (
-                Decision::Route { cluster: self.local_round_robin(), via: Via::AnyCoordinator, record_response: false },
+                Decision::Route {
+                    cluster: self.local_round_robin(),
+                    via: Via::AnyCoordinator,
+                    then: Then::PassThrough,
+                },
                 None,
             ),
-            RequestKind::Other => (Decision::Route { cluster: 0, via: Via::Other, record_response: false }, None),
+            RequestKind::Other => (Decision::Route { cluster: 0, via: Via::Other, then: Then::PassThrough }, None),
         }
     }
 
@@ -160,15 +193,16 @@ impl Router {
     }
 
     /// New statements go only to clusters that are healthy (or not polled
-    /// yet) and not draining, in weighted round-robin order.
-    fn place_new_query(&self, store: &dyn SharedData) -> (Decision, Option<SharedDataError>) {
+    /// yet) and not draining, in weighted round-robin order; `tried` are the
+    /// clusters that already failed this statement (a re-send skips them).
+    pub fn place_new_query(&self, store: &dyn SharedData, tried: &[usize]) -> (Decision, Option<SharedDataError>) {
         let mut error = None;
         let records = health::read(store).unwrap_or_else(|e| {
             error = Some(e);
             Vec::new()
         });
         let states = self.cluster_health(&records);
-        let eligible = |c: usize| states.get(c).is_some_and(|h| h.accepts_new_queries());
+        let eligible = |c: usize| !tried.contains(&c) && states.get(c).is_some_and(|h| h.accepts_new_queries());
         let turn = match balancer::next_turn(store) {
             Ok(turn) => turn,
             Err(e) => {
@@ -177,23 +211,56 @@ impl Router {
             }
         };
         match balancer::pick(&self.schedule, turn, eligible) {
-            Some(cluster) => (Decision::Route { cluster, via: Via::NewQuery, record_response: true }, error),
+            Some(cluster) => (Decision::Route { cluster, via: Via::NewQuery, then: Then::LearnOrResend }, error),
             None => {
                 let states: Vec<String> = self
                     .config
                     .clusters
                     .iter()
+                    .enumerate()
                     .zip(&states)
-                    .map(|(c, h)| format!("{}: {}", c.name, health_name(*h)))
+                    .map(|((i, c), h)| {
+                        let failed = if tried.contains(&i) { ", failed this query" } else { "" };
+                        format!("{}: {}{failed}", c.name, health_name(*h))
+                    })
                     .collect();
-                let body = format!(
-                    "Error 503 Service Unavailable: no Trino coordinator can take new queries ({})",
-                    states.join(", ")
-                );
-                let reply =
-                    LocalReply { status: 503, content_type: "text/plain", body, reason: ReplyReason::NoCoordinator };
-                (Decision::Reply(reply), error)
+                let message =
+                    format!("No Trino coordinator can take new queries ({}); try again later", states.join(", "));
+                let failure = Failure {
+                    query_id: None,
+                    error: failed_query::NO_NODES_AVAILABLE,
+                    message,
+                    reason: ReplyReason::NoCoordinator,
+                };
+                (Decision::Fail(failure), error)
             }
+        }
+    }
+
+    /// Whether `cluster` can still answer for `query_id`: not if it is
+    /// UNHEALTHY, nor if it now runs another coordinator process (restarted).
+    pub fn loss(
+        &self,
+        store: &dyn SharedData,
+        cluster: usize,
+        query_id: &QueryId,
+    ) -> Result<Option<Loss>, SharedDataError> {
+        let Some(table_id) = self.ids.table_id(cluster) else { return Ok(None) };
+        let record = health::of(&health::read(store)?, table_id);
+        Ok(match (record.health, record.coordinator) {
+            (Health::Unhealthy, _) => Some(Loss::Unreachable),
+            (_, Some(now)) if now != query_id.coordinator_id() => Some(Loss::Restarted { now }),
+            _ => None,
+        })
+    }
+
+    /// The gateway's FAILED answer for a query lost with its coordinator.
+    pub fn lost_query(&self, cluster: usize, query_id: QueryId, loss: Loss) -> Failure {
+        Failure {
+            query_id: Some(query_id),
+            error: failed_query::REMOTE_HOST_GONE,
+            message: failed_query::lost_message(&query_id, self.cluster_name(cluster), loss),
+            reason: ReplyReason::LostQuery,
         }
     }
 
@@ -210,28 +277,41 @@ impl Router {
         self.ids.table_id(cluster)
     }
 
-    fn owner_of(&self, store: &dyn SharedData, query_id: &QueryId) -> (Decision, Option<SharedDataError>) {
+    /// The owner of a query-bound request. Protocol requests (`/v1/statement/...`)
+    /// of a query whose coordinator is gone are failed at once; the other
+    /// resources (query info, web UI) go to the owner whatever its state.
+    fn owner_of(
+        &self,
+        store: &dyn SharedData,
+        query_id: &QueryId,
+        resource: QueryResource,
+    ) -> (Decision, Option<SharedDataError>) {
         let mut error = None;
-        let route = |cluster, via| Decision::Route { cluster, via, record_response: false };
+        let mut owner = None;
         match self.queries.lookup(store, query_id) {
-            Ok(Some(table_id)) => {
-                if let Some(cluster) = self.ids.config_index(table_id) {
-                    return (route(cluster, Via::StickyHit), None);
-                }
-            }
+            Ok(Some(table_id)) => owner = self.ids.config_index(table_id).map(|c| (c, Via::StickyHit)),
             Ok(None) => {}
             Err(e) => error = Some(e),
         }
-        match coordinator_map::lookup(store, &query_id.coordinator_id()) {
-            Ok(Some(table_id)) => {
-                if let Some(cluster) = self.ids.config_index(table_id) {
-                    return (route(cluster, Via::CoordinatorId), error);
-                }
+        if owner.is_none() {
+            match coordinator_map::lookup(store, &query_id.coordinator_id()) {
+                Ok(Some(table_id)) => owner = self.ids.config_index(table_id).map(|c| (c, Via::CoordinatorId)),
+                Ok(None) => {}
+                Err(e) => error = Some(e),
             }
+        }
+        let Some((cluster, via)) = owner else {
+            return (Decision::Reply(query_not_found(ReplyReason::UnknownQuery)), error);
+        };
+        if resource != QueryResource::Statement {
+            return (Decision::Route { cluster, via, then: Then::PassThrough }, error);
+        }
+        match self.loss(store, cluster, query_id) {
+            Ok(Some(loss)) => return (Decision::Fail(self.lost_query(cluster, *query_id, loss)), error),
             Ok(None) => {}
             Err(e) => error = Some(e),
         }
-        (Decision::Reply(query_not_found(ReplyReason::UnknownQuery)), error)
+        (Decision::Route { cluster, via, then: Then::FailFastIfLost(*query_id) }, error)
     }
 
     /// Learn from the body of a 200 answer to `POST /v1/statement` sent to `cluster`.
@@ -259,6 +339,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::super::classify::classify;
+    use super::super::query_id::CoordinatorId;
     use super::super::shared_data::MemorySharedData;
     use super::*;
 
@@ -285,19 +366,22 @@ mod tests {
         let clusters: Vec<usize> =
             picks.iter().map(|d| if let Decision::Route { cluster, .. } = d { *cluster } else { 99 }).collect();
         assert_eq!(clusters, vec![0, 1, 0, 1]);
-        assert!(picks.iter().all(|d| matches!(d, Decision::Route { via: Via::NewQuery, record_response: true, .. })));
+        assert!(picks
+            .iter()
+            .all(|d| matches!(d, Decision::Route { via: Via::NewQuery, then: Then::LearnOrResend, .. })));
 
         let id = "20261125_101305_00001_bbbbb";
         assert_eq!(r.learn_statement_response(&store, 1, &body(id), 100).ok(), QueryId::parse(id).map(Learned::Query));
-        for path in [
-            format!("/v1/statement/queued/{id}/y1/1"),
-            format!("/v1/statement/executing/{id}/y2/5"),
-            format!("/v1/query/{id}"),
-            format!("/ui/query.html?{id}"),
+        let query_id = QueryId::parse(id).unwrap_or_else(|| panic!());
+        for (path, then) in [
+            (format!("/v1/statement/queued/{id}/y1/1"), Then::FailFastIfLost(query_id)),
+            (format!("/v1/statement/executing/{id}/y2/5"), Then::FailFastIfLost(query_id)),
+            (format!("/v1/query/{id}"), Then::PassThrough),
+            (format!("/ui/query.html?{id}"), Then::PassThrough),
         ] {
             assert_eq!(
                 route(&r, &store, "GET", &path),
-                Decision::Route { cluster: 1, via: Via::StickyHit, record_response: false },
+                Decision::Route { cluster: 1, via: Via::StickyHit, then },
                 "{path}"
             );
         }
@@ -313,7 +397,11 @@ mod tests {
         let path = "/v1/statement/executing/20261125_111111_00077_aaaaa/y/3";
         assert_eq!(
             route(&r, &store, "GET", path),
-            Decision::Route { cluster: 0, via: Via::CoordinatorId, record_response: false }
+            Decision::Route {
+                cluster: 0,
+                via: Via::CoordinatorId,
+                then: Then::FailFastIfLost(QueryId::parse("20261125_111111_00077_aaaaa").unwrap_or_else(|| panic!()))
+            }
         );
     }
 
@@ -369,6 +457,7 @@ mod tests {
         let place = || match route(&r, &store, "POST", "/v1/statement") {
             Decision::Route { cluster, .. } => r.cluster_name(cluster).to_string(),
             Decision::Reply(reply) => format!("{} {}", reply.status, reply.body),
+            Decision::Fail(failure) => format!("{} {}", failure.error.name, failure.message),
         };
         // Not polled yet: a and b take queries; c is drained by configuration.
         let first: Vec<String> = (0..4).map(|_| place()).collect();
@@ -386,13 +475,84 @@ mod tests {
         };
         publish(&store, starting).unwrap();
         let none = place();
-        assert!(
-            none.starts_with("503 Error 503 Service Unavailable: no Trino coordinator can take new queries"),
-            "{none}"
+        assert_eq!(
+            none,
+            "NO_NODES_AVAILABLE No Trino coordinator can take new queries (a: STARTING, b: UNHEALTHY, c: DRAINING); \
+             try again later"
         );
-        assert!(none.contains("a: STARTING, b: UNHEALTHY, c: DRAINING"), "{none}");
         publish(&store, ClusterHealth { health: Health::Healthy, cluster: 1, ..starting }).unwrap();
         assert!((0..4).all(|_| place() == "b"));
+    }
+
+    #[test]
+    fn a_resend_skips_the_clusters_that_failed() {
+        let store = MemorySharedData::new();
+        let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}"#);
+        let place = |tried: &[usize]| match r.place_new_query(&store, tried).0 {
+            Decision::Route { cluster, .. } => r.cluster_name(cluster).to_string(),
+            Decision::Fail(failure) => failure.message,
+            Decision::Reply(reply) => reply.body,
+        };
+        assert!((0..6).all(|_| place(&[0]) != "a"));
+        assert!((0..6).all(|_| place(&[0, 2]) == "b"));
+        assert_eq!(r.report_failure(&store, 1, 5), Ok(true));
+        assert_eq!(
+            place(&[0, 2]),
+            "No Trino coordinator can take new queries (a: UNKNOWN, failed this query, b: UNHEALTHY, \
+             c: UNKNOWN, failed this query); try again later"
+        );
+    }
+
+    #[test]
+    fn protocol_requests_of_a_lost_query_fail_at_once() {
+        use super::super::health::{publish, ClusterHealth};
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        let id = "20261125_101305_00001_aaaaa";
+        let query_id = QueryId::parse(id).unwrap_or_else(|| panic!());
+        r.learn_statement_response(&store, 0, &body(id), 100).unwrap_or_else(|e| panic!("{e:?}"));
+        let executing = format!("/v1/statement/executing/{id}/y/3");
+        let info = format!("/v1/query/{id}");
+        let healthy = ClusterHealth {
+            cluster: 0,
+            health: Health::Healthy,
+            coordinator: query_id.coordinator_id().into(),
+            updated_at: 1,
+            running: 0,
+            queued: 0,
+        };
+        publish(&store, healthy).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(matches!(route(&r, &store, "GET", &executing), Decision::Route { cluster: 0, .. }));
+
+        // Killed: marked unhealthy by a failed request or a poll.
+        assert_eq!(r.report_failure(&store, 0, 2), Ok(true));
+        let Decision::Fail(failure) = route(&r, &store, "GET", &executing) else { panic!() };
+        assert_eq!(
+            (failure.query_id, failure.error.name, failure.reason),
+            (Some(query_id), "REMOTE_HOST_GONE", ReplyReason::LostQuery)
+        );
+        assert!(
+            failure.message.contains("coordinator 'a' (coordinator id aaaaa) is unreachable"),
+            "{}",
+            failure.message
+        );
+        // Query info and web UI still go to the owner: it answers for itself.
+        assert!(matches!(route(&r, &store, "GET", &info), Decision::Route { cluster: 0, then: Then::PassThrough, .. }));
+
+        // Back, but as a new process: the query died with the old one.
+        let restarted = ClusterHealth { coordinator: CoordinatorId::parse("zz9zz"), updated_at: 3, ..healthy };
+        publish(&store, restarted).unwrap_or_else(|e| panic!("{e:?}"));
+        let Decision::Fail(failure) = route(&r, &store, "DELETE", &executing) else { panic!() };
+        assert!(
+            failure.message.contains("restarted (coordinator id aaaaa is gone, it is now zz9zz)"),
+            "{}",
+            failure.message
+        );
+        // Its new queries are fine.
+        let new_id = "20261125_101306_00000_zz9zz";
+        r.learn_statement_response(&store, 0, &body(new_id), 100).unwrap_or_else(|e| panic!("{e:?}"));
+        let path = format!("/v1/statement/queued/{new_id}/y/1");
+        assert!(matches!(route(&r, &store, "GET", &path), Decision::Route { cluster: 0, .. }));
     }
 
     #[test]
@@ -408,7 +568,7 @@ mod tests {
         assert_eq!(counts, [300, 100]);
         assert_eq!(
             route(&r, &store, "POST", "/ui/login"),
-            Decision::Route { cluster: 0, via: Via::Other, record_response: false }
+            Decision::Route { cluster: 0, via: Via::Other, then: Then::PassThrough }
         );
         assert!(matches!(route(&r, &store, "GET", "/v1/info"), Decision::Route { via: Via::AnyCoordinator, .. }));
     }

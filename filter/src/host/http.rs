@@ -1,24 +1,50 @@
 //! Per-request context: classify, route (or answer locally), and for new
 //! statements read the answer's query id. Only the `POST /v1/statement`
 //! response body is ever buffered; everything else streams through.
+//!
+//! Failover lives here too. A new statement is kept (headers as forwarded,
+//! body up to `failover.max_statement_bytes`) until its answer: if its
+//! coordinator fails first (connect failure, reset, 502/503/504), the filter
+//! re-sends it to another healthy coordinator with an HTTP call and answers
+//! the client with that coordinator's response. Trino only registers a query
+//! on POST, so this cannot run a query twice. A protocol request of a query
+//! whose coordinator fails gets a FAILED result naming the lost coordinator.
 
 use super::now_seconds;
 use super::root::Gateway;
 use super::shared_data::HostSharedData;
 use crate::core::classify::{classify, method_matters};
-use crate::core::headers::{edits, HeaderEdit};
-use crate::core::router::{Decision, Learned};
+use crate::core::failed_query::{self, Loss};
+use crate::core::headers::{edits, relayed_response_headers, resend_headers, HeaderEdit};
+use crate::core::query_id;
+use crate::core::router::{Decision, Failure, Learned, ReplyReason, Then};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
+use std::time::Duration;
 
 pub struct GatewayHttp {
     gateway: Rc<Gateway>,
     /// The cluster this request was routed to.
     routed_to: Option<usize>,
+    /// What to do with the answer.
+    then: Then,
     /// The cluster a new statement went to, while its answer is awaited.
     learn_from: Option<usize>,
+    /// A new statement, kept until answered so it can be re-sent.
+    statement: Option<KeptStatement>,
+    /// A re-send under way: call token and the cluster it went to.
+    resend: Option<(u32, usize)>,
+}
+
+struct KeptStatement {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The whole body has been seen.
+    complete: bool,
+    /// Clusters that failed this statement.
+    tried: Vec<usize>,
 }
 
 /// Statuses that say the coordinator (or the way to it) failed: Envoy answers
@@ -27,9 +53,20 @@ fn is_failure(status: &str) -> bool {
     matches!(status, "502" | "503" | "504")
 }
 
+fn property(path: &[&str]) -> Option<String> {
+    hostcalls::get_property(path.to_vec()).ok().flatten().and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
 impl GatewayHttp {
     pub fn new(gateway: Rc<Gateway>) -> Self {
-        GatewayHttp { gateway, routed_to: None, learn_from: None }
+        GatewayHttp {
+            gateway,
+            routed_to: None,
+            then: Then::PassThrough,
+            learn_from: None,
+            statement: None,
+            resend: None,
+        }
     }
 
     fn header(&self, name: &str) -> Option<String> {
@@ -37,13 +74,37 @@ impl GatewayHttp {
     }
 
     /// Answer from the gateway; logs when even that fails.
-    fn reply(&self, status: u32, content_type: &str, body: &str) -> Action {
-        if let Err(status_code) =
-            hostcalls::send_http_response(status, vec![("content-type", content_type)], Some(body.as_bytes()))
-        {
+    fn reply(&self, status: u32, headers: Vec<(&str, &str)>, body: Option<&[u8]>) -> Action {
+        if let Err(status_code) = hostcalls::send_http_response(status, headers, body) {
             log::error!("trino-gateway: cannot send a local reply: {status_code:?}");
         }
         Action::Pause
+    }
+
+    /// End a query with the gateway's FAILED `QueryResults` (204 for a DELETE
+    /// of a lost query: there is nothing left to cancel).
+    fn fail(&self, failure: Failure) -> Action {
+        self.gateway.metrics.replied(failure.reason);
+        // Properties, not request headers: this also runs in response callbacks.
+        let method = property(&["request", "method"]).unwrap_or_default();
+        if failure.reason == ReplyReason::LostQuery {
+            log::info!("trino-gateway: {}", failure.message);
+            if method == "DELETE" {
+                return self.reply(204, vec![], None);
+            }
+        } else {
+            log::warn!("trino-gateway: {}", failure.message);
+        }
+        let id = match failure.query_id {
+            Some(id) => id.as_str().to_string(),
+            None => query_id::made_by_gateway(u64::from(now_seconds()), self.gateway.next_sequence()),
+        };
+        let base_uri = match (property(&["request", "scheme"]), property(&["request", "host"])) {
+            (Some(scheme), Some(host)) => format!("{scheme}://{host}"),
+            _ => String::new(),
+        };
+        let body = failed_query::failed_results(&id, &base_uri, failure.error, &failure.message);
+        self.reply(200, vec![("content-type", "application/json")], Some(body.as_bytes()))
     }
 
     fn route(&mut self, cluster: usize) -> Result<(), String> {
@@ -73,12 +134,137 @@ impl GatewayHttp {
         let _ = hostcalls::call_foreign_function("clear_route_cache", None);
         Ok(())
     }
+
+    /// Keep a new statement's headers (as forwarded) for a possible re-send.
+    fn keep_statement(&mut self, end_of_stream: bool) {
+        match hostcalls::get_map(MapType::HttpRequestHeaders) {
+            Ok(headers) => {
+                let config = &self.gateway.router.config;
+                let headers = resend_headers(headers, &config.routing_header, config.coordinators_process_forwarded);
+                self.statement =
+                    Some(KeptStatement { headers, body: Vec::new(), complete: end_of_stream, tried: Vec::new() });
+            }
+            Err(status) => log::warn!("trino-gateway: cannot keep a statement for failover: {status:?}"),
+        }
+    }
+
+    /// The coordinator of a new statement (`failed`) failed before answering:
+    /// re-send it to the next healthy cluster it has not failed on, or end it
+    /// with a FAILED result when none is left. Without a complete kept
+    /// statement, the failure is passed on (clients retry 502/503/504).
+    fn resend_or_fail(&mut self, failed: usize) -> Action {
+        let Some(mut statement) = self.statement.take().filter(|s| s.complete) else {
+            return Action::Continue;
+        };
+        statement.tried.push(failed);
+        let router = &self.gateway.router;
+        let timeout = Duration::from_millis(router.config.failover.resend_timeout_ms);
+        loop {
+            let (decision, error) = router.place_new_query(&HostSharedData, &statement.tried);
+            if let Some(error) = error {
+                log::warn!("trino-gateway: shared data error while re-sending a statement: {error:?}");
+                self.gateway.metrics.shared_data_error();
+            }
+            let cluster = match decision {
+                Decision::Route { cluster, .. } => cluster,
+                Decision::Fail(failure) => return self.fail(failure),
+                Decision::Reply(local) => {
+                    self.gateway.metrics.replied(local.reason);
+                    return self.reply(
+                        local.status,
+                        vec![("content-type", local.content_type)],
+                        Some(local.body.as_bytes()),
+                    );
+                }
+            };
+            let name = router.cluster_name(cluster);
+            let headers: Vec<(&str, &str)> = statement.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            match hostcalls::dispatch_http_call(name, headers, Some(&statement.body), vec![], timeout) {
+                Ok(token) => {
+                    log::info!(
+                        "trino-gateway: re-sending a new statement to {name} after {} failed",
+                        router.cluster_name(failed)
+                    );
+                    self.gateway.metrics.submission_resent();
+                    self.resend = Some((token, cluster));
+                    self.statement = Some(statement);
+                    return Action::Pause;
+                }
+                Err(status) => {
+                    log::warn!("trino-gateway: cannot re-send a statement to {name}: {status:?}");
+                    statement.tried.push(cluster);
+                }
+            }
+        }
+    }
+
+    fn mark_failed(&self, cluster: usize, status: &str) {
+        // Passive health: out of rotation at once; only a successful poll brings it back.
+        match self.gateway.router.report_failure(&HostSharedData, cluster, now_seconds()) {
+            Ok(true) => {
+                log::warn!(
+                    "trino-gateway: {} answered {status}: marked UNHEALTHY",
+                    self.gateway.router.cluster_name(cluster)
+                );
+                self.gateway.metrics.passive_unhealthy();
+            }
+            Ok(false) => {}
+            Err(error) => {
+                log::warn!("trino-gateway: cannot mark a cluster unhealthy: {error:?}");
+                self.gateway.metrics.shared_data_error();
+            }
+        }
+    }
+
+    fn learn(&self, cluster: usize, body: &[u8]) {
+        match self.gateway.router.learn_statement_response(&HostSharedData, cluster, body, now_seconds()) {
+            Ok(Learned::Query(_)) => {}
+            Ok(Learned::Unparseable) => self.gateway.metrics.unparseable_response(),
+            Err(error) => {
+                log::warn!("trino-gateway: cannot record a new query: {error:?}");
+                self.gateway.metrics.shared_data_error();
+            }
+        }
+    }
 }
 
-impl Context for GatewayHttp {}
+impl Context for GatewayHttp {
+    /// The answer to a re-sent statement.
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let Some((token, cluster)) = self.resend else { return };
+        if token != token_id {
+            return;
+        }
+        self.resend = None;
+        let status = if num_headers == 0 {
+            String::new() // reset, timeout or no connection
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status").ok().flatten().unwrap_or_default()
+        };
+        if status.is_empty() || is_failure(&status) {
+            self.mark_failed(cluster, if status.is_empty() { "no answer" } else { &status });
+            if self.resend_or_fail(cluster) == Action::Continue {
+                let _ = hostcalls::resume_http_response();
+            }
+            return;
+        }
+        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+        let body =
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size).ok().flatten().unwrap_or_default();
+        if status == "200" {
+            self.learn(cluster, &body);
+        }
+        self.statement = None;
+        self.gateway.metrics.failover();
+        let code = status.parse::<u32>().unwrap_or(502);
+        let headers = relayed_response_headers(headers);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        self.reply(code, headers, Some(&body));
+    }
+}
 
 impl HttpContext for GatewayHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let path = self.header(":path").unwrap_or_default();
         // Read the method only where it decides anything: one host call fewer
         // on every follow-up request.
@@ -90,25 +276,48 @@ impl HttpContext for GatewayHttp {
             self.gateway.metrics.shared_data_error();
         }
         match decision {
-            Decision::Route { cluster, via, record_response } => {
+            Decision::Route { cluster, via, then } => {
                 if let Err(message) = self.route(cluster) {
                     log::error!("trino-gateway: {message}");
-                    return self.reply(
-                        500,
-                        "text/plain",
-                        "Error 500 Internal Server Error: gateway could not route the request",
-                    );
+                    let body = b"Error 500 Internal Server Error: gateway could not route the request";
+                    return self.reply(500, vec![("content-type", "text/plain")], Some(body));
                 }
                 self.gateway.metrics.routed(cluster, via);
                 self.routed_to = Some(cluster);
-                self.learn_from = record_response.then_some(cluster);
+                self.then = then;
+                if then == Then::LearnOrResend {
+                    self.learn_from = Some(cluster);
+                    self.keep_statement(end_of_stream);
+                }
                 Action::Continue
             }
             Decision::Reply(local) => {
                 self.gateway.metrics.replied(local.reason);
-                self.reply(local.status, local.content_type, &local.body)
+                self.reply(local.status, vec![("content-type", local.content_type)], Some(local.body.as_bytes()))
+            }
+            Decision::Fail(failure) => self.fail(failure),
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(statement) = self.statement.as_mut().filter(|s| !s.complete) else { return Action::Continue };
+        if statement.body.len() + body_size > self.gateway.router.config.failover.max_statement_bytes {
+            // Too long to keep: this statement cannot be re-sent.
+            self.statement = None;
+            self.gateway.metrics.statement_too_big_to_resend();
+            return Action::Continue;
+        }
+        match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
+            Ok(chunk) => {
+                statement.body.extend_from_slice(&chunk.unwrap_or_default());
+                statement.complete = end_of_stream;
+            }
+            Err(status) => {
+                log::warn!("trino-gateway: cannot keep a statement body for failover: {status:?}");
+                self.statement = None;
             }
         }
+        Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -116,22 +325,20 @@ impl HttpContext for GatewayHttp {
         let status =
             hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status").ok().flatten().unwrap_or_default();
         if is_failure(&status) {
-            // Passive health: out of rotation at once; only a successful poll brings it back.
-            match self.gateway.router.report_failure(&HostSharedData, cluster, now_seconds()) {
-                Ok(true) => {
-                    log::warn!(
-                        "trino-gateway: {} answered {status}: marked UNHEALTHY",
-                        self.gateway.router.cluster_name(cluster)
-                    );
-                    self.gateway.metrics.passive_unhealthy();
+            self.mark_failed(cluster, &status);
+            match self.then {
+                Then::LearnOrResend => {
+                    self.learn_from = None;
+                    return self.resend_or_fail(cluster);
                 }
-                Ok(false) => {}
-                Err(error) => {
-                    log::warn!("trino-gateway: cannot mark a cluster unhealthy: {error:?}");
-                    self.gateway.metrics.shared_data_error();
+                Then::FailFastIfLost(query_id) => {
+                    return self.fail(self.gateway.router.lost_query(cluster, query_id, Loss::Unreachable));
                 }
+                Then::PassThrough => {}
             }
         }
+        // Answered: nothing to re-send any more.
+        self.statement = None;
         // Only a 200 carries QueryResults; errors (401, 400, 406, 503...) teach nothing.
         if status != "200" || end_of_stream {
             self.learn_from = None;
@@ -155,14 +362,7 @@ impl HttpContext for GatewayHttp {
                 return Action::Continue;
             }
         };
-        match self.gateway.router.learn_statement_response(&HostSharedData, cluster, &body, now_seconds()) {
-            Ok(Learned::Query(_)) => {}
-            Ok(Learned::Unparseable) => self.gateway.metrics.unparseable_response(),
-            Err(error) => {
-                log::warn!("trino-gateway: cannot record a new query: {error:?}");
-                self.gateway.metrics.shared_data_error();
-            }
-        }
+        self.learn(cluster, &body);
         Action::Continue
     }
 }

@@ -19,6 +19,10 @@ pub struct Metrics {
     shared_data_errors: Option<u32>,
     no_coordinator: Option<u32>,
     passive_unhealthy: Option<u32>,
+    lost_queries: Option<u32>,
+    submissions_resent: Option<u32>,
+    failovers: Option<u32>,
+    statements_too_big_to_resend: Option<u32>,
     health: Vec<Option<u32>>,
     health_checks_failed: Option<u32>,
     coordinator_restarts: Option<u32>,
@@ -55,6 +59,10 @@ impl Metrics {
             shared_data_errors: counter("trino_gateway.shared_data_errors"),
             no_coordinator: counter("trino_gateway.no_coordinator_available"),
             passive_unhealthy: counter("trino_gateway.passive_unhealthy_marks"),
+            lost_queries: counter("trino_gateway.lost_queries_failed"),
+            submissions_resent: counter("trino_gateway.submissions_resent"),
+            failovers: counter("trino_gateway.failovers"),
+            statements_too_big_to_resend: counter("trino_gateway.statements_too_big_to_resend"),
             health: cluster_names
                 .iter()
                 .map(|c| define(MetricType::Gauge, &format!("trino_gateway.cluster.{c}.health")))
@@ -89,11 +97,26 @@ impl Metrics {
             ReplyReason::UnknownQuery => self.query_not_found,
             ReplyReason::MalformedQueryId => self.malformed_query_ids,
             ReplyReason::NoCoordinator => self.no_coordinator,
+            ReplyReason::LostQuery => self.lost_queries,
         });
     }
 
     pub fn passive_unhealthy(&self) {
         Self::increment(self.passive_unhealthy);
+    }
+
+    /// A new statement re-sent to another coordinator after its first one failed.
+    pub fn submission_resent(&self) {
+        Self::increment(self.submissions_resent);
+    }
+
+    /// A re-sent statement that another coordinator answered.
+    pub fn failover(&self) {
+        Self::increment(self.failovers);
+    }
+
+    pub fn statement_too_big_to_resend(&self) {
+        Self::increment(self.statements_too_big_to_resend);
     }
 
     pub fn health_check_failed(&self) {

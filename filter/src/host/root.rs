@@ -14,6 +14,7 @@ use crate::core::router::Router;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -25,6 +26,17 @@ pub const HEALTH_ROOT_ID: &str = "trino_gateway_health";
 pub struct Gateway {
     pub router: Router,
     pub metrics: Metrics,
+    /// Numbers the ids of queries the gateway fails itself (per worker; they
+    /// only need to look like Trino's, never to be routed).
+    sequence: Cell<u32>,
+}
+
+impl Gateway {
+    pub fn next_sequence(&self) -> u32 {
+        let n = self.sequence.get();
+        self.sequence.set(n.wrapping_add(1));
+        n
+    }
 }
 
 #[derive(Default)]
@@ -92,7 +104,7 @@ impl RootContext for GatewayRoot {
             router.config.routing_header,
             router.config.max_tracked_queries
         );
-        self.gateway = Some(Rc::new(Gateway { router, metrics }));
+        self.gateway = Some(Rc::new(Gateway { router, metrics, sequence: Cell::new(0) }));
         if let Err(status) = hostcalls::set_tick_period(USAGE_PERIOD) {
             log::warn!("trino-gateway: no state gauges (set_tick_period: {status:?})");
         }

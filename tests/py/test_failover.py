@@ -1,0 +1,114 @@
+"""Failover through real Envoy with the real Python client: a new statement
+whose coordinator fails before answering is re-sent to another one, and the
+requests of a query whose coordinator is gone get a FAILED result at once.
+
+The health poll is slowed to once a minute here, so that nothing but the
+failed request itself tells the gateway a coordinator is gone."""
+
+import time
+
+import pytest
+import requests
+import trino
+
+from conftest import shipped_plugin
+from harness import Emulator, wait_until
+
+SLOW_POLLS = {"interval_ms": 60000}
+
+
+def stats(gateway):
+    return gateway.envoy.gateway_stats()
+
+
+def test_a_statement_whose_coordinator_is_down_is_resent_and_answered(start_gateway):
+    gateway = start_gateway(plugin=shipped_plugin(health=SLOW_POLLS))
+    gateway.coordinators["coordinator-a"].kill()  # not polled yet: still in rotation
+    answered = []
+    for _ in range(4):
+        cursor = gateway.connect().cursor()
+        cursor.execute("SELECT node_id FROM system.runtime.nodes")
+        answered.append(cursor.fetchall()[0][0])
+    assert answered == ["coordinator-b"] * 4
+    s = stats(gateway)
+    # The round robin picked the dead one once; that statement was re-sent, then it was out of rotation.
+    assert (s["submissions_resent"], s["failovers"], s["passive_unhealthy_marks"]) == (1, 1, 1)
+    posts = [e for e in gateway.coordinators["coordinator-b"].log_entries() if e.method == "POST"]
+    assert len(posts) == 4 and all(e.status == 200 for e in posts)
+    assert s["new_queries.coordinator-a"] == 1 and s["new_queries.coordinator-b"] == 3
+
+
+def test_a_resent_statement_keeps_its_body_headers_and_next_uri(start_gateway):
+    gateway = start_gateway(plugin=shipped_plugin(health=SLOW_POLLS))
+    gateway.coordinators["coordinator-a"].kill()
+    sql = "SELECT 'é' AS y, x FROM UNNEST(sequence(1, 3)) AS t(x)  -- " + "padding " * 2000
+    headers = {"X-Trino-User": "carol", "X-Trino-Source": "failover-test", "Content-Type": "text/plain; charset=utf-8"}
+    for _ in range(2):  # one of the two is placed on the dead coordinator
+        response = requests.post(gateway.envoy.url + "/v1/statement", data=sql.encode(), headers=headers, timeout=10)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["nextUri"].startswith(gateway.envoy.url + "/v1/statement/queued/" + body["id"])
+        assert body["id"].endswith(gateway.coordinators["coordinator-b"].info()["coordinatorId"])
+        assert response.headers["content-type"].startswith("application/json")
+        # The query runs to the end through the gateway, with the resent text.
+        rows, uri = [], body["nextUri"]
+        while uri:
+            page = requests.get(uri, headers={"X-Trino-User": "carol"}, timeout=10).json()
+            rows += page.get("data", [])
+            uri = page.get("nextUri")
+            assert "error" not in page, page
+        assert rows == [["é", 1], ["é", 2], ["é", 3]]
+    assert stats(gateway)["failovers"] == 1
+
+
+def test_requests_of_a_query_on_a_killed_coordinator_fail_at_once_with_a_clear_error(start_gateway):
+    gateway = start_gateway(plugin=shipped_plugin(health=SLOW_POLLS))
+    victim = gateway.coordinators["coordinator-a"]
+    victim_id = victim.info()["coordinatorId"]
+    cursors = []
+    for _ in range(2):  # one query on each coordinator
+        cursor = gateway.connect().cursor()
+        cursor.execute("/* emulator: runtime_ms=4000 */ SELECT 1")
+        cursors.append(cursor)
+    lost = next(c for c in cursors if c.query_id.endswith(victim_id))
+    survivor = next(c for c in cursors if not c.query_id.endswith(victim_id))
+    victim.kill()
+    started = time.monotonic()
+    with pytest.raises(trino.exceptions.TrinoQueryError) as raised:
+        lost.fetchall()
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, elapsed
+    error = raised.value
+    assert error.error_name == "REMOTE_HOST_GONE" and error.error_type == "INTERNAL_ERROR"
+    assert error.query_id == lost.query_id
+    assert f"coordinator 'coordinator-a' (coordinator id {victim_id}) is unreachable" in error.message
+    assert survivor.fetchall() == [[1]]
+    assert stats(gateway)["lost_queries_failed"] >= 1
+    # Cancelling a lost query: nothing to cancel, 204 as for a query that ended.
+    uri = f"{gateway.envoy.url}/v1/statement/executing/{lost.query_id}/y0/1"
+    assert requests.delete(uri, headers={"X-Trino-User": "alice"}, timeout=5).status_code == 204
+    page = requests.get(uri, headers={"X-Trino-User": "alice"}, timeout=5).json()
+    assert page["stats"]["state"] == "FAILED" and "nextUri" not in page
+    assert page["infoUri"] == f"{gateway.envoy.url}/ui/query.html?{lost.query_id}"
+
+
+def test_a_query_of_a_restarted_coordinator_fails_with_the_restart_named(start_gateway, tmp_path):
+    gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 200}))
+    victim = gateway.coordinators["coordinator-a"]
+    old_id = victim.info()["coordinatorId"]
+    wait_until(lambda: stats(gateway).get("cluster.coordinator-a.health") == 1, 10, what="a healthy")
+    cursor = None
+    while cursor is None or not cursor.query_id.endswith(old_id):
+        cursor = gateway.connect().cursor()
+        cursor.execute("/* emulator: runtime_ms=8000 */ SELECT 1")
+    victim.kill()
+    restarted = Emulator("coordinator-a", victim.port, tmp_path / "restarted-a.log").start()
+    gateway.coordinators["coordinator-a"] = restarted
+    new_id = restarted.info()["coordinatorId"]
+    wait_until(lambda: stats(gateway).get("coordinator_restarts") == 1, 10, what="restart noticed")
+    wait_until(lambda: stats(gateway).get("cluster.coordinator-a.health") == 1, 10, what="a healthy again")
+    with pytest.raises(trino.exceptions.TrinoQueryError) as raised:
+        cursor.fetchall()
+    assert f"restarted (coordinator id {old_id} is gone, it is now {new_id})" in raised.value.message
+    # The restarted coordinator never saw a request for the lost query.
+    assert not [e for e in restarted.log_entries() if e.query == cursor.query_id]

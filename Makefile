@@ -11,13 +11,15 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down clean
+.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill clean
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
 	@echo "make test    run the whole test suite"
 	@echo "make up      start the stack in the background (logs/pids in .run/); make down stops it"
 	@echo "make build   build the wasm filter and the native tools"
+	@echo "make rolling-restart  drain and restart both coordinators under 8 looping clients; prints the figures"
+	@echo "make chaos-kill       SIGKILL a coordinator under 8 looping clients (dbt-like re-run once); prints the figures"
 	@echo "make bench   the filter's cost against plain Envoy, and its memory (about 10 min); bench-quick: < 1 min"
 
 ## Installation: everything a fresh machine needs, idempotent.
@@ -70,6 +72,13 @@ demo: setup build
 
 up: setup build
 	$(PYTHON) tests/py/stack.py up
+
+# Chaos on its own processes (free ports), figures printed; exit 1 on any failed query.
+rolling-restart: setup build
+	$(PYTHON) tests/py/chaos.py rolling-restart
+
+chaos-kill: setup build
+	$(PYTHON) tests/py/chaos.py kill --rerun-once
 
 down:
 	@if [ -x $(PYTHON) ]; then $(PYTHON) tests/py/stack.py down; fi

@@ -62,7 +62,9 @@ def start_gateway(tmp_path: Path, start_emulator):
     """Factory: two emulated coordinators behind real Envoy (envoy/envoy.yaml, ports moved)."""
     started = []
 
-    def start(*emulator_args: str, plugin=None, concurrency: int = 2, wait: bool = True) -> Gateway:
+    def start(
+        *emulator_args: str, plugin=None, concurrency: int = 2, wait: bool = True, dynamic_plugin: bool = False
+    ) -> Gateway:
         coordinators = {name: start_emulator(name, *emulator_args) for name in ("coordinator-a", "coordinator-b")}
         envoy = Envoy(
             free_port(),
@@ -71,6 +73,7 @@ def start_gateway(tmp_path: Path, start_emulator):
             tmp_path / f"envoy-{next(_counter)}.log",
             plugin,
             concurrency,
+            dynamic_plugin,
         )
         started.append(envoy)
         envoy.start(wait=wait)

@@ -161,6 +161,10 @@ class Envoy:
     `plugin` replaces the plugin configuration (a dict, or raw text to test
     invalid ones) and `process_forwarded` switches both the plugin and the
     route to coordinators that run with http-server.process-forwarded=true.
+
+    With `dynamic_plugin`, the filter's configuration comes from a file
+    through ECDS (extension config discovery, what Istio uses to push a
+    WasmPlugin's pluginConfig), and `update_plugin` changes it at run time.
     """
 
     port: int
@@ -169,7 +173,10 @@ class Envoy:
     log_path: Path
     plugin: Optional[object] = None
     concurrency: int = 2
+    dynamic_plugin: bool = False
     process: Optional[subprocess.Popen] = None
+    _ecds_version: int = 0
+    _wasm_config: Optional[dict] = None
 
     @property
     def url(self) -> str:
@@ -198,7 +205,55 @@ class Envoy:
                     for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
                         for route in vhost["routes"]:
                             route.pop("request_headers_to_remove", None)
+        if self.dynamic_plugin:
+            config.setdefault("node", {"id": "trino-gateway", "cluster": "trino-gateway"})  # xDS needs both
+            self._make_dynamic(listener)
         return config
+
+    @property
+    def ecds_path(self) -> Path:
+        return self.log_path.parent / f"{self.log_path.stem}-ecds" / "trino_gateway.json"
+
+    def _make_dynamic(self, listener: dict) -> None:
+        hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+        filters = hcm["http_filters"]
+        index = next(i for i, f in enumerate(filters) if f["name"] == "envoy.filters.http.wasm")
+        self._wasm_config = filters[index]["typed_config"]
+        filters[index] = {
+            "name": "trino_gateway",
+            "config_discovery": {
+                "config_source": {
+                    "path_config_source": {
+                        "path": str(self.ecds_path),
+                        "watched_directory": {"path": str(self.ecds_path.parent)},
+                    },
+                    "resource_api_version": "V3",
+                },
+                "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"],
+            },
+        }
+        self._write_ecds()
+
+    def _write_ecds(self) -> None:
+        self._ecds_version += 1
+        resource = {
+            "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+            "name": "trino_gateway",
+            "typed_config": self._wasm_config,
+        }
+        self.ecds_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.ecds_path.parent / "trino_gateway.tmp"
+        temporary.write_text(json.dumps({"version_info": str(self._ecds_version), "resources": [resource]}))
+        os.rename(temporary, self.ecds_path)  # Envoy reloads on a move into the watched directory
+
+    def update_plugin(self, plugin: dict, timeout: float = 10.0) -> None:
+        """Push a new plugin configuration (ECDS) and wait until Envoy applied it."""
+        assert self.dynamic_plugin and self._wasm_config is not None
+        stat = "extension_config_discovery.http_filter.trino_gateway.config_reload"
+        before = self.stats().get(stat, 0)
+        self._wasm_config["config"]["configuration"]["value"] = json.dumps(plugin)
+        self._write_ecds()
+        wait_until(lambda: self.stats().get(stat, 0) > before, timeout, what="plugin configuration applied")
 
     def start(self, wait: bool = True) -> "Envoy":
         if not WASM.exists():

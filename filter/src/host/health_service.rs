@@ -71,14 +71,13 @@ impl HealthService {
     fn record(&mut self, cluster: usize, status: Option<u16>, body: &[u8]) {
         let Some(table_id) = self.router.table_id(cluster) else { return };
         let name = self.router.cluster_name(cluster).to_string();
-        let (mut observed, coordinator) = health::judge_info(status, body);
+        let (observed, coordinator) = health::judge_info(status, body);
         if observed == Health::Unhealthy {
             self.metrics.health_check_failed();
         }
-        let draining = self.router.config.clusters.get(cluster).is_some_and(|c| c.draining);
-        if draining && observed == Health::Healthy {
-            observed = Health::Draining;
-        }
+        // What the coordinator says, never the `draining` flag of this
+        // service's (bootstrap, static) configuration: workers apply their own
+        // filter configuration, which xDS/ECDS (e.g. an Istio WasmPlugin) can change.
         let store = HostSharedData;
         let old = health::read(&store).map(|records| health::of(&records, table_id)).ok();
         let old_coordinator = old.and_then(|o| o.coordinator);
@@ -110,6 +109,5 @@ impl HealthService {
                 self.metrics.shared_data_error();
             }
         }
-        self.metrics.cluster_health(cluster, observed);
     }
 }

@@ -18,8 +18,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// How often the state gauges are refreshed (reads every bucket key once).
-const USAGE_PERIOD: Duration = Duration::from_secs(5);
+/// How often workers refresh the cluster health gauges (one shared-data read).
+const GAUGE_PERIOD: Duration = Duration::from_secs(1);
+/// Every how many gauge periods the state-usage gauges are refreshed (reads every bucket key once).
+const USAGE_EVERY: u32 = 5;
 /// The root_id of the health-check service.
 pub const HEALTH_ROOT_ID: &str = "trino_gateway_health";
 
@@ -43,6 +45,7 @@ impl Gateway {
 pub struct GatewayRoot {
     gateway: Option<Rc<Gateway>>,
     health: Option<HealthService>,
+    ticks: u32,
 }
 
 impl Context for GatewayRoot {
@@ -97,15 +100,23 @@ impl RootContext for GatewayRoot {
             return true;
         }
         log::info!(
-            "trino-gateway {}: {} clusters ({}), routing header {}, max tracked queries {}",
+            "trino-gateway {}: {} clusters ({}), draining: [{}], routing header {}, max tracked queries {}",
             env!("CARGO_PKG_VERSION"),
             names.len(),
             names.join(", "),
+            router
+                .config
+                .clusters
+                .iter()
+                .filter(|c| c.draining)
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             router.config.routing_header,
             router.config.max_tracked_queries
         );
         self.gateway = Some(Rc::new(Gateway { router, metrics, sequence: Cell::new(0) }));
-        if let Err(status) = hostcalls::set_tick_period(USAGE_PERIOD) {
+        if let Err(status) = hostcalls::set_tick_period(GAUGE_PERIOD) {
             log::warn!("trino-gateway: no state gauges (set_tick_period: {status:?})");
         }
         true
@@ -117,6 +128,19 @@ impl RootContext for GatewayRoot {
             return;
         }
         let Some(gateway) = &self.gateway else { return };
+        // The health as this filter configuration sees it (its `draining` flags applied).
+        match crate::core::health::read(&HostSharedData) {
+            Ok(records) => {
+                for (cluster, health) in gateway.router.cluster_health(&records).into_iter().enumerate() {
+                    gateway.metrics.cluster_health(cluster, health);
+                }
+            }
+            Err(error) => log::warn!("trino-gateway: cannot read cluster health: {error:?}"),
+        }
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % USAGE_EVERY != 1 {
+            return;
+        }
         match crate::core::usage::measure(&HostSharedData, &gateway.router.config) {
             Ok(usage) => gateway.metrics.state_usage(&usage),
             Err(error) => log::warn!("trino-gateway: cannot measure the routing state: {error:?}"),

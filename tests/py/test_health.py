@@ -137,3 +137,30 @@ def test_a_cluster_drained_by_configuration_gets_no_new_queries(start_gateway):
     direct.execute("SELECT 1")
     info = requests.get(f"{gateway.envoy.url}/v1/query/{direct.query_id}", timeout=5)
     assert info.status_code == 200 and info.json()["queryId"] == direct.query_id
+
+
+def test_running_and_queued_queries_come_from_trinos_web_ui_stats_after_a_login(start_gateway):
+    gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 300, "ui_user": "gateway-health"}))
+
+    def load():
+        stats = gateway.envoy.gateway_stats()
+        return {
+            name: (stats.get(f"cluster.{name}.running_queries"), stats.get(f"cluster.{name}.queued_queries"))
+            for name in gateway.coordinators
+        }
+
+    wait_until(lambda: load() == {"coordinator-a": (0, 0), "coordinator-b": (0, 0)}, 10, what="idle figures")
+    cursors = []
+    for _ in range(4):
+        cursor = gateway.connect().cursor()
+        cursor.execute("/* emulator: runtime_ms=3000 */ SELECT 1")
+        cursors.append(cursor)
+    # Two running queries on each coordinator, as Trino itself counts them.
+    wait_until(lambda: load() == {"coordinator-a": (2, 0), "coordinator-b": (2, 0)}, 5, what="2 running each")
+    assert all(c.fetchall() == [[1]] for c in cursors)
+    wait_until(lambda: load() == {"coordinator-a": (0, 0), "coordinator-b": (0, 0)}, 5, what="idle again")
+    # The health service logged in once per coordinator and then reused its session.
+    for emulator in gateway.coordinators.values():
+        logins = [e for e in emulator.log_entries() if e.path == "/ui/login"]
+        assert len(logins) == 1 and logins[0].status == 303, logins
+        assert any(e.path == "/ui/api/stats" and e.status == 200 for e in emulator.log_entries())

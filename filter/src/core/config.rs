@@ -47,6 +47,10 @@ struct RawHealth {
     interval_ms: Option<u64>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    #[serde(default)]
+    ui_user: Option<String>,
+    #[serde(default)]
+    ui_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,14 +72,28 @@ pub struct Cluster {
 }
 
 /// The health-check service's polling of every coordinator's `/v1/info`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthConfig {
     pub interval_ms: u64,
     /// Shorter than the interval, so polls never overlap.
     pub timeout_ms: u64,
+    /// Web UI login for `/ui/api/stats` (running/queued queries); None: not polled.
+    pub ui_login: Option<UiLogin>,
 }
 
-pub const DEFAULT_HEALTH: HealthConfig = HealthConfig { interval_ms: 1000, timeout_ms: 800 };
+#[derive(Clone, PartialEq, Eq)]
+pub struct UiLogin {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for UiLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UiLogin {{ user: {:?}, password: <{} bytes> }}", self.user, self.password.len())
+    }
+}
+
+pub const DEFAULT_HEALTH: HealthConfig = HealthConfig { interval_ms: 1000, timeout_ms: 800, ui_login: None };
 
 /// Re-sending a new statement whose coordinator failed before answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +225,15 @@ impl Config {
                         format!("{timeout_ms} must be above 0 and below interval_ms ({interval_ms})"),
                     ));
                 }
-                HealthConfig { interval_ms, timeout_ms }
+                let ui_login = match (h.ui_user, h.ui_password) {
+                    (Some(user), password) if !user.is_empty() && !user.contains(char::is_control) => {
+                        Some(UiLogin { user, password: password.unwrap_or_default() })
+                    }
+                    (Some(_), _) => return Err(error("health.ui_user", "must be a non-empty user name")),
+                    (None, Some(_)) => return Err(error("health.ui_password", "needs health.ui_user")),
+                    (None, None) => None,
+                };
+                HealthConfig { interval_ms, timeout_ms, ui_login }
             }
         };
         let raw_failover = raw.failover.unwrap_or(RawFailover { resend_timeout_ms: None, max_statement_bytes: None });
@@ -249,7 +275,7 @@ mod tests {
         let config = Config::parse(
             br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b", "draining": true}],
                  "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
-                 "health": {"interval_ms": 500}, "failover": {"resend_timeout_ms": 2000}}"#,
+                 "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000}}"#,
         );
         assert_eq!(
             config,
@@ -261,7 +287,11 @@ mod tests {
                 routing_header: "x-gateway-cluster".into(),
                 coordinators_process_forwarded: true,
                 max_tracked_queries: 32,
-                health: HealthConfig { interval_ms: 500, timeout_ms: 400 },
+                health: HealthConfig {
+                    interval_ms: 500,
+                    timeout_ms: 400,
+                    ui_login: Some(UiLogin { user: "gateway".into(), password: String::new() })
+                },
                 failover: FailoverConfig { resend_timeout_ms: 2000, max_statement_bytes: 1 << 20 },
             })
         );
@@ -313,6 +343,8 @@ mod tests {
                 "below interval_ms",
             ),
             (r#"{"clusters": [{"name": "a"}], "health": {"path": "/"}}"#, "health.path", "unknown field"),
+            (r#"{"clusters": [{"name": "a"}], "health": {"ui_user": ""}}"#, "health.ui_user", "non-empty"),
+            (r#"{"clusters": [{"name": "a"}], "health": {"ui_password": "x"}}"#, "health.ui_password", "needs"),
             (r#"{"clusters": [{"name": "a", "draining": 1}]}"#, "clusters[0].draining", "invalid type"),
             (
                 r#"{"clusters": [{"name": "a"}], "failover": {"resend_timeout_ms": 0}}"#,

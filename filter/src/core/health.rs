@@ -143,6 +143,52 @@ pub fn mark_unhealthy(store: &dyn SharedData, cluster: u8, now: u32) -> Result<b
     })
 }
 
+/// What a poll of `/ui/api/stats` found: the coordinator's running and queued
+/// queries. Only these fields change; the state is `/v1/info`'s business.
+pub fn publish_load(store: &dyn SharedData, cluster: u8, running: u32, queued: u32) -> Result<bool, SharedDataError> {
+    write_with(store, cluster, |old| {
+        (old.running != running || old.queued != queued).then_some(ClusterHealth { running, queued, ..old })
+    })
+}
+
+/// The part of Trino's `/ui/api/stats` the gateway reads.
+#[derive(Debug, Deserialize)]
+struct ClusterStats {
+    #[serde(rename = "runningQueries")]
+    running: u32,
+    #[serde(rename = "queuedQueries")]
+    queued: u32,
+}
+
+/// Running and queued queries from a `/ui/api/stats` body.
+pub fn parse_stats(body: &[u8]) -> Option<(u32, u32)> {
+    serde_json::from_slice::<ClusterStats>(body).ok().map(|s| (s.running, s.queued))
+}
+
+/// The web UI's session cookie (`Trino-UI-Token=...`) from `Set-Cookie` values:
+/// what to send back in `Cookie`.
+pub fn ui_session_cookie<'a>(set_cookies: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    set_cookies.into_iter().find_map(|value| {
+        let pair = value.split(';').next()?.trim();
+        let (name, token) = pair.split_once('=')?;
+        (name == "Trino-UI-Token" && !token.is_empty()).then(|| pair.to_string())
+    })
+}
+
+/// The `POST /ui/login` form body (application/x-www-form-urlencoded).
+pub fn login_form(user: &str, password: &str) -> String {
+    fn encode(value: &str) -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    format!("username={}&password={}&redirectPath=", encode(user), encode(password))
+}
+
 /// The part of Trino's `/v1/info` the gateway reads.
 #[derive(Debug, Deserialize)]
 struct ServerInfo {
@@ -203,6 +249,24 @@ mod tests {
         for (status, body, health, coordinator) in cases {
             assert_eq!(judge_info(*status, body.as_bytes()), (*health, *coordinator), "{body}");
         }
+    }
+
+    #[test]
+    fn web_ui_login_and_stats() {
+        assert_eq!(login_form("gw user", "p&ss="), "username=gw%20user&password=p%26ss%3D&redirectPath=");
+        let cookies = ["JSESSIONID=x; Path=/", "Trino-UI-Token=eyJ.abc.def; Path=/ui; HttpOnly"];
+        assert_eq!(ui_session_cookie(cookies), Some("Trino-UI-Token=eyJ.abc.def".into()));
+        assert_eq!(ui_session_cookie(["Trino-UI-Token=; Max-Age=0"]), None);
+        let stats = br#"{"runningQueries":3,"blockedQueries":0,"queuedQueries":2,"activeCoordinators":1}"#;
+        assert_eq!(parse_stats(stats), Some((3, 2)));
+        assert_eq!(parse_stats(b"<html>login</html>"), None);
+
+        let store = MemorySharedData::new();
+        assert_eq!(mark_unhealthy(&store, 2, 5), Ok(true));
+        assert_eq!(publish_load(&store, 2, 3, 2), Ok(true));
+        assert_eq!(publish_load(&store, 2, 3, 2), Ok(false), "unchanged: no write");
+        let record = of(&read(&store).unwrap(), 2);
+        assert_eq!((record.health, record.running, record.queued), (Health::Unhealthy, 3, 2));
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Metrics {
     failovers: Option<u32>,
     statements_too_big_to_resend: Option<u32>,
     health: Vec<Option<u32>>,
+    running: Vec<Option<u32>>,
+    queued: Vec<Option<u32>>,
     health_checks_failed: Option<u32>,
     coordinator_restarts: Option<u32>,
     state_keys: Option<u32>,
@@ -66,6 +68,14 @@ impl Metrics {
             health: cluster_names
                 .iter()
                 .map(|c| define(MetricType::Gauge, &format!("trino_gateway.cluster.{c}.health")))
+                .collect(),
+            running: cluster_names
+                .iter()
+                .map(|c| define(MetricType::Gauge, &format!("trino_gateway.cluster.{c}.running_queries")))
+                .collect(),
+            queued: cluster_names
+                .iter()
+                .map(|c| define(MetricType::Gauge, &format!("trino_gateway.cluster.{c}.queued_queries")))
                 .collect(),
             health_checks_failed: counter("trino_gateway.health_checks_failed"),
             coordinator_restarts: counter("trino_gateway.coordinator_restarts"),
@@ -131,6 +141,15 @@ impl Metrics {
     pub fn cluster_health(&self, cluster: usize, health: crate::core::health::Health) {
         if let Some(id) = self.health.get(cluster).copied().flatten() {
             let _ = hostcalls::record_metric(id, health.gauge());
+        }
+    }
+
+    /// Running and queued queries as the coordinator's `/ui/api/stats` reports them.
+    pub fn cluster_load(&self, cluster: usize, running: u32, queued: u32) {
+        for (ids, value) in [(&self.running, running), (&self.queued, queued)] {
+            if let Some(id) = ids.get(cluster).copied().flatten() {
+                let _ = hostcalls::record_metric(id, u64::from(value));
+            }
         }
     }
 

@@ -47,18 +47,16 @@ impl HealthService {
                 log::warn!("trino-gateway: cannot poll {}: {status:?}", self.router.cluster_name(cluster));
                 self.record(cluster, None, &[]);
             }
-            let Some(login) = self.router.config.health.ui_login.clone() else { continue };
+            if self.router.config.health.ui_login.is_none() {
+                continue;
+            }
             let sent = if self.sessions.contains_key(&cluster) {
                 self.send(Poll::Stats, cluster)
             } else {
                 self.send(Poll::Login, cluster)
             };
             if let Err(status) = sent {
-                log::warn!(
-                    "trino-gateway: cannot read the stats of {} as {}: {status:?}",
-                    self.router.cluster_name(cluster),
-                    login.user
-                );
+                log::warn!("trino-gateway: cannot read the stats of {}: {status:?}", self.router.cluster_name(cluster));
             }
         }
     }

@@ -85,11 +85,10 @@ impl GatewayHttp {
     /// of a lost query: there is nothing left to cancel).
     fn fail(&self, failure: Failure) -> Action {
         self.gateway.metrics.replied(failure.reason);
-        // Properties, not request headers: this also runs in response callbacks.
-        let method = property(&["request", "method"]).unwrap_or_default();
         if failure.reason == ReplyReason::LostQuery {
             log::info!("trino-gateway: {}", failure.message);
-            if method == "DELETE" {
+            // A property, not the request header: this also runs in response callbacks.
+            if property(&["request", "method"]).as_deref() == Some("DELETE") {
                 return self.reply(204, vec![], None);
             }
         } else {

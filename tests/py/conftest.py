@@ -3,24 +3,27 @@ from pathlib import Path
 
 import pytest
 
-from harness import Emulator, free_port
+from harness import Emulator, free_port, stop_all_started
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def stop_processes_after_each_test():
+    """Every emulator and Envoy a test started, restarted ones included, ends with the test."""
+    yield
+    stop_all_started()
 
 
 @pytest.fixture
 def start_emulator(tmp_path: Path):
     """Factory: start_emulator(node_id="emu-a", *extra_args) -> running Emulator, stopped after the test."""
-    started = []
 
     def start(node_id: str = "emu-a", *args: str, wait: bool = True) -> Emulator:
         emulator = Emulator(node_id, free_port(), tmp_path / f"{node_id}-{next(_counter)}.log", list(args))
-        started.append(emulator)
         return emulator.start(wait=wait)
 
-    yield start
-    for emulator in started:
-        emulator.kill()
+    return start
 
 
 @pytest.fixture
@@ -60,7 +63,6 @@ def shipped_plugin(**changes) -> dict:
 @pytest.fixture
 def start_gateway(tmp_path: Path, start_emulator):
     """Factory: two emulated coordinators behind real Envoy (envoy/envoy.yaml, ports moved)."""
-    started = []
 
     def start(
         *emulator_args: str, plugin=None, concurrency: int = 2, wait: bool = True, dynamic_plugin: bool = False
@@ -75,10 +77,7 @@ def start_gateway(tmp_path: Path, start_emulator):
             concurrency,
             dynamic_plugin,
         )
-        started.append(envoy)
         envoy.start(wait=wait)
         return Gateway(envoy, coordinators)
 
-    yield start
-    for envoy in started:
-        envoy.stop()
+    return start

@@ -21,6 +21,17 @@ from typing import List, Optional
 REPO = Path(__file__).resolve().parents[2]
 EMULATOR_BIN = REPO / "target" / "tools" / "trino-emulator"
 
+# Every process this module started, so that a test (or a script) can stop all of
+# them at the end, including the ones it restarted under a new object.
+STARTED: list = []
+
+
+def stop_all_started() -> None:
+    """Stops every emulator and Envoy started here that is still running."""
+    while STARTED:
+        STARTED.pop().kill()
+
+
 LOG_LINE = re.compile(
     r"^(?P<time>\S+) node=(?P<node>\S+) (?P<method>\S+) (?P<path>\S+) (?P<status>\d+) query=(?P<query>\S+)$"
 )
@@ -79,6 +90,7 @@ class Emulator:
         log = open(self.log_path, "ab")
         command = [str(EMULATOR_BIN), "--listen", f"127.0.0.1:{self.port}", "--node-id", self.node_id, *self.args]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        STARTED.append(self)
         log.close()
         if wait:
             self.wait_listening()
@@ -267,6 +279,7 @@ class Envoy:
             "--use-dynamic-base-id", "--log-level", "info", "--disable-hot-restart",
         ]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+        STARTED.append(self)
         log.close()
         if wait:
             self.wait_ready()

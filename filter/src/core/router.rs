@@ -53,8 +53,11 @@ pub enum Then {
     /// A new statement: read the query id from a 200 and record the owner;
     /// on a failure answer, re-send the statement to another coordinator.
     LearnOrResend,
-    /// A protocol request of this query: if its coordinator fails (502/503/504),
-    /// answer a FAILED result for the lost query instead.
+    /// A protocol request of this query: if its coordinator fails it
+    /// (502/503/504), or answers 404 because it restarted and lost the query,
+    /// answer a FAILED result for the lost query instead. A coordinator that
+    /// is only marked UNHEALTHY still gets the request: a GC pause or one
+    /// reset connection must not end queries that are still running.
     FailFastIfLost(QueryId),
 }
 
@@ -143,8 +146,9 @@ impl Router {
         self.config.clusters.get(index).map_or("", |c| c.name.as_str())
     }
 
-    /// This worker's own turn counter, for when the shared one is not needed or not readable.
-    fn next_local_turn(&self) -> usize {
+    /// This worker's own turn counter, for when the shared one is not needed
+    /// or not readable (and to number the queries the gateway fails itself).
+    pub fn next_local_turn(&self) -> usize {
         let turn = self.local_turn.get();
         self.local_turn.set(turn.wrapping_add(1));
         turn
@@ -159,7 +163,14 @@ impl Router {
     /// returned for the log and a counter.
     pub fn decide(&self, store: &dyn SharedData, kind: RequestKind) -> (Decision, Option<SharedDataError>) {
         match kind {
-            RequestKind::NewStatement => self.place_new_query(store, &[]),
+            RequestKind::NewStatement => {
+                let (placed, error) = self.place_new_query(store, &[]);
+                let decision = match placed {
+                    Ok(cluster) => Decision::Route { cluster, via: Via::NewQuery, then: Then::LearnOrResend },
+                    Err(failure) => Decision::Fail(failure),
+                };
+                (decision, error)
+            }
             RequestKind::QueryBound { query_id, resource } => self.owner_of(store, &query_id, resource),
             RequestKind::MalformedQueryId { .. } => {
                 (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
@@ -195,7 +206,11 @@ impl Router {
     /// New statements go only to clusters that are healthy (or not polled
     /// yet) and not draining, in weighted round-robin order; `tried` are the
     /// clusters that already failed this statement (a re-send skips them).
-    pub fn place_new_query(&self, store: &dyn SharedData, tried: &[usize]) -> (Decision, Option<SharedDataError>) {
+    pub fn place_new_query(
+        &self,
+        store: &dyn SharedData,
+        tried: &[usize],
+    ) -> (Result<usize, Failure>, Option<SharedDataError>) {
         let mut error = None;
         let records = health::read(store).unwrap_or_else(|e| {
             error = Some(e);
@@ -211,7 +226,7 @@ impl Router {
             }
         };
         match balancer::pick(&self.schedule, turn, eligible) {
-            Some(cluster) => (Decision::Route { cluster, via: Via::NewQuery, then: Then::LearnOrResend }, error),
+            Some(cluster) => (Ok(cluster), error),
             None => {
                 let states: Vec<String> = self
                     .config
@@ -232,24 +247,24 @@ impl Router {
                     message,
                     reason: ReplyReason::NoCoordinator,
                 };
-                (Decision::Fail(failure), error)
+                (Err(failure), error)
             }
         }
     }
 
-    /// Whether `cluster` can still answer for `query_id`: not if it is
-    /// UNHEALTHY, nor if it now runs another coordinator process (restarted).
-    pub fn loss(
+    /// Whether `cluster` now runs another coordinator process than the one
+    /// that made `query_id` (it restarted: the query died with the old one).
+    /// Asked only when the coordinator says it does not know a query (404),
+    /// so that the hot path reads no health record.
+    pub fn restarted(
         &self,
         store: &dyn SharedData,
         cluster: usize,
         query_id: &QueryId,
     ) -> Result<Option<Loss>, SharedDataError> {
         let Some(table_id) = self.ids.table_id(cluster) else { return Ok(None) };
-        let record = health::of(&health::read(store)?, table_id);
-        Ok(match (record.health, record.coordinator) {
-            (Health::Unhealthy, _) => Some(Loss::Unreachable),
-            (_, Some(now)) if now != query_id.coordinator_id() => Some(Loss::Restarted { now }),
+        Ok(match health::of(&health::read(store)?, table_id).coordinator {
+            Some(now) if now != query_id.coordinator_id() => Some(Loss::Restarted { now }),
             _ => None,
         })
     }
@@ -277,9 +292,10 @@ impl Router {
         self.ids.table_id(cluster)
     }
 
-    /// The owner of a query-bound request. Protocol requests (`/v1/statement/...`)
-    /// of a query whose coordinator is gone are failed at once; the other
-    /// resources (query info, web UI) go to the owner whatever its state.
+    /// The owner of a query-bound request, whatever its health: only the
+    /// owner can answer. Protocol requests (`/v1/statement/...`) are watched
+    /// for the owner's failure; the other resources (query info, web UI) pass
+    /// through.
     fn owner_of(
         &self,
         store: &dyn SharedData,
@@ -303,15 +319,9 @@ impl Router {
         let Some((cluster, via)) = owner else {
             return (Decision::Reply(query_not_found(ReplyReason::UnknownQuery)), error);
         };
-        if resource != QueryResource::Statement {
-            return (Decision::Route { cluster, via, then: Then::PassThrough }, error);
-        }
-        match self.loss(store, cluster, query_id) {
-            Ok(Some(loss)) => return (Decision::Fail(self.lost_query(cluster, *query_id, loss)), error),
-            Ok(None) => {}
-            Err(e) => error = Some(e),
-        }
-        (Decision::Route { cluster, via, then: Then::FailFastIfLost(*query_id) }, error)
+        let then =
+            if resource == QueryResource::Statement { Then::FailFastIfLost(*query_id) } else { Then::PassThrough };
+        (Decision::Route { cluster, via, then }, error)
     }
 
     /// Learn from the body of a 200 answer to `POST /v1/statement` sent to `cluster`.
@@ -489,9 +499,8 @@ mod tests {
         let store = MemorySharedData::new();
         let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}"#);
         let place = |tried: &[usize]| match r.place_new_query(&store, tried).0 {
-            Decision::Route { cluster, .. } => r.cluster_name(cluster).to_string(),
-            Decision::Fail(failure) => failure.message,
-            Decision::Reply(reply) => reply.body,
+            Ok(cluster) => r.cluster_name(cluster).to_string(),
+            Err(failure) => failure.message,
         };
         assert!((0..6).all(|_| place(&[0]) != "a"));
         assert!((0..6).all(|_| place(&[0, 2]) == "b"));
@@ -504,7 +513,7 @@ mod tests {
     }
 
     #[test]
-    fn protocol_requests_of_a_lost_query_fail_at_once() {
+    fn protocol_requests_go_to_the_owner_whatever_its_health_and_a_restart_is_named() {
         use super::super::health::{publish, ClusterHealth};
         let store = MemorySharedData::new();
         let r = router(&store, TWO);
@@ -522,11 +531,15 @@ mod tests {
             queued: 0,
         };
         publish(&store, healthy).unwrap_or_else(|e| panic!("{e:?}"));
-        assert!(matches!(route(&r, &store, "GET", &executing), Decision::Route { cluster: 0, .. }));
+        let watched = Decision::Route { cluster: 0, via: Via::StickyHit, then: Then::FailFastIfLost(query_id) };
+        assert_eq!(route(&r, &store, "GET", &executing), watched);
 
-        // Killed: marked unhealthy by a failed request or a poll.
+        // Marked unhealthy (one reset connection, a GC pause): the owner is
+        // still asked; only its own failure ends the query.
         assert_eq!(r.report_failure(&store, 0, 2), Ok(true));
-        let Decision::Fail(failure) = route(&r, &store, "GET", &executing) else { panic!() };
+        assert_eq!(route(&r, &store, "GET", &executing), watched);
+        assert_eq!(r.restarted(&store, 0, &query_id), Ok(None));
+        let failure = r.lost_query(0, query_id, Loss::Unreachable);
         assert_eq!(
             (failure.query_id, failure.error.name, failure.reason),
             (Some(query_id), "REMOTE_HOST_GONE", ReplyReason::LostQuery)
@@ -536,23 +549,23 @@ mod tests {
             "{}",
             failure.message
         );
-        // Query info and web UI still go to the owner: it answers for itself.
+        // Query info and web UI go to the owner and are not watched.
         assert!(matches!(route(&r, &store, "GET", &info), Decision::Route { cluster: 0, then: Then::PassThrough, .. }));
 
-        // Back, but as a new process: the query died with the old one.
+        // Back, but as a new process: its 404 for the query is a restart.
         let restarted = ClusterHealth { coordinator: CoordinatorId::parse("zz9zz"), updated_at: 3, ..healthy };
         publish(&store, restarted).unwrap_or_else(|e| panic!("{e:?}"));
-        let Decision::Fail(failure) = route(&r, &store, "DELETE", &executing) else { panic!() };
+        let loss = r.restarted(&store, 0, &query_id).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(loss, CoordinatorId::parse("zz9zz").map(|now| Loss::Restarted { now }));
+        let failure = r.lost_query(0, query_id, loss.unwrap_or(Loss::Unreachable));
         assert!(
             failure.message.contains("restarted (coordinator id aaaaa is gone, it is now zz9zz)"),
             "{}",
             failure.message
         );
-        // Its new queries are fine.
-        let new_id = "20261125_101306_00000_zz9zz";
-        r.learn_statement_response(&store, 0, &body(new_id), 100).unwrap_or_else(|e| panic!("{e:?}"));
-        let path = format!("/v1/statement/queued/{new_id}/y/1");
-        assert!(matches!(route(&r, &store, "GET", &path), Decision::Route { cluster: 0, .. }));
+        // Its new queries are its own: no restart for them.
+        let new_id = QueryId::parse("20261125_101306_00000_zz9zz").unwrap_or_else(|| panic!());
+        assert_eq!(r.restarted(&store, 0, &new_id), Ok(None));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! re-sends it to another healthy coordinator with an HTTP call and answers
 //! the client with that coordinator's response. Trino only registers a query
 //! on POST, so this cannot run a query twice. A protocol request of a query
-//! whose coordinator fails gets a FAILED result naming the lost coordinator.
+//! whose coordinator fails it, or no longer knows it after a restart, gets a
+//! FAILED result naming the lost coordinator.
 
 use super::now_seconds;
 use super::root::Gateway;
@@ -36,6 +37,17 @@ pub struct GatewayHttp {
     statement: Option<KeptStatement>,
     /// A re-send under way: call token and the cluster it went to.
     resend: Option<(u32, usize)>,
+    /// Kept for a FAILED answer from a response callback, where neither
+    /// request headers nor request properties can be read.
+    origin: Option<Origin>,
+}
+
+/// What a FAILED answer needs from the request it answers.
+struct Origin {
+    /// A DELETE of a lost query gets 204, as for a query that ended.
+    is_delete: bool,
+    /// `scheme://authority` as the client called the gateway, for `infoUri`.
+    base_uri: String,
 }
 
 struct KeptStatement {
@@ -53,8 +65,9 @@ fn is_failure(status: &str) -> bool {
     matches!(status, "502" | "503" | "504")
 }
 
-fn property(path: &[&str]) -> Option<String> {
-    hostcalls::get_property(path.to_vec()).ok().flatten().and_then(|bytes| String::from_utf8(bytes).ok())
+/// Header pairs as the host calls take them.
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
 }
 
 impl GatewayHttp {
@@ -66,11 +79,22 @@ impl GatewayHttp {
             learn_from: None,
             statement: None,
             resend: None,
+            origin: None,
         }
     }
 
     fn header(&self, name: &str) -> Option<String> {
         hostcalls::get_map_value(MapType::HttpRequestHeaders, name).ok().flatten()
+    }
+
+    /// Read in a request callback only (`read_method`: whether it can be a DELETE).
+    fn read_origin(&self, read_method: bool) -> Origin {
+        let is_delete = read_method && self.header(":method").as_deref() == Some("DELETE");
+        let base_uri = match (self.header(":scheme"), self.header(":authority")) {
+            (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+            _ => String::new(),
+        };
+        Origin { is_delete, base_uri }
     }
 
     /// Answer from the gateway; logs when even that fails.
@@ -83,12 +107,15 @@ impl GatewayHttp {
 
     /// End a query with the gateway's FAILED `QueryResults` (204 for a DELETE
     /// of a lost query: there is nothing left to cancel).
-    fn fail(&self, failure: Failure) -> Action {
+    fn fail(&mut self, failure: Failure) -> Action {
         self.gateway.metrics.replied(failure.reason);
+        let origin = match self.origin.take() {
+            Some(origin) => origin,
+            None => self.read_origin(true), // a request callback: the headers are there
+        };
         if failure.reason == ReplyReason::LostQuery {
             log::info!("trino-gateway: {}", failure.message);
-            // A property, not the request header: this also runs in response callbacks.
-            if property(&["request", "method"]).as_deref() == Some("DELETE") {
+            if origin.is_delete {
                 return self.reply(204, vec![], None);
             }
         } else {
@@ -96,13 +123,11 @@ impl GatewayHttp {
         }
         let id = match failure.query_id {
             Some(id) => id.as_str().to_string(),
-            None => query_id::made_by_gateway(u64::from(now_seconds()), self.gateway.next_sequence()),
+            // Numbered by the worker's turn counter: these ids only need to
+            // look like Trino's, never to be routed.
+            None => query_id::made_by_gateway(u64::from(now_seconds()), self.gateway.router.next_local_turn() as u32),
         };
-        let base_uri = match (property(&["request", "scheme"]), property(&["request", "host"])) {
-            (Some(scheme), Some(host)) => format!("{scheme}://{host}"),
-            _ => String::new(),
-        };
-        let body = failed_query::failed_results(&id, &base_uri, failure.error, &failure.message);
+        let body = failed_query::failed_results(&id, &origin.base_uri, failure.error, &failure.message);
         self.reply(200, vec![("content-type", "application/json")], Some(body.as_bytes()))
     }
 
@@ -159,26 +184,23 @@ impl GatewayHttp {
         let router = &self.gateway.router;
         let timeout = Duration::from_millis(router.config.failover.resend_timeout_ms);
         loop {
-            let (decision, error) = router.place_new_query(&HostSharedData, &statement.tried);
+            let (placed, error) = router.place_new_query(&HostSharedData, &statement.tried);
             if let Some(error) = error {
                 log::warn!("trino-gateway: shared data error while re-sending a statement: {error:?}");
                 self.gateway.metrics.shared_data_error();
             }
-            let cluster = match decision {
-                Decision::Route { cluster, .. } => cluster,
-                Decision::Fail(failure) => return self.fail(failure),
-                Decision::Reply(local) => {
-                    self.gateway.metrics.replied(local.reason);
-                    return self.reply(
-                        local.status,
-                        vec![("content-type", local.content_type)],
-                        Some(local.body.as_bytes()),
-                    );
-                }
+            let cluster = match placed {
+                Ok(cluster) => cluster,
+                Err(failure) => return self.fail(failure),
             };
             let name = router.cluster_name(cluster);
-            let headers: Vec<(&str, &str)> = statement.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-            match hostcalls::dispatch_http_call(name, headers, Some(&statement.body), vec![], timeout) {
+            match hostcalls::dispatch_http_call(
+                name,
+                borrowed(&statement.headers),
+                Some(&statement.body),
+                vec![],
+                timeout,
+            ) {
                 Ok(token) => {
                     log::info!(
                         "trino-gateway: re-sending a new statement to {name} after {} failed",
@@ -235,21 +257,36 @@ impl Context for GatewayHttp {
             return;
         }
         self.resend = None;
-        let status = if num_headers == 0 {
-            String::new() // reset, timeout or no connection
+        // No headers: reset, timeout or no connection. An answer that cannot
+        // be read counts as none: relaying it would hand the client nothing.
+        let answer = if num_headers == 0 {
+            None
         } else {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status").ok().flatten().unwrap_or_default()
+            match (
+                hostcalls::get_map(MapType::HttpCallResponseHeaders),
+                hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size),
+            ) {
+                (Ok(headers), Ok(body)) => Some((headers, body.unwrap_or_default())),
+                (headers, body) => {
+                    log::warn!("trino-gateway: cannot read the answer to a re-sent statement: {headers:?} {body:?}");
+                    None
+                }
+            }
         };
-        if status.is_empty() || is_failure(&status) {
+        let status = answer
+            .as_ref()
+            .and_then(|(headers, _)| headers.iter().find(|(name, _)| name == ":status"))
+            .map_or(String::new(), |(_, value)| value.clone());
+        let Some((headers, body)) = answer.filter(|_| !is_failure(&status) && !status.is_empty()) else {
             self.mark_failed(cluster, if status.is_empty() { "no answer" } else { &status });
             if self.resend_or_fail(cluster) == Action::Continue {
-                let _ = hostcalls::resume_http_response();
+                // Pass the first coordinator's failure on (clients retry 502/503/504).
+                if let Err(status) = hostcalls::resume_http_response() {
+                    log::error!("trino-gateway: cannot resume a response after a failed re-send: {status:?}");
+                }
             }
             return;
-        }
-        let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
-        let body =
-            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size).ok().flatten().unwrap_or_default();
+        };
         if status == "200" {
             self.learn(cluster, &body);
         }
@@ -257,8 +294,7 @@ impl Context for GatewayHttp {
         self.gateway.metrics.failover();
         let code = status.parse::<u32>().unwrap_or(502);
         let headers = relayed_response_headers(headers);
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        self.reply(code, headers, Some(&body));
+        self.reply(code, borrowed(&headers), Some(&body));
     }
 }
 
@@ -284,6 +320,10 @@ impl HttpContext for GatewayHttp {
                 self.gateway.metrics.routed(cluster, via);
                 self.routed_to = Some(cluster);
                 self.then = then;
+                // A request the gateway may end itself keeps what that answer needs.
+                if then != Then::PassThrough {
+                    self.origin = Some(self.read_origin(matches!(then, Then::FailFastIfLost(_))));
+                }
                 if then == Then::LearnOrResend {
                     self.learn_from = Some(cluster);
                     self.keep_statement(end_of_stream);
@@ -334,6 +374,18 @@ impl HttpContext for GatewayHttp {
                     return self.fail(self.gateway.router.lost_query(cluster, query_id, Loss::Unreachable));
                 }
                 Then::PassThrough => {}
+            }
+        }
+        if let (Then::FailFastIfLost(query_id), "404") = (self.then, status.as_str()) {
+            // "Query not found" from its own coordinator: a restart took it, or
+            // it expired. Only a restart is named; anything else passes on.
+            match self.gateway.router.restarted(&HostSharedData, cluster, &query_id) {
+                Ok(Some(loss)) => return self.fail(self.gateway.router.lost_query(cluster, query_id, loss)),
+                Ok(None) => {}
+                Err(error) => {
+                    log::warn!("trino-gateway: cannot read the health of a coordinator: {error:?}");
+                    self.gateway.metrics.shared_data_error();
+                }
             }
         }
         // Answered: nothing to re-send any more.

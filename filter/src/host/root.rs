@@ -14,7 +14,6 @@ use crate::core::router::Router;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -28,17 +27,6 @@ pub const HEALTH_ROOT_ID: &str = "trino_gateway_health";
 pub struct Gateway {
     pub router: Router,
     pub metrics: Metrics,
-    /// Numbers the ids of queries the gateway fails itself (per worker; they
-    /// only need to look like Trino's, never to be routed).
-    sequence: Cell<u32>,
-}
-
-impl Gateway {
-    pub fn next_sequence(&self) -> u32 {
-        let n = self.sequence.get();
-        self.sequence.set(n.wrapping_add(1));
-        n
-    }
 }
 
 #[derive(Default)]
@@ -115,7 +103,7 @@ impl RootContext for GatewayRoot {
             router.config.routing_header,
             router.config.max_tracked_queries
         );
-        self.gateway = Some(Rc::new(Gateway { router, metrics, sequence: Cell::new(0) }));
+        self.gateway = Some(Rc::new(Gateway { router, metrics }));
         if let Err(status) = hostcalls::set_tick_period(GAUGE_PERIOD) {
             log::warn!("trino-gateway: no state gauges (set_tick_period: {status:?})");
         }

@@ -78,9 +78,16 @@ pub fn resend_headers(
             !(name == routing_header
                 || (!process_forwarded && name == "x-forwarded-proto")
                 || name.starts_with("x-envoy-")
-                || matches!(name, "expect" | "connection" | "keep-alive" | "te" | "upgrade" | "transfer-encoding"))
+                || name == "expect"
+                || is_hop_by_hop(name))
         })
         .collect()
+}
+
+/// Connection-level headers (RFC 9110 7.6.1): they describe one hop, and
+/// Envoy frames every connection itself.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(name, "connection" | "keep-alive" | "te" | "upgrade" | "transfer-encoding")
 }
 
 /// The headers of an answer the gateway passes on as its own local reply:
@@ -89,15 +96,10 @@ pub fn relayed_response_headers(headers: Vec<(String, String)>) -> Vec<(String, 
     headers
         .into_iter()
         .filter(|(name, _)| {
+            let name = name.as_str();
             !(name.starts_with(':')
-                || matches!(
-                    name.as_str(),
-                    "content-length"
-                        | "transfer-encoding"
-                        | "connection"
-                        | "keep-alive"
-                        | "x-envoy-upstream-service-time"
-                ))
+                || is_hop_by_hop(name)
+                || matches!(name, "content-length" | "x-envoy-upstream-service-time"))
         })
         .collect()
 }

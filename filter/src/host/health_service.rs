@@ -47,17 +47,17 @@ impl HealthService {
                 log::warn!("trino-gateway: cannot poll {}: {status:?}", self.router.cluster_name(cluster));
                 self.record(cluster, None, &[]);
             }
-            if self.router.config.health.ui_login.is_none() {
-                continue;
+            if self.router.config.health.ui_login.is_some() {
+                self.poll_load(cluster);
             }
-            let sent = if self.sessions.contains_key(&cluster) {
-                self.send(Poll::Stats, cluster)
-            } else {
-                self.send(Poll::Login, cluster)
-            };
-            if let Err(status) = sent {
-                log::warn!("trino-gateway: cannot read the stats of {}: {status:?}", self.router.cluster_name(cluster));
-            }
+        }
+    }
+
+    /// Read `/ui/api/stats` with the cluster's web UI session, or log in first.
+    fn poll_load(&mut self, cluster: usize) {
+        let poll = if self.sessions.contains_key(&cluster) { Poll::Stats } else { Poll::Login };
+        if let Err(status) = self.send(poll, cluster) {
+            log::warn!("trino-gateway: cannot read the stats of {}: {status:?}", self.router.cluster_name(cluster));
         }
     }
 
@@ -119,12 +119,7 @@ impl HealthService {
         match health::ui_session_cookie(set_cookies) {
             Some(cookie) => {
                 self.sessions.insert(cluster, cookie);
-                if let Err(status) = self.send(Poll::Stats, cluster) {
-                    log::warn!(
-                        "trino-gateway: cannot read the stats of {}: {status:?}",
-                        self.router.cluster_name(cluster)
-                    );
-                }
+                self.poll_load(cluster);
             }
             None if status.is_some() => log::warn!(
                 "trino-gateway: web UI login to {} refused ({status:?}): no running/queued figures",

@@ -1,12 +1,14 @@
 """The design record's bar, end to end: 8 concurrent real Python clients loop
 queries of 200-2000 ms through real Envoy and two emulated coordinators while
-a coordinator is killed, or both are restarted in turn with a drain.
+a coordinator is killed, restarted with a slow start, or both are restarted
+in turn with a drain.
 Each test prints its figures (`pytest -s` shows them)."""
 
 import time
 
 from chaos import HEALTH, Workload, health, kill_and_restart, rolling_restart
 from conftest import shipped_plugin
+from harness import Emulator, wait_until
 
 
 def ready(gateway):
@@ -95,3 +97,29 @@ def test_a_rolling_restart_with_drain_fails_no_query(start_gateway, tmp_path):
     for coordinator_id in [*old_ids.values(), *new_ids.values()]:
         assert any(o.query_id.endswith(coordinator_id) for o in workload.outcomes), coordinator_id
     assert figures["lost_queries_failed"] == 0 and figures["submissions_resent"] == 0
+
+
+def test_a_slowly_starting_coordinator_gets_no_query_until_it_is_ready(start_gateway, tmp_path):
+    """Restarted under load with a slow start (`--startup-ms`): while it reports
+    `starting`, the gateway sends it no query (Trino would fail each one with
+    SERVER_STARTING_UP); once it is ready it takes its share again."""
+    gateway = start_gateway()
+    ready(gateway)
+    workload = Workload(gateway.envoy.port, clients=8, seed=31).start()
+    time.sleep(2)
+    victim = gateway.coordinators["coordinator-b"]
+    victim.kill()
+    slow = Emulator("coordinator-b", victim.port, tmp_path / "slow-b.log", ["--startup-ms", "3000"]).start()
+    gateway.coordinators["coordinator-b"] = slow
+    wait_until(lambda: health(gateway.envoy, "coordinator-b") == HEALTH["starting"], 5, what="b starting")
+    starting_seen_at = time.monotonic()
+    wait_until(lambda: health(gateway.envoy, "coordinator-b") == HEALTH["healthy"], 10, what="b healthy")
+    starting_for = time.monotonic() - starting_seen_at
+    time.sleep(2)
+    workload.stop()
+    figures = report("slow start", workload, gateway, starting_for_s=round(starting_for, 1))
+    assert not [o for o in workload.outcomes if o.error_name == "SERVER_STARTING_UP"]
+    assert figures["failed_submissions"] == 0, [o for o in workload.outcomes if not o.ok]
+    new_id = slow.info()["coordinatorId"]
+    on_new = [o for o in workload.outcomes if o.query_id and o.query_id.endswith(new_id)]
+    assert on_new and all(o.ok for o in on_new), on_new

@@ -23,6 +23,18 @@ def stats(gateway):
     return gateway.envoy.gateway_stats()
 
 
+def running_query_on(gateway, name, runtime_ms):
+    """A cursor whose query (`runtime_ms` long) runs on coordinator `name`,
+    once the gateway has it healthy (the round robin decides where queries go)."""
+    coordinator_id = gateway.coordinators[name].info()["coordinatorId"]
+    wait_until(lambda: stats(gateway).get(f"cluster.{name}.health") == 1, 10, what=f"{name} healthy")
+    while True:
+        cursor = gateway.connect().cursor()
+        cursor.execute(f"/* emulator: runtime_ms={runtime_ms} */ SELECT 1")
+        if cursor.query_id.endswith(coordinator_id):
+            return cursor
+
+
 def test_a_statement_whose_coordinator_is_down_is_resent_and_answered(start_gateway):
     gateway = start_gateway(plugin=shipped_plugin(health=SLOW_POLLS))
     gateway.coordinators["coordinator-a"].kill()  # not polled yet: still in rotation
@@ -98,11 +110,7 @@ def test_a_query_of_a_restarted_coordinator_fails_with_the_restart_named(start_g
     gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 200}))
     victim = gateway.coordinators["coordinator-a"]
     old_id = victim.info()["coordinatorId"]
-    wait_until(lambda: stats(gateway).get("cluster.coordinator-a.health") == 1, 10, what="a healthy")
-    cursor = None
-    while cursor is None or not cursor.query_id.endswith(old_id):
-        cursor = gateway.connect().cursor()
-        cursor.execute("/* emulator: runtime_ms=8000 */ SELECT 1")
+    cursor = running_query_on(gateway, "coordinator-a", runtime_ms=8000)
     victim.kill()
     restarted = Emulator("coordinator-a", victim.port, tmp_path / "restarted-a.log").start()
     gateway.coordinators["coordinator-a"] = restarted
@@ -125,12 +133,7 @@ def test_a_paused_coordinator_keeps_its_running_queries(start_gateway):
     still go to it and are answered when it is back."""
     gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 200}))
     victim = gateway.coordinators["coordinator-a"]
-    victim_id = victim.info()["coordinatorId"]
-    wait_until(lambda: stats(gateway).get("cluster.coordinator-a.health") == 1, 10, what="a healthy")
-    cursor = None
-    while cursor is None or not cursor.query_id.endswith(victim_id):
-        cursor = gateway.connect().cursor()
-        cursor.execute("/* emulator: runtime_ms=3000 */ SELECT 1")
+    cursor = running_query_on(gateway, "coordinator-a", runtime_ms=3000)
     victim.process.send_signal(signal.SIGSTOP)
     resume = threading.Timer(1.5, victim.process.send_signal, [signal.SIGCONT])
     try:

@@ -140,6 +140,8 @@ class Emulator:
 
 
 ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
+# The filter's worker tick (trino_gateway_core::worker::TICK) plus a margin.
+COUNTER_FLUSH_SECONDS = 0.3
 ENVOY_CONFIG = REPO / "envoy" / "envoy.yaml"
 WASM = REPO / "target" / "wasm32-wasip1" / "release" / "trino_gateway_filter.wasm"
 
@@ -163,6 +165,18 @@ def wasm_filter(config: dict) -> dict:
 
 def plugin_configuration(config: dict) -> dict:
     return json.loads(wasm_filter(config)["configuration"]["value"])
+
+
+# The route's forwarded-header edits for coordinators that run with
+# http-server.process-forwarded=true (as commented in envoy/envoy.yaml).
+PROCESS_FORWARDED_ROUTE = {
+    "request_headers_to_remove": ["forwarded", "x-forwarded-host", "x-forwarded-port", "x-forwarded-prefix",
+                                  "x-forwarded-proto", "x-forwarded-server", "x-forwarded-ssl"],
+    "request_headers_to_add": [
+        {"header": {"key": "x-forwarded-proto", "value": "%REQ(:SCHEME)%"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+        {"header": {"key": "x-forwarded-host", "value": "%REQ(:AUTHORITY)%"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+    ],
+}
 
 
 @dataclass
@@ -209,14 +223,15 @@ class Envoy:
                 endpoint["address"]["socket_address"].update(address="127.0.0.1", port_value=self.clusters[cluster["name"]])
         wasm = wasm_filter(config)
         wasm["vm_config"]["code"]["local"]["filename"] = str(WASM)
-        if self.plugin is not None:
-            text = self.plugin if isinstance(self.plugin, str) else json.dumps(self.plugin)
-            wasm["configuration"]["value"] = text
-            if isinstance(self.plugin, dict) and self.plugin.get("coordinators_process_forwarded"):
-                for network_filter in listener["filter_chains"][0]["filters"]:
-                    for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
-                        for route in vhost["routes"]:
-                            route.pop("request_headers_to_remove", None)
+        plugin = self.plugin if self.plugin is not None else json.loads(wasm["configuration"]["value"])
+        if isinstance(plugin, dict) and "public_uri" in plugin:
+            plugin = dict(plugin, public_uri=self.url)  # the address clients use here
+        if isinstance(plugin, dict) and plugin.get("coordinators_process_forwarded"):
+            for network_filter in listener["filter_chains"][0]["filters"]:
+                for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
+                    for route in vhost["routes"]:
+                        route.update(PROCESS_FORWARDED_ROUTE)
+        wasm["configuration"]["value"] = plugin if isinstance(plugin, str) else json.dumps(plugin)
         if self.dynamic_plugin:
             config.setdefault("node", {"id": "trino-gateway", "cluster": "trino-gateway"})  # xDS needs both
             self._make_dynamic(listener)
@@ -263,6 +278,8 @@ class Envoy:
         assert self.dynamic_plugin and self._wasm_config is not None
         stat = "extension_config_discovery.http_filter.trino_gateway.config_reload"
         before = self.stats().get(stat, 0)
+        if "public_uri" in plugin:
+            plugin = dict(plugin, public_uri=self.url)
         self._wasm_config["config"]["configuration"]["value"] = json.dumps(plugin)
         self._write_ecds()
         wait_until(lambda: self.stats().get(stat, 0) > before, timeout, what="plugin configuration applied")
@@ -310,6 +327,10 @@ class Envoy:
         return out
 
     def gateway_stats(self) -> dict:
+        """The filter's counters and gauges. Workers add the counters of the
+        follow-up path (sticky hits, ...) to Envoy's every 250 ms (their tick),
+        so read after one tick has passed."""
+        time.sleep(COUNTER_FLUSH_SECONDS)
         prefix = "wasmcustom.trino_gateway."
         return {k[len(prefix):]: v for k, v in self.stats().items() if k.startswith(prefix)}
 

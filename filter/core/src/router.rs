@@ -1,12 +1,12 @@
 //! The routing decision for one request, and what the gateway learns from the
-//! answer to a new statement. Pure logic over `SharedData`; the host adapter
-//! applies the result (headers, local replies, metrics).
+//! answer to a new statement. Pure logic over `SharedData` and the worker's
+//! health snapshot; `flow` applies the result (headers, local replies, metrics).
 
 use super::balancer;
 use super::classify::{QueryResource, RequestKind};
 use super::cluster_table::{ClusterIds, ClusterTableError};
 use super::config::Config;
-use super::coordinator_map;
+use super::coordinator_map::{self, Entry};
 use super::failed_query::{self, ErrorCode, Loss};
 use super::health::{self, Health};
 use super::query_id::QueryId;
@@ -130,7 +130,12 @@ pub struct Router {
 }
 
 impl Router {
+    /// Creates every key the gateway owns (if absent) and registers the
+    /// configured clusters in the shared cluster table.
     pub fn new(config: Config, store: &dyn SharedData) -> Result<Router, ClusterTableError> {
+        for key in super::usage::owned_keys(&config) {
+            super::shared_data::create_if_absent(store, &key)?;
+        }
         let ids = ClusterIds::register(store, &config)?;
         let weights: Vec<u32> = config.clusters.iter().map(|c| c.weight).collect();
         Ok(Router {
@@ -158,13 +163,19 @@ impl Router {
         self.schedule.get(self.next_local_turn() % self.schedule.len().max(1)).copied().unwrap_or(0)
     }
 
-    /// Where this request goes. Shared-data failures never fail a request: the
-    /// decision falls back (local round robin, coordinator id) and the error is
-    /// returned for the log and a counter.
-    pub fn decide(&self, store: &dyn SharedData, kind: RequestKind) -> (Decision, Option<SharedDataError>) {
+    /// Where this request goes; `health` is the worker's snapshot of each
+    /// configured cluster's health. Shared-data failures never fail a request:
+    /// the decision falls back (local round robin, coordinator id) and the
+    /// error is returned for the log and a counter.
+    pub fn decide(
+        &self,
+        store: &dyn SharedData,
+        kind: RequestKind,
+        health: &[Health],
+    ) -> (Decision, Option<SharedDataError>) {
         match kind {
             RequestKind::NewStatement => {
-                let (placed, error) = self.place_new_query(store, &[]);
+                let (placed, error) = self.place_new_query(store, health, &[]);
                 let decision = match placed {
                     Ok(cluster) => Decision::Route { cluster, via: Via::NewQuery, then: Then::LearnOrResend },
                     Err(failure) => Decision::Fail(failure),
@@ -187,6 +198,11 @@ impl Router {
         }
     }
 
+    /// The health of each configured cluster, read from shared data now.
+    pub fn read_health(&self, store: &dyn SharedData) -> Result<Vec<Health>, SharedDataError> {
+        Ok(self.cluster_health(&health::read(store)?))
+    }
+
     /// The health of each configured cluster as workers see it (draining in
     /// the configuration wins over what the coordinator reports).
     pub fn cluster_health(&self, records: &[health::ClusterHealth]) -> Vec<Health> {
@@ -204,19 +220,16 @@ impl Router {
     }
 
     /// New statements go only to clusters that are healthy (or not polled
-    /// yet) and not draining, in weighted round-robin order; `tried` are the
-    /// clusters that already failed this statement (a re-send skips them).
+    /// yet) and not draining (`states`, per configured cluster), in weighted
+    /// round-robin order; `tried` are the clusters that already failed this
+    /// statement (a re-send skips them).
     pub fn place_new_query(
         &self,
         store: &dyn SharedData,
+        states: &[Health],
         tried: &[usize],
     ) -> (Result<usize, Failure>, Option<SharedDataError>) {
         let mut error = None;
-        let records = health::read(store).unwrap_or_else(|e| {
-            error = Some(e);
-            Vec::new()
-        });
-        let states = self.cluster_health(&records);
         let eligible = |c: usize| !tried.contains(&c) && states.get(c).is_some_and(|h| h.accepts_new_queries());
         let turn = match balancer::next_turn(store) {
             Ok(turn) => turn,
@@ -233,7 +246,7 @@ impl Router {
                     .clusters
                     .iter()
                     .enumerate()
-                    .zip(&states)
+                    .zip(states)
                     .map(|((i, c), h)| {
                         let failed = if tried.contains(&i) { ", failed this query" } else { "" };
                         format!("{}: {}{failed}", c.name, health_name(*h))
@@ -324,13 +337,16 @@ impl Router {
         (Decision::Route { cluster, via, then }, error)
     }
 
-    /// Learn from the body of a 200 answer to `POST /v1/statement` sent to `cluster`.
+    /// Learn from the body of a 200 answer to `POST /v1/statement` sent to
+    /// `cluster`: the query's owner, and its coordinator id's cluster unless
+    /// `known` (the worker's snapshot of the coordinator map) has it fresh.
     pub fn learn_statement_response(
         &self,
         store: &dyn SharedData,
         cluster: usize,
         body: &[u8],
         now: u32,
+        known: &[Entry],
     ) -> Result<Learned, SharedDataError> {
         let Some(query_id) =
             serde_json::from_slice::<QueryResultsId<'_>>(body).ok().and_then(|r| QueryId::parse(&r.id))
@@ -341,7 +357,9 @@ impl Router {
             return Ok(Learned::Unparseable);
         };
         self.queries.record(store, query_id, table_id, now)?;
-        coordinator_map::learn(store, query_id.coordinator_id(), table_id, now)?;
+        if !coordinator_map::is_fresh(known, query_id.coordinator_id(), table_id, now) {
+            coordinator_map::learn(store, query_id.coordinator_id(), table_id, now)?;
+        }
         Ok(Learned::Query(query_id))
     }
 }
@@ -361,7 +379,8 @@ mod tests {
     const TWO: &str = r#"{"clusters": [{"name": "a"}, {"name": "b"}]}"#;
 
     fn route(router: &Router, store: &MemorySharedData, method: &str, path: &str) -> Decision {
-        router.decide(store, classify(method, path)).0
+        let health = router.read_health(store).unwrap();
+        router.decide(store, classify(method, path), &health).0
     }
 
     fn body(id: &str) -> Vec<u8> {
@@ -381,7 +400,10 @@ mod tests {
             .all(|d| matches!(d, Decision::Route { via: Via::NewQuery, then: Then::LearnOrResend, .. })));
 
         let id = "20261125_101305_00001_bbbbb";
-        assert_eq!(r.learn_statement_response(&store, 1, &body(id), 100).ok(), QueryId::parse(id).map(Learned::Query));
+        assert_eq!(
+            r.learn_statement_response(&store, 1, &body(id), 100, &[]).ok(),
+            QueryId::parse(id).map(Learned::Query)
+        );
         let query_id = QueryId::parse(id).unwrap_or_else(|| panic!());
         for (path, then) in [
             (format!("/v1/statement/queued/{id}/y1/1"), Then::FailFastIfLost(query_id)),
@@ -401,7 +423,7 @@ mod tests {
     fn unrecorded_queries_follow_their_coordinator_id() {
         let store = MemorySharedData::new();
         let r = router(&store, TWO);
-        r.learn_statement_response(&store, 0, &body("20261125_101305_00001_aaaaa"), 100)
+        r.learn_statement_response(&store, 0, &body("20261125_101305_00001_aaaaa"), 100, &[])
             .unwrap_or_else(|e| panic!("{e:?}"));
         // Another query of the same coordinator, never seen by the gateway (other Envoy, evicted, ...).
         let path = "/v1/statement/executing/20261125_111111_00077_aaaaa/y/3";
@@ -440,16 +462,16 @@ mod tests {
         let r = router(&store, TWO);
         for bad in [&b""[..], b"not json", br#"{"id": 5}"#, br#"{"id": "../../x"}"#, br#"{"error": "x"}"#, b"\xff\xfe"]
         {
-            assert_eq!(r.learn_statement_response(&store, 0, bad, 1), Ok(Learned::Unparseable));
+            assert_eq!(r.learn_statement_response(&store, 0, bad, 1, &[]), Ok(Learned::Unparseable));
         }
-        assert_eq!(store.keys(), 1, "only the cluster table");
+        assert_eq!(crate::usage::measure(&store, &r.config).map(|u| u.tracked_queries), Ok(0));
     }
 
     #[test]
     fn a_cluster_removed_from_the_configuration_is_never_routed_to() {
         let store = MemorySharedData::new();
         let old = router(&store, TWO);
-        old.learn_statement_response(&store, 1, &body("20261125_101305_00001_bbbbb"), 1)
+        old.learn_statement_response(&store, 1, &body("20261125_101305_00001_bbbbb"), 1, &[])
             .unwrap_or_else(|e| panic!("{e:?}"));
         let new = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "c"}]}"#);
         let decision = route(&new, &store, "GET", "/v1/query/20261125_101305_00001_bbbbb");
@@ -498,7 +520,7 @@ mod tests {
     fn a_resend_skips_the_clusters_that_failed() {
         let store = MemorySharedData::new();
         let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}"#);
-        let place = |tried: &[usize]| match r.place_new_query(&store, tried).0 {
+        let place = |tried: &[usize]| match r.place_new_query(&store, &r.read_health(&store).unwrap(), tried).0 {
             Ok(cluster) => r.cluster_name(cluster).to_string(),
             Err(failure) => failure.message,
         };
@@ -519,7 +541,7 @@ mod tests {
         let r = router(&store, TWO);
         let id = "20261125_101305_00001_aaaaa";
         let query_id = QueryId::parse(id).unwrap_or_else(|| panic!());
-        r.learn_statement_response(&store, 0, &body(id), 100).unwrap_or_else(|e| panic!("{e:?}"));
+        r.learn_statement_response(&store, 0, &body(id), 100, &[]).unwrap_or_else(|e| panic!("{e:?}"));
         let executing = format!("/v1/statement/executing/{id}/y/3");
         let info = format!("/v1/query/{id}");
         let healthy = ClusterHealth {

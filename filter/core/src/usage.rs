@@ -3,7 +3,7 @@
 use super::config::Config;
 use super::query_map::{bucket_key, records};
 use super::shared_data::{SharedData, SharedDataError};
-use super::{balancer, cluster_table, coordinator_map};
+use super::{balancer, cluster_table, coordinator_map, health};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -15,22 +15,33 @@ pub struct Usage {
     pub tracked_queries: usize,
 }
 
+/// Every shared-data key the gateway owns with this configuration: all are
+/// created at configure time (see `shared_data::create_if_absent`), and
+/// nothing else is ever written. The `v2/` in their names is the record
+/// format (v2: a check byte per record): a build with another format uses
+/// other keys, so builds sharing a vm_id during an upgrade never misread
+/// each other's records.
+pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
+    [cluster_table::KEY, coordinator_map::KEY, balancer::KEY, health::KEY]
+        .into_iter()
+        .map(str::to_string)
+        .chain((0..config.bucket_count()).map(bucket_key))
+}
+
+/// Reads every owned key: for the health service's gauges (off the request
+/// path) and benchmarks, never on a worker.
 pub fn measure(store: &dyn SharedData, config: &Config) -> Result<Usage, SharedDataError> {
     let mut usage = Usage::default();
-    let mut add = |key: &str, value: Option<Vec<u8>>| -> Option<Vec<u8>> {
-        if let Some(v) = &value {
-            usage.keys += 1;
-            usage.bytes += key.len() + v.len();
-        }
-        value
-    };
-    for key in [cluster_table::KEY, coordinator_map::KEY, balancer::KEY] {
-        add(key, store.get(key)?.0);
-    }
     let mut tracked = 0;
-    for bucket in 0..config.bucket_count() {
-        let key = bucket_key(bucket);
-        if let Some(value) = add(&key, store.get(&key)?.0) {
+    for key in owned_keys(config) {
+        let (value, cas) = store.get(&key)?;
+        if cas.is_none() {
+            continue; // not created (yet)
+        }
+        let value = value.unwrap_or_default();
+        usage.keys += 1;
+        usage.bytes += key.len() + value.len();
+        if key.starts_with(super::query_map::BUCKET_PREFIX) {
             tracked += records(&value).count();
         }
     }
@@ -54,7 +65,7 @@ mod tests {
             let id = format!("20261125_101305_{n:05}_abcde");
             let body = format!(r#"{{"id": "{id}"}}"#);
             assert_eq!(
-                router.learn_statement_response(&store, 0, body.as_bytes(), n),
+                router.learn_statement_response(&store, 0, body.as_bytes(), n, &[]),
                 Ok(super::super::router::Learned::Query(QueryId::parse(&id).unwrap()))
             );
         }

@@ -7,7 +7,7 @@
 
 use super::shared_data::{update, SharedData, SharedDataError};
 
-pub const KEY: &str = "trino_gateway/round_robin";
+pub const KEY: &str = "trino_gateway/v2/round_robin";
 
 /// One full cycle of the smooth weighted round robin, as config indices.
 pub fn schedule(weights: &[u32]) -> Vec<usize> {
@@ -74,6 +74,7 @@ mod tests {
     #[test]
     fn workers_share_one_sequence() {
         let store = MemorySharedData::new();
+        crate::shared_data::create_if_absent(&store, KEY).unwrap();
         let order = schedule(&[2, 1]);
         // Two "workers" interleaving still produce the exact weighted sequence.
         let picks: Vec<usize> = (0..9)

@@ -28,6 +28,8 @@ struct RawConfig {
     health: Option<RawHealth>,
     #[serde(default)]
     failover: Option<RawFailover>,
+    #[serde(default)]
+    public_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +62,8 @@ struct RawFailover {
     resend_timeout_ms: Option<u64>,
     #[serde(default)]
     max_statement_bytes: Option<usize>,
+    #[serde(default)]
+    max_kept_bytes_per_worker: Option<usize>,
 }
 
 /// One coordinator: the Envoy cluster that reaches it and its share of new queries.
@@ -102,9 +106,15 @@ pub struct FailoverConfig {
     pub resend_timeout_ms: u64,
     /// Statements with a longer body are not kept, so cannot be re-sent.
     pub max_statement_bytes: usize,
+    /// Memory one worker may hold in kept statements at once (wasm memory
+    /// never shrinks, so this caps what bursts of big statements cost Envoy
+    /// for good); a statement that does not fit is not re-sendable.
+    pub max_kept_bytes_per_worker: usize,
 }
 
-pub const DEFAULT_FAILOVER: FailoverConfig = FailoverConfig { resend_timeout_ms: 5000, max_statement_bytes: 1 << 20 };
+pub const DEFAULT_FAILOVER: FailoverConfig =
+    FailoverConfig { resend_timeout_ms: 5000, max_statement_bytes: 1 << 20, max_kept_bytes_per_worker: 4 << 20 };
+const MAX_KEPT_BYTES_PER_WORKER: usize = 1 << 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -117,6 +127,10 @@ pub struct Config {
     pub max_tracked_queries: usize,
     pub health: HealthConfig,
     pub failover: FailoverConfig,
+    /// `scheme://host[:port][/prefix]` clients use to reach the gateway, for the
+    /// `infoUri` of answers the gateway makes itself. None: read from each
+    /// request that may need it (two more header reads per follow-up request).
+    pub public_uri: Option<String>,
 }
 
 /// A configuration error: the JSON path of the offending field and what is wrong.
@@ -142,6 +156,23 @@ fn error(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
 /// so that a value can never smuggle anything into a header.
 fn is_token(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// `http(s)://authority[/prefix]`, printable ASCII without spaces or quotes;
+/// returned without a trailing '/', ready to have `/ui/query.html?...` appended.
+fn validate_public_uri(uri: &str) -> Result<String, String> {
+    let rest = uri.strip_prefix("http://").or_else(|| uri.strip_prefix("https://"));
+    let Some(rest) = rest else {
+        return Err(format!("{uri:?} must start with http:// or https://"));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(format!("{uri:?} has no host"));
+    }
+    if !uri.bytes().all(|b| b.is_ascii_graphic() && !b"\"'<>\\`{}|^?#".contains(&b)) {
+        return Err(format!("{uri:?} may hold only printable ASCII without spaces, quotes, '?' or '#'"));
+    }
+    Ok(uri.trim_end_matches('/').to_string())
 }
 
 impl Config {
@@ -236,7 +267,11 @@ impl Config {
                 HealthConfig { interval_ms, timeout_ms, ui_login }
             }
         };
-        let raw_failover = raw.failover.unwrap_or(RawFailover { resend_timeout_ms: None, max_statement_bytes: None });
+        let raw_failover = raw.failover.unwrap_or(RawFailover {
+            resend_timeout_ms: None,
+            max_statement_bytes: None,
+            max_kept_bytes_per_worker: None,
+        });
         let resend_timeout_ms = raw_failover.resend_timeout_ms.unwrap_or(DEFAULT_FAILOVER.resend_timeout_ms);
         if !(100..=60_000).contains(&resend_timeout_ms) {
             return Err(error(
@@ -251,13 +286,26 @@ impl Config {
                 format!("{max_statement_bytes} is out of range 1024..=16777216"),
             ));
         }
+        let max_kept_bytes_per_worker =
+            raw_failover.max_kept_bytes_per_worker.unwrap_or(DEFAULT_FAILOVER.max_kept_bytes_per_worker);
+        if max_kept_bytes_per_worker > MAX_KEPT_BYTES_PER_WORKER {
+            return Err(error(
+                "failover.max_kept_bytes_per_worker",
+                format!("{max_kept_bytes_per_worker} is out of range 0..={MAX_KEPT_BYTES_PER_WORKER}"),
+            ));
+        }
+        let public_uri = match raw.public_uri {
+            None => None,
+            Some(uri) => Some(validate_public_uri(&uri).map_err(|message| error("public_uri", message))?),
+        };
         Ok(Config {
             clusters,
             routing_header,
             coordinators_process_forwarded: raw.coordinators_process_forwarded,
             max_tracked_queries,
             health,
-            failover: FailoverConfig { resend_timeout_ms, max_statement_bytes },
+            failover: FailoverConfig { resend_timeout_ms, max_statement_bytes, max_kept_bytes_per_worker },
+            public_uri,
         })
     }
 
@@ -275,7 +323,8 @@ mod tests {
         let config = Config::parse(
             br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b", "draining": true}],
                  "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
-                 "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000}}"#,
+                 "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000},
+                 "public_uri": "https://trino.example.com:8443/gw/"}"#,
         );
         assert_eq!(
             config,
@@ -292,7 +341,12 @@ mod tests {
                     timeout_ms: 400,
                     ui_login: Some(UiLogin { user: "gateway".into(), password: String::new() })
                 },
-                failover: FailoverConfig { resend_timeout_ms: 2000, max_statement_bytes: 1 << 20 },
+                failover: FailoverConfig {
+                    resend_timeout_ms: 2000,
+                    max_statement_bytes: 1 << 20,
+                    max_kept_bytes_per_worker: 4 << 20
+                },
+                public_uri: Some("https://trino.example.com:8443/gw".into()),
             })
         );
     }
@@ -357,6 +411,16 @@ mod tests {
                 "out of range",
             ),
             (r#"{"clusters": [{"name": "a"}], "failover": {"retries": 3}}"#, "failover.retries", "unknown field"),
+            (
+                r#"{"clusters": [{"name": "a"}], "failover": {"max_kept_bytes_per_worker": 2000000000}}"#,
+                "failover.max_kept_bytes_per_worker",
+                "out of range",
+            ),
+            (r#"{"clusters": [{"name": "a"}], "public_uri": "ftp://x"}"#, "public_uri", "http:// or https://"),
+            (r#"{"clusters": [{"name": "a"}], "public_uri": "http://"}"#, "public_uri", "no host"),
+            (r#"{"clusters": [{"name": "a"}], "public_uri": "http://a b"}"#, "public_uri", "printable"),
+            (r#"{"clusters": [{"name": "a"}], "public_uri": "http://a/\"x"}"#, "public_uri", "printable"),
+            (r#"{"clusters": [{"name": "a"}], "public_uri": 5}"#, "public_uri", "invalid type"),
         ];
         for (json, field, message) in cases {
             match Config::parse(json.as_bytes()) {

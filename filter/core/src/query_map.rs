@@ -8,14 +8,16 @@
 //! whatever the traffic. An evicted query is still routed by its coordinator
 //! id (see `coordinator_map`); only a coordinator-id collision could misroute it.
 
+use super::checksum;
 use super::config::SLOTS_PER_BUCKET;
 use super::query_id::{QueryId, QUERY_ID_LENGTH};
 use super::shared_data::{update, SharedData, SharedDataError};
 
-/// 27 bytes of query id, 1 byte cluster table id, 4 bytes time (s, LE).
-pub const RECORD_SIZE: usize = 32;
+/// 27 bytes of query id, 1 byte cluster table id, 4 bytes time (s, LE), 1 check byte.
+pub const RECORD_SIZE: usize = 33;
 const CLUSTER_AT: usize = QUERY_ID_LENGTH;
 const TIME_AT: usize = 28;
+const CHECK_AT: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
@@ -25,24 +27,31 @@ pub struct Record {
 }
 
 impl Record {
-    fn encode(&self) -> [u8; RECORD_SIZE] {
+    pub fn encode(&self) -> [u8; RECORD_SIZE] {
         let mut out = [0u8; RECORD_SIZE];
         out[..QUERY_ID_LENGTH].copy_from_slice(self.query_id.as_bytes());
         out[CLUSTER_AT] = self.cluster;
-        out[TIME_AT..].copy_from_slice(&self.seen_at.to_le_bytes());
+        out[TIME_AT..CHECK_AT].copy_from_slice(&self.seen_at.to_le_bytes());
+        checksum::seal(&mut out);
         out
     }
 
-    fn decode(bytes: &[u8]) -> Option<Record> {
+    /// None for anything but an intact record (see `checksum`).
+    pub fn decode(bytes: &[u8]) -> Option<Record> {
+        if bytes.len() != RECORD_SIZE || !checksum::is_intact(bytes) {
+            return None;
+        }
         let query_id = QueryId::from_bytes(bytes.get(..QUERY_ID_LENGTH)?)?;
         let cluster = *bytes.get(CLUSTER_AT)?;
-        let seen_at = u32::from_le_bytes(bytes.get(TIME_AT..RECORD_SIZE)?.try_into().ok()?);
+        let seen_at = u32::from_le_bytes(bytes.get(TIME_AT..CHECK_AT)?.try_into().ok()?);
         Some(Record { query_id, cluster, seen_at })
     }
 }
 
+pub const BUCKET_PREFIX: &str = "trino_gateway/v2/q/";
+
 pub fn bucket_key(bucket: usize) -> String {
-    format!("trino_gateway/q/{bucket}")
+    format!("{BUCKET_PREFIX}{bucket}")
 }
 
 /// Records of one bucket value; garbage (a truncated or foreign value) is skipped.
@@ -68,13 +77,13 @@ pub struct QueryMap {
 
 impl QueryMap {
     /// The hot path of every follow-up request: one shared-data read and a
-    /// byte comparison per record (no decoding).
+    /// byte comparison per record; only the matching record is checked.
     pub fn lookup(&self, store: &dyn SharedData, query_id: &QueryId) -> Result<Option<u8>, SharedDataError> {
         let (value, _) = store.get(&bucket_key(query_id.bucket(self.buckets)))?;
         let wanted = query_id.as_bytes().as_slice();
         Ok(value.and_then(|v| {
             v.chunks_exact(RECORD_SIZE)
-                .find(|r| r.get(..QUERY_ID_LENGTH) == Some(wanted))
+                .find(|r| r.get(..QUERY_ID_LENGTH) == Some(wanted) && checksum::is_intact(r))
                 .and_then(|r| r.get(CLUSTER_AT).copied())
         }))
     }
@@ -108,7 +117,7 @@ mod tests {
         let record = Record { query_id: id(1), cluster: 7, seen_at: 1_764_000_000 };
         assert_eq!(Record::decode(&record.encode()), Some(record));
         let mut value = insert(&[], record, 4);
-        value.extend_from_slice(b"not a record at all, 32 bytes!!!");
+        value.extend_from_slice(b"not a record at all, 33 bytes!!!!");
         value.extend_from_slice(b"tail");
         assert_eq!(records(&value).collect::<Vec<_>>(), vec![record]);
     }
@@ -131,6 +140,9 @@ mod tests {
     fn memory_is_bounded_whatever_the_traffic() {
         let store = MemorySharedData::new();
         let map = QueryMap { buckets: 8 };
+        for bucket in 0..8 {
+            crate::shared_data::create_if_absent(&store, &bucket_key(bucket)).unwrap();
+        }
         for n in 0..5_000 {
             map.record(&store, id(n % 100_000), (n % 3) as u8, n).unwrap_or_else(|e| panic!("{e:?}"));
         }

@@ -6,25 +6,29 @@
 //! before this Envoy). One key, `trino_gateway/coordinators`, with at most
 //! `CAPACITY` 10-byte records; a restart's new id replaces the oldest.
 
+use super::checksum;
 use super::query_id::{CoordinatorId, COORDINATOR_ID_LENGTH};
 use super::shared_data::{update, SharedData, SharedDataError};
 
-pub const KEY: &str = "trino_gateway/coordinators";
+pub const KEY: &str = "trino_gateway/v2/coordinators";
 pub const CAPACITY: usize = 64;
-const RECORD_SIZE: usize = 10;
+/// 5 bytes coordinator id, 1 byte cluster table id, 4 bytes time (s, LE), 1 check byte.
+const RECORD_SIZE: usize = 11;
 /// A known mapping is rewritten at most this often (to keep its age fresh).
 const REFRESH_SECONDS: u32 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Entry {
-    coordinator: CoordinatorId,
-    cluster: u8,
-    seen_at: u32,
+pub struct Entry {
+    pub coordinator: CoordinatorId,
+    pub cluster: u8,
+    pub seen_at: u32,
 }
 
-fn entries(value: &[u8]) -> Vec<Entry> {
+/// Entries of a stored value; records that do not decode are skipped.
+pub fn entries(value: &[u8]) -> Vec<Entry> {
     value
         .chunks_exact(RECORD_SIZE)
+        .filter(|chunk| checksum::is_intact(chunk))
         .filter_map(|chunk| {
             let coordinator = CoordinatorId::parse(std::str::from_utf8(chunk.get(..COORDINATOR_ID_LENGTH)?).ok()?)?;
             let cluster = *chunk.get(COORDINATOR_ID_LENGTH)?;
@@ -34,14 +38,35 @@ fn entries(value: &[u8]) -> Vec<Entry> {
         .collect()
 }
 
-fn encode(entries: &[Entry]) -> Vec<u8> {
+pub fn encode(entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(entries.len() * RECORD_SIZE);
     for e in entries {
-        out.extend_from_slice(&e.coordinator.0);
-        out.push(e.cluster);
-        out.extend_from_slice(&e.seen_at.to_le_bytes());
+        let mut record = [0u8; RECORD_SIZE];
+        let (id, rest) = record.split_at_mut(COORDINATOR_ID_LENGTH);
+        id.copy_from_slice(&e.coordinator.0);
+        if let Some((cluster, rest)) = rest.split_first_mut() {
+            *cluster = e.cluster;
+            if let Some(time) = rest.get_mut(..4) {
+                time.copy_from_slice(&e.seen_at.to_le_bytes());
+            }
+        }
+        checksum::seal(&mut record);
+        out.extend_from_slice(&record);
     }
     out
+}
+
+/// Every entry, for a worker's snapshot.
+pub fn read(store: &dyn SharedData) -> Result<Vec<Entry>, SharedDataError> {
+    Ok(store.get(KEY)?.0.map(|v| entries(&v)).unwrap_or_default())
+}
+
+/// Whether `entries` already say `coordinator` runs on `cluster`, recently
+/// enough that `learn` would not write: then learning needs no host call.
+pub fn is_fresh(entries: &[Entry], coordinator: CoordinatorId, cluster: u8, now: u32) -> bool {
+    entries.iter().any(|e| {
+        e.coordinator == coordinator && e.cluster == cluster && now.saturating_sub(e.seen_at) < REFRESH_SECONDS
+    })
 }
 
 pub fn lookup(store: &dyn SharedData, coordinator: &CoordinatorId) -> Result<Option<u8>, SharedDataError> {
@@ -59,9 +84,7 @@ pub fn learn(
 ) -> Result<bool, SharedDataError> {
     let written = update(store, KEY, |current| {
         let mut all = entries(current);
-        if all.iter().any(|e| {
-            e.coordinator == coordinator && e.cluster == cluster && now.saturating_sub(e.seen_at) < REFRESH_SECONDS
-        }) {
+        if is_fresh(&all, coordinator, cluster, now) {
             return None;
         }
         all.retain(|e| e.coordinator != coordinator);
@@ -87,6 +110,7 @@ mod tests {
     #[test]
     fn learns_moves_and_stays_bounded() {
         let store = MemorySharedData::new();
+        crate::shared_data::create_if_absent(&store, KEY).unwrap();
         assert_eq!(learn(&store, cid("abcde"), 0, 1000), Ok(true));
         assert_eq!(learn(&store, cid("abcde"), 0, 1010), Ok(false), "unchanged and fresh: no write");
         assert_eq!(lookup(&store, &cid("abcde")), Ok(Some(0)));

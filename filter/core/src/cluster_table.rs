@@ -8,7 +8,7 @@
 use super::config::{Config, MAX_CLUSTERS};
 use super::shared_data::{update, SharedData, SharedDataError};
 
-pub const KEY: &str = "trino_gateway/clusters";
+pub const KEY: &str = "trino_gateway/v2/clusters";
 
 /// This VM's view: table id of each configured cluster, and back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,7 @@ mod tests {
     #[test]
     fn ids_survive_reordering_and_removal() {
         let store = MemorySharedData::new();
+        crate::shared_data::create_if_absent(&store, KEY).unwrap();
         let first = ClusterIds::register(&store, &config(&["a", "b"])).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!((first.table_id(0), first.table_id(1)), (Some(0), Some(1)));
         // Another worker, same configuration: same ids, nothing written.

@@ -1,6 +1,13 @@
-//! The one host facility the routing state needs: Envoy's process-wide shared
-//! data (a key → (bytes, cas) map shared by every worker VM with the same
-//! vm_id). Behind a trait so the core runs natively in `cargo test`.
+//! Envoy's process-wide shared data (a key → (bytes, cas) map shared by every
+//! worker VM with the same vm_id), behind a trait so the core runs natively.
+//!
+//! Envoy ignores the CAS of a write to a key that does not exist yet, so two
+//! workers creating the same key at once both "succeed" and the first write is
+//! lost. Hence the rule here: every key the gateway owns is created (empty) at
+//! configure time by `create_if_absent` — Envoy configures a canary VM on the
+//! main thread before any worker, and all creators write the same empty
+//! value — and `update`, the only way data is written, refuses a key that does
+//! not exist instead of writing it unconditionally.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,12 +16,15 @@ use std::collections::HashMap;
 pub enum SharedDataError {
     /// Another worker wrote the key since we read it.
     CasMismatch,
+    /// The key was never created (`create_if_absent` at configure time).
+    Missing(String),
     /// Any other host failure (with the host's status, for the log).
     Host(String),
 }
 
 pub trait SharedData {
-    /// The value and its CAS token; `(None, None)` when the key does not exist.
+    /// The value and its CAS token; `(None, None)` when the key does not
+    /// exist, `(None, Some(cas))` when it holds an empty value.
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), SharedDataError>;
     /// Write; with `cas` the write fails with `CasMismatch` if the key changed.
     /// As in Envoy, a `cas` is ignored when the key does not exist yet.
@@ -24,8 +34,19 @@ pub trait SharedData {
 /// How often a read-modify-write is retried when other workers race us.
 pub const CAS_ATTEMPTS: usize = 8;
 
+/// Creates `key` with an empty value unless it exists. Concurrent creators all
+/// write the same empty value, so none of them can erase another's data as
+/// long as data is written only through `update` (which never creates).
+pub fn create_if_absent(store: &(impl SharedData + ?Sized), key: &str) -> Result<bool, SharedDataError> {
+    match store.get(key)? {
+        (None, None) => store.set(key, b"", None).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
 /// Read-modify-write with optimistic concurrency. `update` returns the new
 /// value, or `None` when nothing needs writing. Returns what was written.
+/// The key must exist: a write to a missing key would ignore the CAS.
 pub fn update<S: SharedData + ?Sized, T>(
     store: &S,
     key: &str,
@@ -33,10 +54,14 @@ pub fn update<S: SharedData + ?Sized, T>(
 ) -> Result<Option<T>, SharedDataError> {
     for _ in 0..CAS_ATTEMPTS {
         let (current, cas) = store.get(key)?;
+        // Envoy hands an empty value back as no data with a CAS.
+        let Some(cas) = cas else {
+            return Err(SharedDataError::Missing(key.to_string()));
+        };
         let Some((value, result)) = update(current.as_deref().unwrap_or_default()) else {
             return Ok(None);
         };
-        match store.set(key, &value, cas) {
+        match store.set(key, &value, Some(cas)) {
             Ok(()) => return Ok(Some(result)),
             Err(SharedDataError::CasMismatch) => continue,
             Err(other) => return Err(other),
@@ -59,6 +84,7 @@ impl MemorySharedData {
         Self::default()
     }
 
+    /// Keys held, empty ones included.
     pub fn keys(&self) -> usize {
         self.map.borrow().len()
     }
@@ -71,7 +97,9 @@ impl MemorySharedData {
 
 impl SharedData for MemorySharedData {
     fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), SharedDataError> {
+        // As Envoy: an empty value comes back as no data, with its CAS.
         Ok(match self.map.borrow().get(key) {
+            Some((value, cas)) if value.is_empty() => (None, Some(*cas)),
             Some((value, cas)) => (Some(value.clone()), Some(*cas)),
             None => (None, None),
         })
@@ -137,5 +165,44 @@ mod tests {
         let store = Racy { inner: MemorySharedData::new(), races_left: RefCell::new(100) };
         store.inner.set("k", b"start", None).unwrap_or_default();
         assert_eq!(update(&store, "k", |c| Some((c.to_vec(), ()))), Err(SharedDataError::CasMismatch));
+    }
+
+    /// Two workers write the same fresh key; worker B's whole write lands
+    /// between worker A's read and A's write. The key was created at
+    /// configure time, so A's CAS fails, A reads again, and both are kept.
+    #[test]
+    fn interleaved_first_writes_of_two_workers_are_both_kept() {
+        struct Interleaved<'a> {
+            inner: &'a MemorySharedData,
+            between: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+        }
+        impl SharedData for Interleaved<'_> {
+            fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), SharedDataError> {
+                let got = self.inner.get(key);
+                if let Some(other_worker) = self.between.borrow_mut().take() {
+                    other_worker();
+                }
+                got
+            }
+            fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedDataError> {
+                self.inner.set(key, value, cas)
+            }
+        }
+        let store = MemorySharedData::new();
+        // Configure time, both workers (Envoy may run them at once).
+        assert_eq!(create_if_absent(&store, "k"), Ok(true));
+        assert_eq!(create_if_absent(&store, "k"), Ok(false));
+        let worker_b = || {
+            assert_eq!(update(&store, "k", |c| Some(([c, b"B"].concat(), ()))), Ok(Some(())));
+        };
+        let worker_a = Interleaved { inner: &store, between: RefCell::new(Some(Box::new(worker_b))) };
+        assert_eq!(update(&worker_a, "k", |c| Some(([c, b"A"].concat(), ()))), Ok(Some(())));
+        assert_eq!(store.get("k").map(|(v, _)| v), Ok(Some(b"BA".to_vec())));
+        // A key nobody created is never written blind (Envoy would ignore the CAS).
+        assert_eq!(
+            update(&store, "never-created", |c| Some((c.to_vec(), ()))),
+            Err(SharedDataError::Missing("never-created".into()))
+        );
+        assert_eq!(store.get("never-created"), Ok((None, None)));
     }
 }

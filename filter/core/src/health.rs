@@ -7,12 +7,14 @@
 //! the moment a request to it fails (passive health); only a successful poll
 //! makes it HEALTHY again.
 
+use super::checksum;
 use super::query_id::{CoordinatorId, COORDINATOR_ID_LENGTH};
 use super::shared_data::{update, SharedData, SharedDataError};
 use serde::Deserialize;
 
-pub const KEY: &str = "trino_gateway/health";
-const RECORD_SIZE: usize = 19;
+pub const KEY: &str = "trino_gateway/v2/health";
+/// cluster, state, 5-byte coordinator id, updated_at, running, queued (u32 LE), 1 check byte.
+const RECORD_SIZE: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -74,15 +76,24 @@ impl ClusterHealth {
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         out.push(self.cluster);
         out.push(self.health.to_byte());
         out.extend_from_slice(&self.coordinator.map_or([0u8; COORDINATOR_ID_LENGTH], |c| c.0));
         out.extend_from_slice(&self.updated_at.to_le_bytes());
         out.extend_from_slice(&self.running.to_le_bytes());
         out.extend_from_slice(&self.queued.to_le_bytes());
+        out.push(0);
+        if let Some(record) = out.get_mut(start..) {
+            checksum::seal(record);
+        }
     }
 
+    /// None for anything but an intact record (see `checksum`).
     fn decode(bytes: &[u8]) -> Option<ClusterHealth> {
+        if bytes.len() != RECORD_SIZE || !checksum::is_intact(bytes) {
+            return None;
+        }
         let u32_at = |at: usize| bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
         let coordinator = bytes
             .get(2..2 + COORDINATOR_ID_LENGTH)
@@ -262,6 +273,7 @@ mod tests {
         assert_eq!(parse_stats(b"<html>login</html>"), None);
 
         let store = MemorySharedData::new();
+        crate::shared_data::create_if_absent(&store, KEY).unwrap();
         assert_eq!(mark_unhealthy(&store, 2, 5), Ok(true));
         assert_eq!(publish_load(&store, 2, 3, 2), Ok(true));
         assert_eq!(publish_load(&store, 2, 3, 2), Ok(false), "unchanged: no write");
@@ -272,6 +284,7 @@ mod tests {
     #[test]
     fn publish_mark_and_read() {
         let store = MemorySharedData::new();
+        crate::shared_data::create_if_absent(&store, KEY).unwrap();
         assert_eq!(of(&read(&store).unwrap(), 1).health, Health::Unknown);
         let healthy = ClusterHealth {
             cluster: 1,

@@ -1,0 +1,474 @@
+//! The request flow of one HTTP stream through the gateway, as an explicit
+//! state machine over the `Host` seam. The wasm adapter forwards Envoy's
+//! callbacks here one to one; the tests drive it with `mock::RecordingHost`.
+//!
+//! ```text
+//!  request headers ──classify──decide──┬─ Reply/Fail ─────────────────────────> (answered by the gateway)
+//!                                      ├─ Routed  ── response headers ───────> pass (502/503/504 marks the cluster)
+//!                                      ├─ Watched ── response headers ─┬─────> pass
+//!                                      │                               └─────> FAILED (owner failed / restarted)
+//!                                      └─ Submitted (statement kept) ── response headers
+//!                                             ├─ 200 ──> Learning ── body complete ──> learn query id → owner
+//!                                             ├─ other ─> pass
+//!                                             └─ 502/503/504 ──> Resending ── call answer ─┬─> relay the answer
+//!                                                                     ^                    └─> next cluster / FAILED
+//!                                                                     └────────────────────────┘
+//! ```
+//!
+//! The hot path is short on purpose (see `tests::host_call_budget`): a
+//! follow-up request reads `:path` and `:method`, reads one query-map bucket
+//! and sets the routing header (plus `:scheme` and `:authority` when no
+//! `public_uri` is configured); its answer costs one read of `:status`.
+//! Forwarded-header edits are static in the Envoy route, counters of the
+//! follow-up path are flushed on tick, and only new statements read health.
+//!
+//! Failover: a new statement is kept (headers as received, body up to
+//! `failover.max_statement_bytes`, within the worker's memory budget) until
+//! answered. If its coordinator fails first (connect failure, reset,
+//! 502/503/504), it is re-sent to another eligible coordinator with an HTTP
+//! call and the client gets that answer. Trino only registers a query on
+//! POST, so this cannot run a query twice. A protocol request of a query
+//! whose coordinator fails it, or no longer knows it after a restart, gets a
+//! FAILED result naming the lost coordinator.
+
+use crate::classify::{classify, method_matters, RequestKind};
+use crate::coordinator_map::Entry;
+use crate::failed_query::{self, Loss};
+use crate::headers::{relayed_response_headers, resend_headers};
+use crate::host::{error, info, warn, Headers, Host};
+use crate::query_id::{self, QueryId};
+use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
+use crate::worker::{Reservation, Worker};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// What the host does after a callback: go on, or hold the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Pause,
+}
+
+/// What a FAILED answer needs from its request. Response callbacks cannot
+/// read request headers (Envoy drops them once the request went upstream),
+/// so it is taken in the request callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    /// A DELETE of a lost query gets 204, as for a query that ended.
+    is_delete: bool,
+    /// `scheme://authority` as the client called the gateway; None: the
+    /// configured `public_uri`.
+    base_uri: Option<String>,
+}
+
+/// A new statement kept for a possible re-send.
+struct Kept {
+    headers: Headers,
+    body: Vec<u8>,
+    /// The whole body has been seen.
+    complete: bool,
+    /// Clusters that failed this statement.
+    tried: Vec<usize>,
+    /// Its share of the worker's memory budget, given back on drop.
+    reservation: Reservation,
+}
+
+enum State {
+    /// Nothing routed, or nothing left to do.
+    Idle,
+    /// Routed; the answer passes through (a 502/503/504 marks the cluster).
+    Routed { cluster: usize },
+    /// A protocol request of `query_id`, watched for the loss of its coordinator.
+    Watched { cluster: usize, query_id: QueryId, origin: Origin },
+    /// A new statement sent to `cluster`, kept (when it fits) until answered.
+    Submitted { cluster: usize, kept: Option<Kept>, origin: Origin },
+    /// The 200 answer of a new statement, held until complete to learn its query id.
+    Learning { cluster: usize },
+    /// Re-sent with an HTTP call (`token`) to `cluster`.
+    Resending { token: u32, cluster: usize, kept: Kept, origin: Origin },
+}
+
+pub struct Flow {
+    worker: Rc<Worker>,
+    state: State,
+}
+
+/// Statuses that say the coordinator (or the way to it) failed: Envoy answers
+/// 503 itself on connect failures and resets, Trino 503 when it cannot serve.
+fn is_failure(status: &str) -> bool {
+    matches!(status, "502" | "503" | "504")
+}
+
+fn find<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Header pairs as the host calls take them.
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+}
+
+fn base_uri(scheme: Option<&str>, authority: Option<&str>) -> String {
+    match (scheme, authority) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => String::new(),
+    }
+}
+
+impl Flow {
+    pub fn new(worker: Rc<Worker>) -> Flow {
+        Flow { worker, state: State::Idle }
+    }
+
+    pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        let path = self.read(host, host.request_header(":path")).flatten().unwrap_or_default();
+        // Only `/v1/statement` needs the method to classify, and a new
+        // statement needs every header (to keep it): one call for both.
+        let headers = if method_matters(&path) { self.read(host, host.request_headers()) } else { None };
+        let method = headers.as_ref().and_then(|h| find(h, ":method")).unwrap_or_default();
+        let kind = classify(method, &path);
+        // Placing a new query reads the health now: a cluster another worker
+        // just saw failing must not get this statement too.
+        let health = if kind == RequestKind::NewStatement { worker.current_health(host) } else { Vec::new() };
+        let (decision, shared_error) = router.decide(host, kind, &health);
+        if let Some(e) = shared_error {
+            warn(host, format_args!("trino-gateway: shared data error while routing {path}: {e:?}"));
+            worker.metrics.shared_data_error(host);
+        }
+        match decision {
+            Decision::Route { cluster, via, then } => {
+                // Set replaces every value a client may have sent: clients never pick a cluster.
+                if let Err(e) = host.set_request_header(&router.config.routing_header, router.cluster_name(cluster)) {
+                    error(host, format_args!("trino-gateway: cannot set the routing header: {e}"));
+                    worker.metrics.host_call_error(host);
+                    let body = b"Error 500 Internal Server Error: gateway could not route the request";
+                    return self.reply(host, 500, &[("content-type", "text/plain")], Some(body));
+                }
+                worker.metrics.routed(host, cluster, via);
+                self.state = match then {
+                    Then::PassThrough => State::Routed { cluster },
+                    Then::FailFastIfLost(query_id) => {
+                        State::Watched { cluster, query_id, origin: self.read_origin(host) }
+                    }
+                    Then::LearnOrResend => {
+                        let origin = self.origin_of(host, headers.as_ref());
+                        let kept = headers.and_then(|h| self.keep(host, h, end_of_stream));
+                        State::Submitted { cluster, kept, origin }
+                    }
+                };
+                Action::Continue
+            }
+            Decision::Reply(local) => {
+                worker.metrics.replied(host, local.reason);
+                let headers = [("content-type", local.content_type)];
+                self.reply(host, local.status, &headers, Some(local.body.as_bytes()))
+            }
+            Decision::Fail(failure) => {
+                let origin = self.origin_of(host, headers.as_ref());
+                self.fail(host, failure, &origin)
+            }
+        }
+    }
+
+    pub fn on_request_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
+        let State::Submitted { kept: slot, .. } = &mut self.state else { return Action::Continue };
+        let Some(kept) = slot.as_mut().filter(|k| !k.complete) else { return Action::Continue };
+        let failover = &self.worker.router.config.failover;
+        let length = kept.body.len() + body_size;
+        if length > failover.max_statement_bytes {
+            *slot = None;
+            self.worker.metrics.statement_too_big_to_resend(host);
+            return Action::Continue;
+        }
+        if length > kept.body.capacity() {
+            // Grow like Vec would, but only within the budget, and exactly.
+            let capacity = length.max(kept.body.capacity() * 2).min(failover.max_statement_bytes);
+            if !kept.reservation.grow(capacity - kept.body.capacity(), failover.max_kept_bytes_per_worker) {
+                *slot = None;
+                self.worker.metrics.statement_over_memory_budget(host);
+                return Action::Continue;
+            }
+            kept.body.reserve_exact(capacity - kept.body.len());
+        }
+        match host.request_body(body_size) {
+            Ok(chunk) => {
+                kept.body.extend_from_slice(&chunk);
+                kept.complete = end_of_stream;
+            }
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot keep a statement body for failover: {e}"));
+                self.worker.metrics.host_call_error(host);
+                *slot = None;
+            }
+        }
+        Action::Continue
+    }
+
+    pub fn on_response_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
+        if !matches!(self.state, State::Routed { .. } | State::Watched { .. } | State::Submitted { .. }) {
+            return Action::Continue;
+        }
+        let status = self.read(host, host.response_header(":status")).flatten().unwrap_or_default();
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Routed { cluster } => {
+                if is_failure(&status) {
+                    worker.mark_failed(host, cluster, &status);
+                }
+            }
+            State::Watched { cluster, query_id, origin } => {
+                if is_failure(&status) {
+                    worker.mark_failed(host, cluster, &status);
+                    return self.fail(host, router.lost_query(cluster, query_id, Loss::Unreachable), &origin);
+                }
+                if status == "404" {
+                    // "Query not found" from its own coordinator: a restart took
+                    // it, or it expired. Only a restart is named; anything else passes on.
+                    match router.restarted(host, cluster, &query_id) {
+                        Ok(Some(loss)) => return self.fail(host, router.lost_query(cluster, query_id, loss), &origin),
+                        Ok(None) => {}
+                        Err(e) => {
+                            warn(host, format_args!("trino-gateway: cannot read the health of a coordinator: {e:?}"));
+                            worker.metrics.shared_data_error(host);
+                        }
+                    }
+                }
+            }
+            State::Submitted { cluster, kept, origin } => {
+                if is_failure(&status) {
+                    worker.mark_failed(host, cluster, &status);
+                    return self.resend_or_fail(host, kept, cluster, origin);
+                }
+                // Answered: the kept statement (and its budget) goes. Only a
+                // 200 carries QueryResults; errors (400, 401, 406...) teach nothing.
+                if status == "200" && !end_of_stream {
+                    self.state = State::Learning { cluster };
+                }
+            }
+            other => self.state = other,
+        }
+        Action::Continue
+    }
+
+    pub fn on_response_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
+        let State::Learning { cluster } = self.state else { return Action::Continue };
+        if !end_of_stream {
+            // Hold the (small) QueryResults until it is complete; it is passed on unchanged.
+            return Action::Pause;
+        }
+        self.state = State::Idle;
+        if let Some(body) = self.read(host, host.response_body(body_size)) {
+            self.learn(host, cluster, &body);
+        }
+        Action::Continue
+    }
+
+    /// The answer to a re-sent statement (`num_headers` 0: reset, timeout or no connection).
+    pub fn on_http_call_response(&mut self, host: &dyn Host, token: u32, num_headers: usize, body_size: usize) {
+        if !matches!(self.state, State::Resending { token: t, .. } if t == token) {
+            return;
+        }
+        let State::Resending { cluster, kept, origin, .. } = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        // An answer that cannot be read counts as none: relaying it would hand the client nothing.
+        let answer = if num_headers == 0 {
+            None
+        } else {
+            match (host.call_response_headers(), host.call_response_body(body_size)) {
+                (Ok(headers), Ok(body)) => Some((headers, body)),
+                (headers, body) => {
+                    warn(
+                        host,
+                        format_args!("trino-gateway: cannot read a re-sent statement's answer: {headers:?} {body:?}"),
+                    );
+                    self.worker.metrics.host_call_error(host);
+                    None
+                }
+            }
+        };
+        let status = answer.as_ref().and_then(|(h, _)| find(h, ":status")).unwrap_or_default().to_string();
+        let Some((headers, body)) = answer.filter(|_| !is_failure(&status) && !status.is_empty()) else {
+            self.worker.mark_failed(host, cluster, if status.is_empty() { "no answer" } else { &status });
+            if self.resend_or_fail(host, Some(kept), cluster, origin) == Action::Continue {
+                // Pass the first coordinator's failure on (clients retry 502/503/504).
+                if let Err(e) = host.resume_response() {
+                    error(host, format_args!("trino-gateway: cannot resume a response after a failed re-send: {e}"));
+                }
+            }
+            return;
+        };
+        if status == "200" {
+            self.learn(host, cluster, &body);
+        }
+        drop(kept);
+        self.worker.metrics.failover(host);
+        let code = status.parse::<u32>().unwrap_or(502);
+        let headers = relayed_response_headers(headers);
+        self.reply(host, code, &borrowed(&headers), Some(&body));
+    }
+
+    /// A host read; a failure is logged, counted and read as nothing.
+    fn read<T>(&self, host: &dyn Host, result: Result<T, crate::host::HostError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: host call failed: {e}"));
+                self.worker.metrics.host_call_error(host);
+                None
+            }
+        }
+    }
+
+    /// The origin of a follow-up request: its method, and `:scheme` and
+    /// `:authority` only when no `public_uri` is configured.
+    fn read_origin(&self, host: &dyn Host) -> Origin {
+        let is_delete = self.read(host, host.request_header(":method")).flatten().as_deref() == Some("DELETE");
+        let base_uri = if self.worker.router.config.public_uri.is_some() {
+            None
+        } else {
+            let scheme = self.read(host, host.request_header(":scheme")).flatten();
+            let authority = self.read(host, host.request_header(":authority")).flatten();
+            Some(base_uri(scheme.as_deref(), authority.as_deref()))
+        };
+        Origin { is_delete, base_uri }
+    }
+
+    /// The origin of a new statement, from the headers already read (or read now if they could not be).
+    fn origin_of(&self, host: &dyn Host, headers: Option<&Headers>) -> Origin {
+        let Some(headers) = headers else { return self.read_origin(host) };
+        let base_uri = match self.worker.router.config.public_uri {
+            Some(_) => None,
+            None => Some(base_uri(find(headers, ":scheme"), find(headers, ":authority"))),
+        };
+        Origin { is_delete: find(headers, ":method") == Some("DELETE"), base_uri }
+    }
+
+    /// Keep a new statement's headers for a possible re-send, within the
+    /// statement size limit and the worker's memory budget.
+    fn keep(&self, host: &dyn Host, headers: Headers, end_of_stream: bool) -> Option<Kept> {
+        let worker = &self.worker;
+        let config = &worker.router.config;
+        let length = find(&headers, "content-length").and_then(|l| l.parse::<usize>().ok());
+        if length.is_some_and(|l| l > config.failover.max_statement_bytes) {
+            worker.metrics.statement_too_big_to_resend(host);
+            return None;
+        }
+        let headers = resend_headers(headers, &config.routing_header, config.coordinators_process_forwarded);
+        let header_bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let body_bytes = if end_of_stream { 0 } else { length.unwrap_or(0) };
+        let Some(reservation) = worker.reserve(header_bytes + body_bytes) else {
+            worker.metrics.statement_over_memory_budget(host);
+            return None;
+        };
+        Some(Kept {
+            headers,
+            body: Vec::with_capacity(body_bytes),
+            complete: end_of_stream,
+            tried: Vec::new(),
+            reservation,
+        })
+    }
+
+    /// The coordinator of a new statement (`failed`) failed before answering:
+    /// re-send it to the next eligible cluster it has not failed on, or end it
+    /// with a FAILED result when none is left. Without a complete kept
+    /// statement, the failure is passed on (clients retry 502/503/504).
+    fn resend_or_fail(&mut self, host: &dyn Host, kept: Option<Kept>, failed: usize, origin: Origin) -> Action {
+        let Some(mut kept) = kept.filter(|k| k.complete) else { return Action::Continue };
+        kept.tried.push(failed);
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        let timeout = Duration::from_millis(router.config.failover.resend_timeout_ms);
+        loop {
+            let (placed, shared_error) = router.place_new_query(host, &worker.current_health(host), &kept.tried);
+            if let Some(e) = shared_error {
+                warn(host, format_args!("trino-gateway: shared data error while re-sending a statement: {e:?}"));
+                worker.metrics.shared_data_error(host);
+            }
+            let cluster = match placed {
+                Ok(cluster) => cluster,
+                Err(failure) => return self.fail(host, failure, &origin),
+            };
+            let name = router.cluster_name(cluster);
+            match host.dispatch_http(name, &borrowed(&kept.headers), Some(&kept.body), timeout) {
+                Ok(token) => {
+                    let failed_name = router.cluster_name(failed);
+                    info(
+                        host,
+                        format_args!("trino-gateway: re-sending a new statement to {name} after {failed_name} failed"),
+                    );
+                    worker.metrics.submission_resent(host);
+                    self.state = State::Resending { token, cluster, kept, origin };
+                    return Action::Pause;
+                }
+                Err(e) => {
+                    warn(host, format_args!("trino-gateway: cannot re-send a statement to {name}: {e}"));
+                    kept.tried.push(cluster);
+                }
+            }
+        }
+    }
+
+    fn learn(&self, host: &dyn Host, cluster: usize, body: &[u8]) {
+        let worker = &self.worker;
+        let router = &worker.router;
+        let now = host.now_seconds();
+        let learned = router.learn_statement_response(host, cluster, body, now, &worker.coordinators());
+        match learned {
+            Ok(Learned::Query(query_id)) => {
+                if let Some(table_id) = router.table_id(cluster) {
+                    let coordinator = query_id.coordinator_id();
+                    if !crate::coordinator_map::is_fresh(&worker.coordinators(), coordinator, table_id, now) {
+                        worker.note_coordinator(Entry { coordinator, cluster: table_id, seen_at: now });
+                    }
+                }
+            }
+            Ok(Learned::Unparseable) => worker.metrics.unparseable_response(host),
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot record a new query: {e:?}"));
+                worker.metrics.shared_data_error(host);
+            }
+        }
+    }
+
+    /// End a query with the gateway's FAILED `QueryResults` (204 for a DELETE
+    /// of a lost query: there is nothing left to cancel).
+    fn fail(&mut self, host: &dyn Host, failure: Failure, origin: &Origin) -> Action {
+        let worker = self.worker.clone();
+        worker.metrics.replied(host, failure.reason);
+        if failure.reason == ReplyReason::LostQuery {
+            info(host, format_args!("trino-gateway: {}", failure.message));
+            if origin.is_delete {
+                return self.reply(host, 204, &[], None);
+            }
+        } else {
+            warn(host, format_args!("trino-gateway: {}", failure.message));
+        }
+        let id = match failure.query_id {
+            Some(id) => id.as_str().to_string(),
+            // Numbered by the worker's turn counter: these ids only need to
+            // look like Trino's, never to be routed.
+            None => query_id::made_by_gateway(u64::from(host.now_seconds()), worker.next_turn()),
+        };
+        let base = origin.base_uri.as_deref().or(worker.router.config.public_uri.as_deref()).unwrap_or_default();
+        let body = failed_query::failed_results(&id, base, failure.error, &failure.message);
+        self.reply(host, 200, &[("content-type", "application/json")], Some(body.as_bytes()))
+    }
+
+    /// Answer from the gateway; logs when even that fails.
+    fn reply(&mut self, host: &dyn Host, status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) -> Action {
+        self.state = State::Idle;
+        if let Err(e) = host.send_response(status, headers, body) {
+            error(host, format_args!("trino-gateway: cannot send a local reply: {e}"));
+            self.worker.metrics.host_call_error(host);
+        }
+        Action::Pause
+    }
+}
+
+#[cfg(test)]
+mod tests;

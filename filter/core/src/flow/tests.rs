@@ -1,0 +1,326 @@
+//! The request flow, natively, through `RecordingHost`: every path of the
+//! state machine, and the exact host calls of each request kind.
+
+use super::{Action, Flow};
+use crate::call_budget::{
+    self, executing, follow_up_request as follow_up, post_headers, request, routed_to, statement_answer, submit, worker,
+};
+use crate::call_budget::{ID_A, ID_B, NO_PUBLIC_URI, PLUGIN, ROUTING};
+use crate::mock::{Call, RecordingHost};
+
+#[test]
+fn a_new_query_is_placed_learned_and_its_follow_ups_stick_on_every_worker() {
+    let one = RecordingHost::new();
+    let two = one.sibling();
+    let (w1, w2) = (worker(&one, PLUGIN), worker(&two, PLUGIN));
+    let (_, first) = submit(&one, &w1, "SELECT 1", "200", &statement_answer(ID_B));
+    assert_eq!(first.as_deref(), Some("a"), "the round robin starts at a; the client's value is overwritten");
+    let (_, second) = submit(&two, &w2, "SELECT 2", "200", &statement_answer(ID_B));
+    assert_eq!(second.as_deref(), Some("b"), "one round robin shared by the workers");
+    // ID_B was answered by a (first submit): the query map says a, whatever the id's suffix says.
+    for host_and_worker in [(&one, &w1), (&two, &w2)] {
+        let (host, worker) = host_and_worker;
+        let (_, action) = follow_up(host, worker, "GET", &executing(ID_B));
+        assert_eq!((action, routed_to(host).as_deref()), (Action::Continue, Some("b")), "last record wins");
+    }
+    // A query of coordinator aaaaa this gateway never saw: routed by the coordinator id, once learned.
+    let (_, third) = submit(&one, &w1, "SELECT 3", "200", &statement_answer(ID_A));
+    assert_eq!(third.as_deref(), Some("a"));
+    let unseen = "20261125_111111_00077_aaaaa";
+    let (_, action) = follow_up(&two, &w2, "GET", &executing(unseen));
+    assert_eq!((action, routed_to(&two)), (Action::Continue, Some("a".to_string())));
+}
+
+#[test]
+fn unknown_and_malformed_query_ids_get_trinos_404_without_a_coordinator() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    for path in [executing(ID_A), "/v1/statement/executing/not-a-query/y/0".into(), format!("/v1/query/{ID_B}")] {
+        let (_, action) = follow_up(&host, &w, "GET", &path);
+        assert_eq!(action, Action::Pause, "{path}");
+        let reply = host.last_reply().unwrap();
+        assert_eq!((reply.status, reply.body.as_slice()), (404, &b"Error 404 Not Found: Query not found"[..]));
+        assert_eq!(routed_to(&host), None, "no upstream request: {path}");
+    }
+    assert_eq!(host.metric("trino_gateway.query_not_found"), 2);
+    assert_eq!(host.metric("trino_gateway.malformed_query_ids"), 1);
+}
+
+#[test]
+fn a_statement_whose_coordinator_fails_is_resent_and_the_answer_relayed() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    let sql = "SELECT 'é', x FROM t";
+    let (mut flow, placed) = submit(&host, &w, sql, "503", b"no healthy upstream");
+    assert_eq!(placed.as_deref(), Some("a"));
+    let dispatched = host.dispatched.borrow().last().cloned().unwrap();
+    assert_eq!((dispatched.cluster.as_str(), dispatched.body.as_slice()), ("b", sql.as_bytes()));
+    let names: Vec<&str> = dispatched.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"x-trino-user") && !names.contains(&ROUTING) && !names.contains(&"x-forwarded-proto"));
+    assert!(w.kept_bytes() > 0, "kept while the re-send is under way");
+    host.call_answers(&[(":status", "200"), ("content-type", "application/json")], &statement_answer(ID_B));
+    flow.on_http_call_response(&host, dispatched.token, 2, statement_answer(ID_B).len());
+    let reply = host.last_reply().unwrap();
+    assert_eq!((reply.status, reply.body), (200, statement_answer(ID_B)));
+    assert_eq!(reply.headers, vec![("content-type".to_string(), "application/json".to_string())]);
+    assert_eq!(w.kept_bytes(), 0, "the budget is given back");
+    assert_eq!((host.metric("trino_gateway.submissions_resent"), host.metric("trino_gateway.failovers")), (1, 1));
+    assert_eq!(host.metric("trino_gateway.passive_unhealthy_marks"), 1);
+    // a is out of rotation for this worker at once, and the new query is b's.
+    let (_, next) = submit(&host, &w, "SELECT 2", "200", &statement_answer(ID_B));
+    assert_eq!(next.as_deref(), Some("b"));
+    let (_, action) = follow_up(&host, &w, "GET", &executing(ID_B));
+    assert_eq!((action, routed_to(&host).as_deref()), (Action::Continue, Some("b")));
+}
+
+#[test]
+fn when_every_coordinator_fails_a_statement_it_gets_a_failed_result() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    let (mut flow, _) = submit(&host, &w, "SELECT 1", "503", b"");
+    let token = host.dispatched.borrow().last().map(|d| d.token).unwrap();
+    flow.on_http_call_response(&host, token, 0, 0); // reset / no connection
+    let reply = host.last_reply().unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!((reply.status, page["error"]["errorName"].as_str()), (200, Some("NO_NODES_AVAILABLE")));
+    let id = page["id"].as_str().unwrap();
+    assert!(id.ends_with("_gatew"), "{id}");
+    assert_eq!(page["infoUri"], format!("http://gw:8080/ui/query.html?{id}"));
+    assert!(page["error"]["message"].as_str().unwrap().contains("a: UNHEALTHY, failed this query, b: UNHEALTHY"));
+}
+
+#[test]
+fn a_statement_not_kept_passes_its_coordinators_failure_on() {
+    let host = RecordingHost::new();
+    let w = worker(&host, r#"{"clusters": [{"name": "a"}, {"name": "b"}], "failover": {"max_statement_bytes": 1024}}"#);
+    let (_, _) = submit(&host, &w, &"x".repeat(2000), "503", b"");
+    assert!(host.dispatched.borrow().is_empty());
+    assert_eq!(host.replies.borrow().len(), 0, "the 503 goes to the client, which retries it");
+    assert_eq!(host.metric("trino_gateway.statements_too_big_to_resend"), 1);
+}
+
+#[test]
+fn kept_statements_stay_within_the_workers_memory_budget() {
+    let host = RecordingHost::new();
+    let w = worker(
+        &host,
+        r#"{"clusters": [{"name": "a"}, {"name": "b"}], "failover": {"max_kept_bytes_per_worker": 10000}}"#,
+    );
+    let sql = "y".repeat(4000);
+    // Three statements in flight at once: two fit, the third is not kept.
+    let mut flows = Vec::new();
+    for _ in 0..3 {
+        let mut flow = Flow::new(w.clone());
+        request(&host, &post_headers(sql.len()));
+        flow.on_request_headers(&host, false);
+        *host.request_chunk.borrow_mut() = sql.as_bytes().to_vec();
+        flow.on_request_body(&host, sql.len(), true);
+        flows.push(flow);
+    }
+    assert!(w.kept_bytes() <= 10000 && w.kept_bytes() >= 8000, "{}", w.kept_bytes());
+    assert_eq!(host.metric("trino_gateway.statements_over_memory_budget"), 1);
+    // Answered (or their streams gone): the budget is free again.
+    for flow in &mut flows {
+        host.respond(&[(":status", "400")], b"");
+        flow.on_response_headers(&host, true);
+    }
+    assert_eq!(w.kept_bytes(), 0);
+    drop(flows);
+    // A chunked statement (no content-length) grows its reservation chunk by chunk.
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(0);
+    headers.retain(|(n, _)| *n != "content-length");
+    request(&host, &headers);
+    flow.on_request_headers(&host, false);
+    for (i, chunk) in ["SELECT ", "1", " -- done"].iter().enumerate() {
+        *host.request_chunk.borrow_mut() = chunk.as_bytes().to_vec();
+        flow.on_request_body(&host, chunk.len(), i == 2);
+    }
+    assert!(w.kept_bytes() > 0);
+    drop(flow);
+    assert_eq!(w.kept_bytes(), 0, "a stream that ends early gives its budget back");
+}
+
+#[test]
+fn a_lost_query_gets_a_failed_result_and_its_delete_a_204() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+    host.respond(&[(":status", "503")], b"upstream connect error");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Pause);
+    let reply = host.last_reply().unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(page["error"]["errorName"], "REMOTE_HOST_GONE");
+    assert_eq!(page["infoUri"], format!("http://gw:8080/ui/query.html?{ID_A}"), "public_uri");
+    assert!(page.get("nextUri").is_none());
+    let (mut flow, _) = follow_up(&host, &w, "DELETE", &executing(ID_A));
+    host.respond(&[(":status", "503")], b"");
+    assert_eq!(flow.on_response_headers(&host, true), Action::Pause);
+    assert_eq!(host.last_reply().map(|r| (r.status, r.body)), Some((204, vec![])));
+    assert_eq!(host.metric("trino_gateway.lost_queries_failed"), 2);
+}
+
+#[test]
+fn without_public_uri_the_origin_comes_from_the_request() {
+    let host = RecordingHost::new();
+    let w = worker(&host, NO_PUBLIC_URI);
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    let mut flow = Flow::new(w.clone());
+    host.request(&[(":method", "GET"), (":path", &executing(ID_A)), (":scheme", "https"), (":authority", "t.example")]);
+    flow.on_request_headers(&host, true);
+    host.respond(&[(":status", "502")], b"");
+    flow.on_response_headers(&host, true);
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    assert_eq!(page["infoUri"], format!("https://t.example/ui/query.html?{ID_A}"));
+}
+
+#[test]
+fn a_404_from_a_restarted_coordinator_names_the_restart_and_other_404s_pass() {
+    use crate::health::{publish, ClusterHealth, Health};
+    use crate::query_id::CoordinatorId;
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+    host.respond(&[(":status", "404")], b"Error 404 Not Found: Query not found");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Continue, "not restarted: expired, passed on");
+    let record = |coordinator| ClusterHealth {
+        cluster: 0,
+        health: Health::Healthy,
+        coordinator: CoordinatorId::parse(coordinator),
+        updated_at: 1,
+        running: 0,
+        queued: 0,
+    };
+    publish(&*host.shared, record("zz9zz")).unwrap();
+    let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+    host.respond(&[(":status", "404")], b"");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Pause);
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    assert!(page["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("restarted (coordinator id aaaaa is gone, it is now zz9zz)"));
+}
+
+#[test]
+fn failed_host_calls_never_panic_and_never_route_blind() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    host.fail("set_request_header");
+    let (_, action) = follow_up(&host, &w, "GET", "/v1/info");
+    assert_eq!((action, host.last_reply().map(|r| r.status)), (Action::Pause, Some(500)));
+    host.pass("set_request_header");
+    // Headers unreadable: the statement is still routed, just not kept for a re-send.
+    host.fail("request_headers");
+    let (_, placed) = submit(&host, &w, "SELECT 1", "503", b"");
+    assert!(placed.is_some());
+    assert!(host.dispatched.borrow().is_empty());
+    host.pass("request_headers");
+    // Shared data down: new statements still placed (local turn), lookups fail closed.
+    host.fail("shared_get");
+    host.fail("shared_set");
+    let (_, placed) = submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    assert!(placed.is_some());
+    let (_, action) = follow_up(&host, &w, "GET", &executing(ID_A));
+    assert_eq!((action, host.last_reply().map(|r| r.status)), (Action::Pause, Some(404)));
+    assert!(host.metric("trino_gateway.shared_data_errors") >= 2);
+    assert!(host.metric("trino_gateway.host_call_errors") >= 2);
+}
+
+#[test]
+fn follow_up_counters_are_flushed_on_tick() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    for _ in 0..3 {
+        follow_up(&host, &w, "GET", &executing(ID_A));
+    }
+    assert_eq!(host.metric("trino_gateway.sticky_hits"), 0, "counted in the worker");
+    assert_eq!(host.metric("trino_gateway.new_queries.a"), 1, "new queries are counted at once");
+    w.refresh(&host);
+    assert_eq!(host.metric("trino_gateway.sticky_hits"), 3);
+}
+
+/// The exact host calls per request kind (body chunk reads apart): a new
+/// call on the hot path fails here. `examples/host_calls` prints the same.
+mod host_call_budget {
+    use super::*;
+
+    fn header(name: &str) -> Call {
+        Call::RequestHeader(name.into())
+    }
+
+    #[test]
+    fn a_follow_up_request() {
+        let phases = call_budget::follow_up(true);
+        assert_eq!(
+            phases.request,
+            [
+                header(":path"),
+                call_budget::bucket_of(ID_A),
+                Call::SetRequestHeader(ROUTING.into(), "a".into()),
+                header(":method"),
+            ]
+        );
+        assert_eq!(phases.response, [Call::ResponseHeader(":status".into())]);
+        assert_eq!(phases.response_body, []);
+        assert!(phases.request.len() <= 4 && phases.response.len() + phases.response_body.len() <= 1);
+    }
+
+    #[test]
+    fn a_follow_up_request_without_public_uri() {
+        let phases = call_budget::follow_up(false);
+        assert_eq!(phases.request.len(), 6, "{:?}", phases.request);
+        assert_eq!(phases.request[4..], [header(":scheme"), header(":authority")]);
+        assert_eq!(phases.response.len(), 1);
+    }
+
+    #[test]
+    fn a_new_statement() {
+        let phases = call_budget::new_statement();
+        assert_eq!(
+            phases.request,
+            [
+                header(":path"),
+                Call::RequestHeaders,
+                Call::SharedGet(crate::health::KEY.into()),
+                Call::SharedGet(crate::balancer::KEY.into()),
+                Call::SharedSet(crate::balancer::KEY.into()),
+                Call::SetRequestHeader(ROUTING.into(), "a".into()),
+                Call::IncrementMetric("trino_gateway.new_queries.a".into()),
+            ]
+        );
+        assert_eq!(phases.request_body, []);
+        let bucket = call_budget::bucket_of(call_budget::ID_A2);
+        let Call::SharedGet(key) = &bucket else { panic!() };
+        assert_eq!(phases.response, [Call::ResponseHeader(":status".into())]);
+        assert_eq!(phases.response_body, [Call::Now, bucket.clone(), Call::SharedSet(key.clone())]);
+        assert!(phases.total() <= 12, "{}", phases.total());
+    }
+
+    #[test]
+    fn requests_any_coordinator_answers_and_web_ui_requests() {
+        for path in ["/v1/info", "/ui/login"] {
+            let phases = call_budget::pass_through(path);
+            assert_eq!(phases.request, [header(":path"), Call::SetRequestHeader(ROUTING.into(), "a".into())], "{path}");
+            assert_eq!(phases.response, [Call::ResponseHeader(":status".into())]);
+        }
+    }
+
+    #[test]
+    fn an_unknown_query() {
+        let phases = call_budget::unknown_query();
+        assert_eq!(
+            phases.request,
+            [
+                header(":path"),
+                call_budget::bucket_of(ID_B),
+                Call::SharedGet(crate::coordinator_map::KEY.into()),
+                Call::IncrementMetric("trino_gateway.query_not_found".into()),
+                Call::SendResponse(404),
+            ]
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The health-check service: runs once per Envoy process (bootstrap wasm
+//! service, `singleton: true`, same vm_id as the filter so it shares its data).
+//! Every `health.interval_ms` it asks each coordinator's `/v1/info` and
+//! publishes what it finds; it also learns each coordinator's id, so queries
+//! can be routed by their id's suffix from the very first one. With a web UI
+//! login configured (`health.ui_user`), it also reads `/ui/api/stats` (running
+//! and queued queries), logging in again whenever the session is refused.
+//! Every `USAGE_EVERY` polls it measures the routing state for the state
+//! gauges: it runs on Envoy's main thread, so reading every key costs no
+//! worker anything.
+
+use crate::config::Config;
+use crate::coordinator_map;
+use crate::health::{self, ClusterHealth, Health};
+use crate::host::{info, warn, Host, HostError};
+use crate::metrics::Metrics;
+use crate::router::Router;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Every how many polls the state-usage gauges are refreshed.
+const USAGE_EVERY: u32 = 5;
+/// The first poll, once Envoy's clusters are up.
+const FIRST_POLL_AFTER: Duration = Duration::from_millis(100);
+
+pub struct HealthService {
+    pub router: Router,
+    pub metrics: Metrics,
+    /// Call token → what was asked of which cluster (index).
+    pending: HashMap<u32, (Poll, usize)>,
+    /// Web UI session cookie per cluster (index), once logged in.
+    sessions: HashMap<usize, String>,
+    polls: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    Info,
+    Login,
+    Stats,
+}
+
+impl HealthService {
+    /// Parses the plugin configuration (the same document as the filter's)
+    /// and prepares shared data; None (after an error log) refuses it.
+    pub fn configure(host: &dyn Host, configuration: &[u8]) -> Option<HealthService> {
+        let config = match Config::parse(configuration) {
+            Ok(config) => config,
+            Err(e) => {
+                crate::host::error(host, format_args!("trino-gateway: invalid plugin configuration: {e}"));
+                return None;
+            }
+        };
+        let router = match Router::new(config, host) {
+            Ok(router) => router,
+            Err(e) => {
+                crate::host::error(host, format_args!("trino-gateway: cannot register clusters in shared data: {e:?}"));
+                return None;
+            }
+        };
+        let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
+        let metrics = Metrics::define(host, &names);
+        info(
+            host,
+            format_args!(
+                "trino-gateway: health checks of {} every {} ms",
+                names.join(", "),
+                router.config.health.interval_ms
+            ),
+        );
+        Some(HealthService { router, metrics, pending: HashMap::new(), sessions: HashMap::new(), polls: 0 })
+    }
+
+    /// How long until the next poll: the first comes right after start (so
+    /// coordinator ids are known before the first queries), then every interval.
+    pub fn tick_period(&self) -> Duration {
+        if self.polls == 0 {
+            FIRST_POLL_AFTER
+        } else {
+            Duration::from_millis(self.router.config.health.interval_ms)
+        }
+    }
+
+    /// On tick: poll every coordinator; now and then, measure the routing state.
+    pub fn poll_all(&mut self, host: &dyn Host) {
+        for cluster in 0..self.router.config.clusters.len() {
+            if self.pending.values().any(|(_, c)| *c == cluster) {
+                continue; // The timeout is shorter than the interval; this is only defensive.
+            }
+            if let Err(e) = self.send(host, Poll::Info, cluster) {
+                warn(host, format_args!("trino-gateway: cannot poll {}: {e}", self.router.cluster_name(cluster)));
+                self.record(host, cluster, None, &[]);
+            }
+            if self.router.config.health.ui_login.is_some() {
+                self.poll_load(host, cluster);
+            }
+        }
+        if self.polls.is_multiple_of(USAGE_EVERY) {
+            match crate::usage::measure(host, &self.router.config) {
+                Ok(usage) => self.metrics.state_usage(host, &usage),
+                Err(e) => warn(host, format_args!("trino-gateway: cannot measure the routing state: {e:?}")),
+            }
+        }
+        self.polls = self.polls.wrapping_add(1);
+    }
+
+    /// Read `/ui/api/stats` with the cluster's web UI session, or log in first.
+    fn poll_load(&mut self, host: &dyn Host, cluster: usize) {
+        let poll = if self.sessions.contains_key(&cluster) { Poll::Stats } else { Poll::Login };
+        if let Err(e) = self.send(host, poll, cluster) {
+            warn(
+                host,
+                format_args!("trino-gateway: cannot read the stats of {}: {e}", self.router.cluster_name(cluster)),
+            );
+        }
+    }
+
+    fn send(&mut self, host: &dyn Host, poll: Poll, cluster: usize) -> Result<(), HostError> {
+        let timeout = Duration::from_millis(self.router.config.health.timeout_ms);
+        let name = self.router.cluster_name(cluster).to_string();
+        let mut headers = vec![(":authority", name.as_str()), ("user-agent", "trino-gateway-health")];
+        let form;
+        let body = match poll {
+            Poll::Info => {
+                headers.extend([(":method", "GET"), (":path", "/v1/info")]);
+                None
+            }
+            Poll::Login => {
+                let login = self.router.config.health.ui_login.as_ref().ok_or(HostError("no login".into()))?;
+                form = health::login_form(&login.user, &login.password);
+                headers.extend([
+                    (":method", "POST"),
+                    (":path", "/ui/login"),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ]);
+                Some(form.as_bytes())
+            }
+            Poll::Stats => {
+                let cookie = self.sessions.get(&cluster).map_or("", String::as_str);
+                headers.extend([(":method", "GET"), (":path", "/ui/api/stats"), ("cookie", cookie)]);
+                None
+            }
+        };
+        let token = host.dispatch_http(&name, &headers, body, timeout)?;
+        self.pending.insert(token, (poll, cluster));
+        Ok(())
+    }
+
+    /// A poll's answer arrived (`num_headers` 0: reset, timeout or no connection).
+    pub fn on_response(&mut self, host: &dyn Host, token: u32, num_headers: usize, body_size: usize) {
+        let Some((poll, cluster)) = self.pending.remove(&token) else { return };
+        let headers = if num_headers == 0 { Vec::new() } else { host.call_response_headers().unwrap_or_default() };
+        let status = headers.iter().find(|(n, _)| n == ":status").and_then(|(_, s)| s.parse::<u16>().ok());
+        let body = host.call_response_body(body_size).unwrap_or_default();
+        match poll {
+            Poll::Info => self.record(host, cluster, status, &body),
+            Poll::Login => self.logged_in(host, cluster, status, &headers),
+            Poll::Stats => self.record_load(host, cluster, status, &body),
+        }
+    }
+
+    /// The answer to `POST /ui/login`: keep the session cookie, then read the stats.
+    fn logged_in(&mut self, host: &dyn Host, cluster: usize, status: Option<u16>, headers: &[(String, String)]) {
+        let set_cookies = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str());
+        match health::ui_session_cookie(set_cookies) {
+            Some(cookie) => {
+                self.sessions.insert(cluster, cookie);
+                self.poll_load(host, cluster);
+            }
+            None if status.is_some() => warn(
+                host,
+                format_args!(
+                    "trino-gateway: web UI login to {} refused ({status:?}): no running/queued figures",
+                    self.router.cluster_name(cluster)
+                ),
+            ),
+            None => {} // Unreachable: the /v1/info poll reports that.
+        }
+    }
+
+    fn record_load(&mut self, host: &dyn Host, cluster: usize, status: Option<u16>, body: &[u8]) {
+        let figures = if status == Some(200) { health::parse_stats(body) } else { None };
+        let Some((running, queued)) = figures else {
+            // 401: the session expired or the coordinator restarted (new signing key): log in again.
+            self.sessions.remove(&cluster);
+            return;
+        };
+        let Some(table_id) = self.router.table_id(cluster) else { return };
+        if let Err(e) = health::publish_load(host, table_id, running, queued) {
+            let name = self.router.cluster_name(cluster);
+            warn(host, format_args!("trino-gateway: cannot publish the load of {name}: {e:?}"));
+            self.metrics.shared_data_error(host);
+        }
+        self.metrics.cluster_load(host, cluster, running, queued);
+    }
+
+    fn record(&mut self, host: &dyn Host, cluster: usize, status: Option<u16>, body: &[u8]) {
+        let Some(table_id) = self.router.table_id(cluster) else { return };
+        let name = self.router.cluster_name(cluster).to_string();
+        let (observed, coordinator) = health::judge_info(status, body);
+        if observed == Health::Unhealthy {
+            self.metrics.health_check_failed(host);
+        }
+        // What the coordinator says, never the `draining` flag of this
+        // service's (bootstrap, static) configuration: workers apply their own
+        // filter configuration, which xDS/ECDS (e.g. an Istio WasmPlugin) can change.
+        let store = host;
+        let old = health::read(store).map(|records| health::of(&records, table_id)).ok();
+        let old_coordinator = old.and_then(|o| o.coordinator);
+        if let (Some(new), Some(previous)) = (coordinator, old_coordinator) {
+            if new != previous {
+                warn(host, format_args!("trino-gateway: {name} restarted: coordinator id {previous:?} -> {new:?}; its earlier queries are gone"));
+                self.metrics.coordinator_restart(host);
+            }
+        }
+        if old.map(|o| o.health) != Some(observed) {
+            info(host, format_args!("trino-gateway: {name} is {observed:?}"));
+        }
+        let now = host.now_seconds();
+        let record = ClusterHealth {
+            cluster: table_id,
+            health: observed,
+            coordinator: coordinator.or(old_coordinator),
+            updated_at: now,
+            running: old.map_or(0, |o| o.running),
+            queued: old.map_or(0, |o| o.queued),
+        };
+        if let Err(e) = health::publish(store, record) {
+            warn(host, format_args!("trino-gateway: cannot publish the health of {name}: {e:?}"));
+            self.metrics.shared_data_error(host);
+        }
+        if let Some(coordinator) = coordinator {
+            if let Err(e) = coordinator_map::learn(store, coordinator, table_id, now) {
+                warn(host, format_args!("trino-gateway: cannot record the coordinator id of {name}: {e:?}"));
+                self.metrics.shared_data_error(host);
+            }
+        }
+    }
+}

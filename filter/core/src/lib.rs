@@ -1,0 +1,30 @@
+//! The host-independent core of the Trino Envoy Gateway: Trino protocol
+//! knowledge, configuration, routing decisions, the encoding of routing state
+//! in shared data, and the request flow as a state machine. Nothing here calls
+//! proxy-wasm: the host is reached only through the `host::Host` trait, so all
+//! of it runs natively under `cargo test` (with `mock::RecordingHost`).
+#![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+pub mod balancer;
+#[cfg(any(test, feature = "testing"))]
+pub mod call_budget;
+pub mod checksum;
+pub mod classify;
+pub mod cluster_table;
+pub mod config;
+pub mod coordinator_map;
+pub mod failed_query;
+pub mod flow;
+pub mod headers;
+pub mod health;
+pub mod health_service;
+pub mod host;
+pub mod metrics;
+#[cfg(any(test, feature = "testing"))]
+pub mod mock;
+pub mod query_id;
+pub mod query_map;
+pub mod router;
+pub mod shared_data;
+pub mod usage;
+pub mod worker;

@@ -1,0 +1,220 @@
+//! The gateway's Envoy stats: `wasmcustom.trino_gateway.*` in `/stats`, and
+//! `trino_gateway_*` in `/stats/prometheus`, where the `stats_tags` of
+//! envoy/envoy.yaml turn the cluster name into a `trino_cluster` label.
+//!
+//! Metric ids are per VM, so every VM defines them. The counters of the
+//! follow-up path (sticky hits, coordinator-id routes, any-coordinator and
+//! other requests) are counted in the worker and added to Envoy's counters on
+//! the worker's tick (`flush`): a follow-up request makes no metric call, and
+//! those counters lag by at most one tick. Everything else (new queries,
+//! failover, lost queries, ...) is counted at once.
+
+use crate::health::Health;
+use crate::host::{warn, Host, MetricKind};
+use crate::router::{ReplyReason, Via};
+use crate::usage::Usage;
+use std::cell::Cell;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    new_queries: Vec<Option<u32>>,
+    sticky_hits: Deferred,
+    coordinator_id_routes: Deferred,
+    any_coordinator: Deferred,
+    other: Deferred,
+    query_not_found: Option<u32>,
+    malformed_query_ids: Option<u32>,
+    unparseable_responses: Option<u32>,
+    shared_data_errors: Option<u32>,
+    host_call_errors: Option<u32>,
+    no_coordinator: Option<u32>,
+    passive_unhealthy: Option<u32>,
+    lost_queries: Option<u32>,
+    submissions_resent: Option<u32>,
+    failovers: Option<u32>,
+    statements_too_big_to_resend: Option<u32>,
+    statements_over_memory_budget: Option<u32>,
+    health: Vec<Option<u32>>,
+    running: Vec<Option<u32>>,
+    queued: Vec<Option<u32>>,
+    health_checks_failed: Option<u32>,
+    coordinator_restarts: Option<u32>,
+    state_keys: Option<u32>,
+    state_bytes: Option<u32>,
+    tracked_queries: Option<u32>,
+}
+
+/// A counter counted in the worker and flushed to Envoy on tick.
+#[derive(Debug, Default)]
+struct Deferred {
+    id: Option<u32>,
+    pending: Cell<u64>,
+}
+
+impl Deferred {
+    fn new(id: Option<u32>) -> Deferred {
+        Deferred { id, pending: Cell::new(0) }
+    }
+
+    fn count(&self) {
+        self.pending.set(self.pending.get().wrapping_add(1));
+    }
+
+    fn flush(&self, host: &dyn Host) {
+        let pending = self.pending.replace(0);
+        if let (Some(id), true) = (self.id, pending > 0) {
+            if host.increment_metric(id, pending as i64).is_err() {
+                self.pending.set(pending); // try again next tick
+            }
+        }
+    }
+}
+
+fn define(host: &dyn Host, kind: MetricKind, name: &str) -> Option<u32> {
+    match host.define_metric(kind, name) {
+        Ok(id) => Some(id),
+        Err(error) => {
+            warn(host, format_args!("trino-gateway: cannot define metric {name}: {error}"));
+            None
+        }
+    }
+}
+
+fn increment(host: &dyn Host, id: Option<u32>) {
+    if let Some(id) = id {
+        // A failed increment loses one count; nothing else to do about it.
+        let _ = host.increment_metric(id, 1);
+    }
+}
+
+fn gauge(host: &dyn Host, id: Option<u32>, value: u64) {
+    if let Some(id) = id {
+        let _ = host.record_metric(id, value);
+    }
+}
+
+impl Metrics {
+    pub fn define(host: &dyn Host, cluster_names: &[&str]) -> Metrics {
+        let counter = |name: &str| define(host, MetricKind::Counter, &format!("trino_gateway.{name}"));
+        let per_cluster = |kind, what: &str| -> Vec<Option<u32>> {
+            cluster_names.iter().map(|c| define(host, kind, &format!("trino_gateway.cluster.{c}.{what}"))).collect()
+        };
+        Metrics {
+            new_queries: cluster_names.iter().map(|c| counter(&format!("new_queries.{c}"))).collect(),
+            sticky_hits: Deferred::new(counter("sticky_hits")),
+            coordinator_id_routes: Deferred::new(counter("coordinator_id_routes")),
+            any_coordinator: Deferred::new(counter("any_coordinator_requests")),
+            other: Deferred::new(counter("other_requests")),
+            query_not_found: counter("query_not_found"),
+            malformed_query_ids: counter("malformed_query_ids"),
+            unparseable_responses: counter("unparseable_statement_responses"),
+            shared_data_errors: counter("shared_data_errors"),
+            host_call_errors: counter("host_call_errors"),
+            no_coordinator: counter("no_coordinator_available"),
+            passive_unhealthy: counter("passive_unhealthy_marks"),
+            lost_queries: counter("lost_queries_failed"),
+            submissions_resent: counter("submissions_resent"),
+            failovers: counter("failovers"),
+            statements_too_big_to_resend: counter("statements_too_big_to_resend"),
+            statements_over_memory_budget: counter("statements_over_memory_budget"),
+            health: per_cluster(MetricKind::Gauge, "health"),
+            running: per_cluster(MetricKind::Gauge, "running_queries"),
+            queued: per_cluster(MetricKind::Gauge, "queued_queries"),
+            health_checks_failed: counter("health_checks_failed"),
+            coordinator_restarts: counter("coordinator_restarts"),
+            state_keys: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_keys"),
+            state_bytes: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_bytes"),
+            tracked_queries: define(host, MetricKind::Gauge, "trino_gateway.state.tracked_queries"),
+        }
+    }
+
+    /// Adds the worker-counted counters to Envoy's (on tick).
+    pub fn flush(&self, host: &dyn Host) {
+        for deferred in [&self.sticky_hits, &self.coordinator_id_routes, &self.any_coordinator, &self.other] {
+            deferred.flush(host);
+        }
+    }
+
+    pub fn routed(&self, host: &dyn Host, cluster: usize, via: Via) {
+        match via {
+            Via::NewQuery => increment(host, self.new_queries.get(cluster).copied().flatten()),
+            Via::StickyHit => self.sticky_hits.count(),
+            Via::CoordinatorId => self.coordinator_id_routes.count(),
+            Via::AnyCoordinator => self.any_coordinator.count(),
+            Via::Other => self.other.count(),
+        }
+    }
+
+    pub fn replied(&self, host: &dyn Host, reason: ReplyReason) {
+        increment(
+            host,
+            match reason {
+                ReplyReason::UnknownQuery => self.query_not_found,
+                ReplyReason::MalformedQueryId => self.malformed_query_ids,
+                ReplyReason::NoCoordinator => self.no_coordinator,
+                ReplyReason::LostQuery => self.lost_queries,
+            },
+        );
+    }
+
+    pub fn passive_unhealthy(&self, host: &dyn Host) {
+        increment(host, self.passive_unhealthy);
+    }
+
+    /// A new statement re-sent to another coordinator after its first one failed.
+    pub fn submission_resent(&self, host: &dyn Host) {
+        increment(host, self.submissions_resent);
+    }
+
+    /// A re-sent statement that another coordinator answered.
+    pub fn failover(&self, host: &dyn Host) {
+        increment(host, self.failovers);
+    }
+
+    pub fn statement_too_big_to_resend(&self, host: &dyn Host) {
+        increment(host, self.statements_too_big_to_resend);
+    }
+
+    /// A statement not kept for re-sending: the worker's memory budget for kept statements was used up.
+    pub fn statement_over_memory_budget(&self, host: &dyn Host) {
+        increment(host, self.statements_over_memory_budget);
+    }
+
+    pub fn health_check_failed(&self, host: &dyn Host) {
+        increment(host, self.health_checks_failed);
+    }
+
+    pub fn coordinator_restart(&self, host: &dyn Host) {
+        increment(host, self.coordinator_restarts);
+    }
+
+    pub fn unparseable_response(&self, host: &dyn Host) {
+        increment(host, self.unparseable_responses);
+    }
+
+    pub fn shared_data_error(&self, host: &dyn Host) {
+        increment(host, self.shared_data_errors);
+    }
+
+    /// A host call other than shared data failed (headers, body, reply, dispatch).
+    pub fn host_call_error(&self, host: &dyn Host) {
+        increment(host, self.host_call_errors);
+    }
+
+    /// 0 unknown, 1 healthy, 2 starting, 3 draining, 4 unhealthy.
+    pub fn cluster_health(&self, host: &dyn Host, cluster: usize, health: Health) {
+        gauge(host, self.health.get(cluster).copied().flatten(), health.gauge());
+    }
+
+    /// Running and queued queries as the coordinator's `/ui/api/stats` reports them.
+    pub fn cluster_load(&self, host: &dyn Host, cluster: usize, running: u32, queued: u32) {
+        gauge(host, self.running.get(cluster).copied().flatten(), u64::from(running));
+        gauge(host, self.queued.get(cluster).copied().flatten(), u64::from(queued));
+    }
+
+    pub fn state_usage(&self, host: &dyn Host, usage: &Usage) {
+        gauge(host, self.state_keys, usage.keys as u64);
+        gauge(host, self.state_bytes, usage.bytes as u64);
+        gauge(host, self.tracked_queries, usage.tracked_queries as u64);
+    }
+}

@@ -1,0 +1,342 @@
+//! An in-memory `Host` that records every call: the native stand-in for Envoy
+//! in the flow's tests, the host-call budget tests and `examples/host_calls`.
+//!
+//! Shared data is an `Rc<MemorySharedData>`, so several `RecordingHost`s (one
+//! per simulated worker) can share one store the way Envoy's workers do.
+//! Faults are injected by call kind (`fail("set_request_header")`).
+
+use crate::host::{Headers, Host, HostError, LogLevel, MetricKind};
+use crate::shared_data::{MemorySharedData, SharedData, SharedDataError};
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// One host call, as the mock saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    RequestHeader(String),
+    RequestHeaders,
+    SetRequestHeader(String, String),
+    RemoveRequestHeader(String),
+    RequestBody,
+    ResponseHeader(String),
+    ResponseBody,
+    SendResponse(u32),
+    ResumeResponse,
+    DispatchHttp(String),
+    CallResponseHeaders,
+    CallResponseBody,
+    DispatchGrpc(String),
+    GrpcResponse,
+    SharedGet(String),
+    SharedSet(String),
+    DefineMetric(String),
+    IncrementMetric(String),
+    RecordMetric(String),
+    Now,
+    Log(String),
+}
+
+impl Call {
+    /// The call's kind, as `RecordingHost::fail` takes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Call::RequestHeader(_) => "request_header",
+            Call::RequestHeaders => "request_headers",
+            Call::SetRequestHeader(..) => "set_request_header",
+            Call::RemoveRequestHeader(_) => "remove_request_header",
+            Call::RequestBody => "request_body",
+            Call::ResponseHeader(_) => "response_header",
+            Call::ResponseBody => "response_body",
+            Call::SendResponse(_) => "send_response",
+            Call::ResumeResponse => "resume_response",
+            Call::DispatchHttp(_) => "dispatch_http",
+            Call::CallResponseHeaders => "call_response_headers",
+            Call::CallResponseBody => "call_response_body",
+            Call::DispatchGrpc(_) => "dispatch_grpc",
+            Call::GrpcResponse => "grpc_response",
+            Call::SharedGet(_) => "shared_get",
+            Call::SharedSet(_) => "shared_set",
+            Call::DefineMetric(_) => "define_metric",
+            Call::IncrementMetric(_) => "increment_metric",
+            Call::RecordMetric(_) => "record_metric",
+            Call::Now => "now",
+            Call::Log(_) => "log",
+        }
+    }
+
+    /// Body chunk reads scale with the body, not with the request: budgets leave them out.
+    pub fn is_body_read(&self) -> bool {
+        matches!(self, Call::RequestBody | Call::ResponseBody)
+    }
+}
+
+/// A local reply the flow sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u32,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP call the flow dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatched {
+    pub cluster: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    pub token: u32,
+}
+
+#[derive(Default)]
+pub struct RecordingHost {
+    pub shared: Rc<MemorySharedData>,
+    pub request_headers: RefCell<Headers>,
+    pub response_headers: RefCell<Headers>,
+    /// The chunk `request_body` returns.
+    pub request_chunk: RefCell<Vec<u8>>,
+    pub response_body: RefCell<Vec<u8>>,
+    /// The answer `call_response_*` return.
+    pub call_response: RefCell<(Headers, Vec<u8>)>,
+    pub calls: RefCell<Vec<Call>>,
+    pub replies: RefCell<Vec<Reply>>,
+    pub dispatched: RefCell<Vec<Dispatched>>,
+    /// Metric names by id, with their value (counters summed, gauges last value).
+    pub metrics: RefCell<Vec<(String, i64)>>,
+    pub logs: RefCell<Vec<(LogLevel, String)>>,
+    pub now: Cell<u32>,
+    failing: RefCell<HashSet<&'static str>>,
+    next_token: Cell<u32>,
+}
+
+fn pairs(list: &[(&str, &str)]) -> Headers {
+    list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+}
+
+impl RecordingHost {
+    pub fn new() -> RecordingHost {
+        RecordingHost { now: Cell::new(1_795_600_000), ..RecordingHost::default() }
+    }
+
+    /// Another worker of the same Envoy: same shared data, nothing else.
+    pub fn sibling(&self) -> RecordingHost {
+        RecordingHost { shared: self.shared.clone(), now: Cell::new(self.now.get()), ..RecordingHost::default() }
+    }
+
+    /// A new request on this host (headers replaced, responses and bodies cleared, calls kept).
+    pub fn request(&self, headers: &[(&str, &str)]) {
+        *self.request_headers.borrow_mut() = pairs(headers);
+        self.response_headers.borrow_mut().clear();
+        self.response_body.borrow_mut().clear();
+        self.request_chunk.borrow_mut().clear();
+    }
+
+    pub fn respond(&self, headers: &[(&str, &str)], body: &[u8]) {
+        *self.response_headers.borrow_mut() = pairs(headers);
+        *self.response_body.borrow_mut() = body.to_vec();
+    }
+
+    pub fn call_answers(&self, headers: &[(&str, &str)], body: &[u8]) {
+        *self.call_response.borrow_mut() = (pairs(headers), body.to_vec());
+    }
+
+    /// Calls of this kind fail from now on (`pass` undoes it).
+    pub fn fail(&self, kind: &'static str) {
+        self.failing.borrow_mut().insert(kind);
+    }
+
+    pub fn pass(&self, kind: &'static str) {
+        self.failing.borrow_mut().remove(kind);
+    }
+
+    /// The calls recorded since the last `take_calls`.
+    pub fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.borrow_mut())
+    }
+
+    /// A metric's value by name (0 if never defined or never changed).
+    pub fn metric(&self, name: &str) -> i64 {
+        self.metrics.borrow().iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v)
+    }
+
+    pub fn last_reply(&self) -> Option<Reply> {
+        self.replies.borrow().last().cloned()
+    }
+
+    fn record(&self, call: Call) -> Result<(), HostError> {
+        let failing = self.failing.borrow().contains(call.kind());
+        let message = format!("{call:?}: injected failure");
+        self.calls.borrow_mut().push(call);
+        if failing {
+            Err(HostError(message))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn metric_name(&self, id: u32) -> String {
+        self.metrics.borrow().get(id as usize).map_or(format!("#{id}"), |(n, _)| n.clone())
+    }
+
+    fn find(headers: &Headers, name: &str) -> Option<String> {
+        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    }
+
+    fn token(&self) -> u32 {
+        self.next_token.set(self.next_token.get() + 1);
+        self.next_token.get()
+    }
+}
+
+impl SharedData for RecordingHost {
+    fn get(&self, key: &str) -> Result<(Option<Vec<u8>>, Option<u32>), SharedDataError> {
+        self.record(Call::SharedGet(key.to_string())).map_err(|e| SharedDataError::Host(e.0))?;
+        self.shared.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedDataError> {
+        self.record(Call::SharedSet(key.to_string())).map_err(|e| SharedDataError::Host(e.0))?;
+        self.shared.set(key, value, cas)
+    }
+}
+
+impl Host for RecordingHost {
+    fn request_header(&self, name: &str) -> Result<Option<String>, HostError> {
+        self.record(Call::RequestHeader(name.to_string()))?;
+        Ok(Self::find(&self.request_headers.borrow(), name))
+    }
+
+    fn request_headers(&self) -> Result<Headers, HostError> {
+        self.record(Call::RequestHeaders)?;
+        Ok(self.request_headers.borrow().clone())
+    }
+
+    fn set_request_header(&self, name: &str, value: &str) -> Result<(), HostError> {
+        self.record(Call::SetRequestHeader(name.to_string(), value.to_string()))?;
+        let mut headers = self.request_headers.borrow_mut();
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        headers.push((name.to_string(), value.to_string()));
+        Ok(())
+    }
+
+    fn remove_request_header(&self, name: &str) -> Result<(), HostError> {
+        self.record(Call::RemoveRequestHeader(name.to_string()))?;
+        self.request_headers.borrow_mut().retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        Ok(())
+    }
+
+    fn request_body(&self, size: usize) -> Result<Vec<u8>, HostError> {
+        self.record(Call::RequestBody)?;
+        let chunk = self.request_chunk.borrow();
+        Ok(chunk.get(..size.min(chunk.len())).unwrap_or_default().to_vec())
+    }
+
+    fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
+        self.record(Call::ResponseHeader(name.to_string()))?;
+        Ok(Self::find(&self.response_headers.borrow(), name))
+    }
+
+    fn response_body(&self, size: usize) -> Result<Vec<u8>, HostError> {
+        self.record(Call::ResponseBody)?;
+        let body = self.response_body.borrow();
+        Ok(body.get(..size.min(body.len())).unwrap_or_default().to_vec())
+    }
+
+    fn send_response(&self, status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(), HostError> {
+        self.record(Call::SendResponse(status))?;
+        self.replies.borrow_mut().push(Reply {
+            status,
+            headers: pairs(headers),
+            body: body.unwrap_or_default().to_vec(),
+        });
+        Ok(())
+    }
+
+    fn resume_response(&self) -> Result<(), HostError> {
+        self.record(Call::ResumeResponse)
+    }
+
+    fn dispatch_http(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        _timeout: Duration,
+    ) -> Result<u32, HostError> {
+        self.record(Call::DispatchHttp(cluster.to_string()))?;
+        let token = self.token();
+        self.dispatched.borrow_mut().push(Dispatched {
+            cluster: cluster.to_string(),
+            headers: pairs(headers),
+            body: body.unwrap_or_default().to_vec(),
+            token,
+        });
+        Ok(token)
+    }
+
+    fn call_response_headers(&self) -> Result<Headers, HostError> {
+        self.record(Call::CallResponseHeaders)?;
+        Ok(self.call_response.borrow().0.clone())
+    }
+
+    fn call_response_body(&self, size: usize) -> Result<Vec<u8>, HostError> {
+        self.record(Call::CallResponseBody)?;
+        let answer = self.call_response.borrow();
+        Ok(answer.1.get(..size.min(answer.1.len())).unwrap_or_default().to_vec())
+    }
+
+    fn dispatch_grpc(
+        &self,
+        cluster: &str,
+        _service: &str,
+        _method: &str,
+        _message: &[u8],
+        _timeout: Duration,
+    ) -> Result<u32, HostError> {
+        self.record(Call::DispatchGrpc(cluster.to_string()))?;
+        Ok(self.token())
+    }
+
+    fn grpc_response(&self, size: usize) -> Result<Vec<u8>, HostError> {
+        self.record(Call::GrpcResponse)?;
+        let answer = self.call_response.borrow();
+        Ok(answer.1.get(..size.min(answer.1.len())).unwrap_or_default().to_vec())
+    }
+
+    fn define_metric(&self, _kind: MetricKind, name: &str) -> Result<u32, HostError> {
+        self.record(Call::DefineMetric(name.to_string()))?;
+        let mut metrics = self.metrics.borrow_mut();
+        if let Some(id) = metrics.iter().position(|(n, _)| n == name) {
+            return Ok(id as u32);
+        }
+        metrics.push((name.to_string(), 0));
+        Ok((metrics.len() - 1) as u32)
+    }
+
+    fn increment_metric(&self, id: u32, delta: i64) -> Result<(), HostError> {
+        self.record(Call::IncrementMetric(self.metric_name(id)))?;
+        if let Some((_, value)) = self.metrics.borrow_mut().get_mut(id as usize) {
+            *value += delta;
+        }
+        Ok(())
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
+        self.record(Call::RecordMetric(self.metric_name(id)))?;
+        if let Some((_, current)) = self.metrics.borrow_mut().get_mut(id as usize) {
+            *current = value as i64;
+        }
+        Ok(())
+    }
+
+    fn now_seconds(&self) -> u32 {
+        let _ = self.record(Call::Now);
+        self.now.get()
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        let _ = self.record(Call::Log(message.to_string()));
+        self.logs.borrow_mut().push((level, message.to_string()));
+    }
+}

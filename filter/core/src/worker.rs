@@ -1,0 +1,223 @@
+//! What one Envoy worker (one VM, one thread) keeps between requests: the
+//! router, the metrics, worker-local snapshots of shared state, and the memory
+//! budget for statements kept for a re-send.
+//!
+//! Snapshots, refreshed on every tick (`TICK`, so at most 250 ms old):
+//! - **coordinator map**, to skip re-writing a coordinator id → cluster entry
+//!   that is already known: learning a new query's coordinator costs no host
+//!   call unless the snapshot lacks the entry or it is a minute old (then
+//!   `coordinator_map::learn` reads and, if needed, writes shared data, as
+//!   before). Safe because a stale snapshot only causes a redundant write;
+//!   lookups of unknown queries always read shared data.
+//! - **health** of each configured cluster, for the gauges, and as the
+//!   fallback when shared data cannot be read. Placing a new query reads the
+//!   health from shared data (`current_health`): a snapshot up to one tick
+//!   old would send statements to a cluster another worker has just seen
+//!   fail, and each would cost a re-send.
+
+use crate::config::Config;
+use crate::coordinator_map::{self, Entry};
+use crate::health::Health;
+use crate::host::{error, info, warn, Host};
+use crate::metrics::Metrics;
+use crate::router::Router;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How often workers refresh their snapshots and gauges and flush counters.
+pub const TICK: Duration = Duration::from_millis(250);
+
+pub struct Worker {
+    pub router: Router,
+    pub metrics: Metrics,
+    health: RefCell<Vec<Health>>,
+    coordinators: RefCell<Vec<Entry>>,
+    /// Bytes of statements this worker keeps for a re-send right now.
+    kept_bytes: Rc<Cell<usize>>,
+    /// This worker's own turn counter (ids of queries the gateway fails itself).
+    turn: Cell<u32>,
+}
+
+impl Worker {
+    /// Parses and validates the plugin configuration and prepares shared
+    /// data. `None` (after an error log naming the field) makes Envoy refuse
+    /// the configuration.
+    pub fn configure(host: &dyn Host, configuration: &[u8]) -> Option<Worker> {
+        let config = match Config::parse(configuration) {
+            Ok(config) => config,
+            Err(e) => {
+                error(host, format_args!("trino-gateway: invalid plugin configuration: {e}"));
+                return None;
+            }
+        };
+        let router = match Router::new(config, host) {
+            Ok(router) => router,
+            Err(e) => {
+                error(host, format_args!("trino-gateway: cannot register clusters in shared data: {e:?}"));
+                return None;
+            }
+        };
+        let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
+        let metrics = Metrics::define(host, &names);
+        let worker = Worker {
+            health: RefCell::new(vec![Health::Unknown; names.len()]),
+            coordinators: RefCell::new(Vec::new()),
+            kept_bytes: Rc::new(Cell::new(0)),
+            turn: Cell::new(0),
+            router,
+            metrics,
+        };
+        worker.read_snapshots(host);
+        Some(worker)
+    }
+
+    /// The one-line summary of the configuration, for the log at start.
+    pub fn describe(&self) -> String {
+        let config = &self.router.config;
+        let names = |draining: bool| {
+            config
+                .clusters
+                .iter()
+                .filter(|c| !draining || c.draining)
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "{} clusters ({}), draining: [{}], routing header {}, max tracked queries {}, public uri {}",
+            config.clusters.len(),
+            names(false),
+            names(true),
+            config.routing_header,
+            config.max_tracked_queries,
+            config.public_uri.as_deref().unwrap_or("(from each request)")
+        )
+    }
+
+    /// On tick: refresh the snapshots and the health gauges, flush counters.
+    pub fn refresh(&self, host: &dyn Host) {
+        self.read_snapshots(host);
+        for (cluster, state) in self.health.borrow().iter().enumerate() {
+            self.metrics.cluster_health(host, cluster, *state);
+        }
+        self.metrics.flush(host);
+    }
+
+    fn read_snapshots(&self, host: &dyn Host) {
+        match self.router.read_health(host) {
+            Ok(health) => *self.health.borrow_mut() = health,
+            Err(e) => warn(host, format_args!("trino-gateway: cannot read cluster health: {e:?}")),
+        }
+        match coordinator_map::read(host) {
+            Ok(entries) => *self.coordinators.borrow_mut() = entries,
+            Err(e) => warn(host, format_args!("trino-gateway: cannot read the coordinator map: {e:?}")),
+        }
+    }
+
+    /// Each configured cluster's health read from shared data now (one
+    /// host call); the snapshot if that fails.
+    pub fn current_health(&self, host: &dyn Host) -> Vec<Health> {
+        match self.router.read_health(host) {
+            Ok(health) => {
+                self.health.borrow_mut().clone_from(&health);
+                health
+            }
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot read cluster health, using the last known: {e:?}"));
+                self.metrics.shared_data_error(host);
+                self.health.borrow().clone()
+            }
+        }
+    }
+
+    pub fn coordinators(&self) -> std::cell::Ref<'_, Vec<Entry>> {
+        self.coordinators.borrow()
+    }
+
+    /// Learned now by this worker: known before the next refresh.
+    pub fn note_coordinator(&self, entry: Entry) {
+        let mut entries = self.coordinators.borrow_mut();
+        entries.retain(|e| e.coordinator != entry.coordinator);
+        entries.push(entry);
+    }
+
+    /// Passive health: a request to `cluster` failed. Marked in shared data
+    /// (every worker sees it at its next tick) and in this worker's snapshot
+    /// at once.
+    pub fn mark_failed(&self, host: &dyn Host, cluster: usize, status: &str) {
+        if let Some(state) = self.health.borrow_mut().get_mut(cluster) {
+            *state = Health::Unhealthy;
+        }
+        match self.router.report_failure(host, cluster, host.now_seconds()) {
+            Ok(true) => {
+                warn(
+                    host,
+                    format_args!(
+                        "trino-gateway: {} answered {status}: marked UNHEALTHY",
+                        self.router.cluster_name(cluster)
+                    ),
+                );
+                self.metrics.passive_unhealthy(host);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot mark a cluster unhealthy: {e:?}"));
+                self.metrics.shared_data_error(host);
+            }
+        }
+    }
+
+    /// Reserve `bytes` of the kept-statement budget; None when it is used up.
+    pub fn reserve(&self, bytes: usize) -> Option<Reservation> {
+        let used = self.kept_bytes.get();
+        let budget = self.router.config.failover.max_kept_bytes_per_worker;
+        if used.saturating_add(bytes) > budget {
+            return None;
+        }
+        self.kept_bytes.set(used + bytes);
+        Some(Reservation { bytes, pool: self.kept_bytes.clone() })
+    }
+
+    /// Bytes of kept statements right now.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes.get()
+    }
+
+    pub fn next_turn(&self) -> u32 {
+        let turn = self.turn.get();
+        self.turn.set(turn.wrapping_add(1));
+        turn
+    }
+
+    pub fn log_start(&self, host: &dyn Host) {
+        info(host, format_args!("trino-gateway {}: {}", env!("CARGO_PKG_VERSION"), self.describe()));
+    }
+}
+
+/// Part of a worker's kept-statement budget, given back when dropped (the
+/// statement was answered, re-sent and answered, or its request ended).
+#[derive(Debug)]
+pub struct Reservation {
+    bytes: usize,
+    pool: Rc<Cell<usize>>,
+}
+
+impl Reservation {
+    /// Grow by `more` bytes within the budget; false (unchanged) when it does not fit.
+    pub fn grow(&mut self, more: usize, budget: usize) -> bool {
+        let used = self.pool.get();
+        if used.saturating_add(more) > budget {
+            return false;
+        }
+        self.pool.set(used + more);
+        self.bytes += more;
+        true
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.pool.set(self.pool.get().saturating_sub(self.bytes));
+    }
+}

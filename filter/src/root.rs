@@ -1,0 +1,91 @@
+//! Root context: reads the plugin configuration (a bad one makes Envoy refuse
+//! the filter) and plays one of two roles, chosen by its root_id:
+//! - `trino_gateway` (the HTTP filter): a `Worker` per VM, one `Flow` per request;
+//! - `trino_gateway_health` (the bootstrap singleton service, same vm_id):
+//!   polls every coordinator (`HealthService`).
+
+use crate::http::GatewayHttp;
+use crate::wasm_host::WasmHost;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType};
+use std::rc::Rc;
+use trino_gateway_core::flow::Flow;
+use trino_gateway_core::health_service::HealthService;
+use trino_gateway_core::worker::{Worker, TICK};
+
+/// The root_id of the health-check service.
+pub const HEALTH_ROOT_ID: &str = "trino_gateway_health";
+
+#[derive(Default)]
+pub struct GatewayRoot {
+    worker: Option<Rc<Worker>>,
+    health: Option<HealthService>,
+}
+
+impl Context for GatewayRoot {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if let Some(health) = &mut self.health {
+            health.on_response(&WasmHost, token_id, num_headers, body_size);
+        }
+    }
+}
+
+fn root_id() -> String {
+    hostcalls::get_property(vec!["plugin_root_id"])
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default()
+}
+
+impl RootContext for GatewayRoot {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, plugin_configuration_size) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                log::error!("trino-gateway: cannot read the plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        if root_id() == HEALTH_ROOT_ID {
+            let Some(health) = HealthService::configure(&WasmHost, &bytes) else { return false };
+            if let Err(status) = hostcalls::set_tick_period(health.tick_period()) {
+                log::error!("trino-gateway: cannot schedule health checks: {status:?}");
+                return false;
+            }
+            self.health = Some(health);
+            return true;
+        }
+        let Some(worker) = Worker::configure(&WasmHost, &bytes) else { return false };
+        worker.log_start(&WasmHost);
+        if let Err(status) = hostcalls::set_tick_period(TICK) {
+            log::warn!("trino-gateway: no snapshot refresh or gauges (set_tick_period: {status:?})");
+        }
+        self.worker = Some(Rc::new(worker));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(health) = &mut self.health {
+            let period = health.tick_period();
+            health.poll_all(&WasmHost);
+            if health.tick_period() != period {
+                if let Err(status) = hostcalls::set_tick_period(health.tick_period()) {
+                    log::error!("trino-gateway: cannot schedule health checks: {status:?}");
+                }
+            }
+        } else if let Some(worker) = &self.worker {
+            worker.refresh(&WasmHost);
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // Without a configuration on_configure failed and Envoy never runs us.
+        self.worker.clone().map(|worker| Box::new(GatewayHttp { flow: Flow::new(worker) }) as Box<dyn HttpContext>)
+    }
+}

@@ -22,7 +22,7 @@ concurrent 1 MB statements (the filter keeps new statements for a re-send:
 its per-worker memory budget must cap Envoy's growth).
 
 Host calls per request kind: the table `cargo run -p trino-gateway-core
---example host_calls` prints (counted against the core's mock host).
+--features testing --example host_calls` prints (counted against the core's mock host).
 """
 
 from __future__ import annotations
@@ -446,7 +446,7 @@ def host_calls() -> dict:
     """The host calls the filter makes per request kind, as the core's example
     counts them against its mock host (a markdown table). Built and run here, so
     it can take minutes the first time; anything wrong makes it "unavailable"."""
-    command = [os.environ.get("CARGO", "cargo"), "run", "-q", "-p", "trino-gateway-core", "--example", "host_calls"]
+    command = [os.environ.get("CARGO", "cargo"), "run", "-q", "-p", "trino-gateway-core", "--features", "testing", "--example", "host_calls"]
     try:
         # A session of its own, so that a timeout kills cargo's rustc children too.
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

@@ -107,20 +107,34 @@ fn calls(host: &RecordingHost) -> Vec<Call> {
     host.take_calls().into_iter().filter(|c| !c.is_body_read()).collect()
 }
 
-/// `GET /v1/statement/executing/...` of a recorded query, answered 200.
+/// `GET /v1/statement/executing/...` of a query this worker placed, answered 200.
 pub fn follow_up(public_uri: bool) -> Phases {
     let host = RecordingHost::new();
     let w = worker(&host, if public_uri { PLUGIN } else { NO_PUBLIC_URI });
     submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
-    host.take_calls();
-    let (mut flow, _) = follow_up_request(&host, &w, "GET", &executing(ID_A));
-    let request = calls(&host);
-    host.respond(&[(":status", "200")], b"{}");
-    flow.on_response_headers(&host, false);
-    let response = calls(&host);
-    flow.on_response_body(&host, 2, true);
     let kind = if public_uri { "follow-up (`public_uri` set)" } else { "follow-up (no `public_uri`)" };
-    Phases { kind, request, request_body: vec![], response, response_body: calls(&host) }
+    follow_up_phases(&host, &w, kind)
+}
+
+/// The same, on a worker that has not seen the query before (its first request there).
+pub fn follow_up_elsewhere() -> Phases {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    let other = host.sibling();
+    let w2 = worker(&other, PLUGIN);
+    follow_up_phases(&other, &w2, "follow-up, first on another worker")
+}
+
+fn follow_up_phases(host: &RecordingHost, w: &Rc<Worker>, kind: &'static str) -> Phases {
+    host.take_calls();
+    let (mut flow, _) = follow_up_request(host, w, "GET", &executing(ID_A));
+    let request = calls(host);
+    host.respond(&[(":status", "200")], b"{}");
+    flow.on_response_headers(host, false);
+    let response = calls(host);
+    flow.on_response_body(host, 2, true);
+    Phases { kind, request, request_body: vec![], response, response_body: calls(host) }
 }
 
 /// `POST /v1/statement` in the steady state (both coordinators known), answered 200.

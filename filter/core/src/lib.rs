@@ -22,6 +22,7 @@ pub mod host;
 pub mod metrics;
 #[cfg(any(test, feature = "testing"))]
 pub mod mock;
+pub mod owner_cache;
 pub mod query_id;
 pub mod query_map;
 pub mod router;

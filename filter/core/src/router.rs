@@ -9,6 +9,7 @@ use super::config::Config;
 use super::coordinator_map::{self, Entry};
 use super::failed_query::{self, ErrorCode, Loss};
 use super::health::{self, Health};
+use super::owner_cache::OwnerCache;
 use super::query_id::QueryId;
 use super::query_map::QueryMap;
 use super::shared_data::{SharedData, SharedDataError};
@@ -125,6 +126,8 @@ pub struct Router {
     ids: ClusterIds,
     schedule: Vec<usize>,
     queries: QueryMap,
+    /// This worker's own memory of owners, in front of the shared query map.
+    owners: OwnerCache,
     /// Per-worker position for requests that need no shared order.
     local_turn: Cell<usize>,
 }
@@ -141,6 +144,7 @@ impl Router {
         Ok(Router {
             schedule: balancer::schedule(&weights),
             queries: QueryMap { buckets: config.bucket_count() },
+            owners: OwnerCache::default(),
             ids,
             config,
             local_turn: Cell::new(0),
@@ -317,7 +321,11 @@ impl Router {
     ) -> (Decision, Option<SharedDataError>) {
         let mut error = None;
         let mut owner = None;
-        match self.queries.lookup(store, query_id) {
+        let known = self.owners.get(query_id).map(Ok).or_else(|| {
+            let found = self.queries.lookup(store, query_id).transpose()?;
+            Some(found.inspect(|table_id| self.owners.put(*query_id, *table_id)))
+        });
+        match known.transpose() {
             Ok(Some(table_id)) => owner = self.ids.config_index(table_id).map(|c| (c, Via::StickyHit)),
             Ok(None) => {}
             Err(e) => error = Some(e),
@@ -356,6 +364,7 @@ impl Router {
         let Some(table_id) = self.ids.table_id(cluster) else {
             return Ok(Learned::Unparseable);
         };
+        self.owners.put(query_id, table_id);
         self.queries.record(store, query_id, table_id, now)?;
         if !coordinator_map::is_fresh(known, query_id.coordinator_id(), table_id, now) {
             coordinator_map::learn(store, query_id.coordinator_id(), table_id, now)?;

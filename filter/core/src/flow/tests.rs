@@ -15,20 +15,19 @@ fn a_new_query_is_placed_learned_and_its_follow_ups_stick_on_every_worker() {
     let (w1, w2) = (worker(&one, PLUGIN), worker(&two, PLUGIN));
     let (_, first) = submit(&one, &w1, "SELECT 1", "200", &statement_answer(ID_B));
     assert_eq!(first.as_deref(), Some("a"), "the round robin starts at a; the client's value is overwritten");
-    let (_, second) = submit(&two, &w2, "SELECT 2", "200", &statement_answer(ID_B));
+    let (_, second) = submit(&two, &w2, "SELECT 2", "200", &statement_answer(ID_A));
     assert_eq!(second.as_deref(), Some("b"), "one round robin shared by the workers");
-    // ID_B was answered by a (first submit): the query map says a, whatever the id's suffix says.
-    for host_and_worker in [(&one, &w1), (&two, &w2)] {
-        let (host, worker) = host_and_worker;
+    // The query map decides, whatever an id's suffix says: ID_B was answered by a, ID_A by b.
+    for (host, worker) in [(&one, &w1), (&two, &w2)] {
         let (_, action) = follow_up(host, worker, "GET", &executing(ID_B));
-        assert_eq!((action, routed_to(host).as_deref()), (Action::Continue, Some("b")), "last record wins");
+        assert_eq!((action, routed_to(host).as_deref()), (Action::Continue, Some("a")));
+        let (_, action) = follow_up(host, worker, "GET", &executing(ID_A));
+        assert_eq!((action, routed_to(host).as_deref()), (Action::Continue, Some("b")));
     }
-    // A query of coordinator aaaaa this gateway never saw: routed by the coordinator id, once learned.
-    let (_, third) = submit(&one, &w1, "SELECT 3", "200", &statement_answer(ID_A));
-    assert_eq!(third.as_deref(), Some("a"));
+    // A query of coordinator aaaaa this gateway never saw: routed by the coordinator id, learned from ID_A.
     let unseen = "20261125_111111_00077_aaaaa";
-    let (_, action) = follow_up(&two, &w2, "GET", &executing(unseen));
-    assert_eq!((action, routed_to(&two)), (Action::Continue, Some("a".to_string())));
+    let (_, action) = follow_up(&one, &w1, "GET", &executing(unseen));
+    assert_eq!((action, routed_to(&one)), (Action::Continue, Some("b".to_string())));
 }
 
 #[test]
@@ -218,12 +217,15 @@ fn failed_host_calls_never_panic_and_never_route_blind() {
     assert!(placed.is_some());
     assert!(host.dispatched.borrow().is_empty());
     host.pass("request_headers");
-    // Shared data down: new statements still placed (local turn), lookups fail closed.
+    // Shared data down: new statements still placed (local turn); this
+    // worker still knows the queries it placed; other lookups fail closed.
     host.fail("shared_get");
     host.fail("shared_set");
     let (_, placed) = submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
     assert!(placed.is_some());
     let (_, action) = follow_up(&host, &w, "GET", &executing(ID_A));
+    assert_eq!((action, routed_to(&host)), (Action::Continue, placed));
+    let (_, action) = follow_up(&host, &w, "GET", &executing(ID_B));
     assert_eq!((action, host.last_reply().map(|r| r.status)), (Action::Pause, Some(404)));
     assert!(host.metric("trino_gateway.shared_data_errors") >= 2);
     assert!(host.metric("trino_gateway.host_call_errors") >= 2);
@@ -253,8 +255,19 @@ mod host_call_budget {
     }
 
     #[test]
-    fn a_follow_up_request() {
+    fn a_follow_up_request_on_the_worker_that_placed_its_query() {
         let phases = call_budget::follow_up(true);
+        assert_eq!(
+            phases.request,
+            [header(":path"), Call::SetRequestHeader(ROUTING.into(), "a".into()), header(":method")]
+        );
+        assert_eq!(phases.response, [Call::ResponseHeader(":status".into())]);
+        assert_eq!(phases.response_body, []);
+    }
+
+    #[test]
+    fn a_follow_up_request_on_another_worker() {
+        let phases = call_budget::follow_up_elsewhere();
         assert_eq!(
             phases.request,
             [
@@ -272,8 +285,8 @@ mod host_call_budget {
     #[test]
     fn a_follow_up_request_without_public_uri() {
         let phases = call_budget::follow_up(false);
-        assert_eq!(phases.request.len(), 6, "{:?}", phases.request);
-        assert_eq!(phases.request[4..], [header(":scheme"), header(":authority")]);
+        assert_eq!(phases.request.len(), 5, "{:?}", phases.request);
+        assert_eq!(phases.request[3..], [header(":scheme"), header(":authority")]);
         assert_eq!(phases.response.len(), 1);
     }
 

@@ -184,6 +184,7 @@ pub fn unknown_query() -> Phases {
 pub fn all() -> Vec<Phases> {
     vec![
         follow_up(true),
+        follow_up_elsewhere(),
         follow_up(false),
         new_statement(),
         pass_through("/v1/info"),

@@ -452,7 +452,7 @@ impl Flow {
             Some(id) => id.as_str().to_string(),
             // Numbered by the worker's turn counter: these ids only need to
             // look like Trino's, never to be routed.
-            None => query_id::made_by_gateway(u64::from(host.now_seconds()), worker.next_turn()),
+            None => query_id::made_by_gateway(u64::from(host.now_seconds()), worker.router.next_local_turn() as u32),
         };
         let base = origin.base_uri.as_deref().or(worker.router.config.public_uri.as_deref()).unwrap_or_default();
         let body = failed_query::failed_results(&id, base, failure.error, &failure.message);

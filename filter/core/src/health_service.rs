@@ -9,7 +9,6 @@
 //! gauges: it runs on Envoy's main thread, so reading every key costs no
 //! worker anything.
 
-use crate::config::Config;
 use crate::coordinator_map;
 use crate::health::{self, ClusterHealth, Health};
 use crate::host::{info, warn, Host, HostError};
@@ -44,22 +43,8 @@ impl HealthService {
     /// Parses the plugin configuration (the same document as the filter's)
     /// and prepares shared data; None (after an error log) refuses it.
     pub fn configure(host: &dyn Host, configuration: &[u8]) -> Option<HealthService> {
-        let config = match Config::parse(configuration) {
-            Ok(config) => config,
-            Err(e) => {
-                crate::host::error(host, format_args!("trino-gateway: invalid plugin configuration: {e}"));
-                return None;
-            }
-        };
-        let router = match Router::new(config, host) {
-            Ok(router) => router,
-            Err(e) => {
-                crate::host::error(host, format_args!("trino-gateway: cannot register clusters in shared data: {e:?}"));
-                return None;
-            }
-        };
+        let (router, metrics) = crate::worker::prepare(host, configuration)?;
         let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
-        let metrics = Metrics::define(host, &names);
         info(
             host,
             format_args!(
@@ -204,8 +189,7 @@ impl HealthService {
         // What the coordinator says, never the `draining` flag of this
         // service's (bootstrap, static) configuration: workers apply their own
         // filter configuration, which xDS/ECDS (e.g. an Istio WasmPlugin) can change.
-        let store = host;
-        let old = health::read(store).map(|records| health::of(&records, table_id)).ok();
+        let old = health::read(host).map(|records| health::of(&records, table_id)).ok();
         let old_coordinator = old.and_then(|o| o.coordinator);
         if let (Some(new), Some(previous)) = (coordinator, old_coordinator) {
             if new != previous {
@@ -225,12 +209,12 @@ impl HealthService {
             running: old.map_or(0, |o| o.running),
             queued: old.map_or(0, |o| o.queued),
         };
-        if let Err(e) = health::publish(store, record) {
+        if let Err(e) = health::publish(host, record) {
             warn(host, format_args!("trino-gateway: cannot publish the health of {name}: {e:?}"));
             self.metrics.shared_data_error(host);
         }
         if let Some(coordinator) = coordinator {
-            if let Err(e) = coordinator_map::learn(store, coordinator, table_id, now) {
+            if let Err(e) = coordinator_map::learn(host, coordinator, table_id, now) {
                 warn(host, format_args!("trino-gateway: cannot record the coordinator id of {name}: {e:?}"));
                 self.metrics.shared_data_error(host);
             }

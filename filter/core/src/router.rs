@@ -321,11 +321,16 @@ impl Router {
     ) -> (Decision, Option<SharedDataError>) {
         let mut error = None;
         let mut owner = None;
-        let known = self.owners.get(query_id).map(Ok).or_else(|| {
-            let found = self.queries.lookup(store, query_id).transpose()?;
-            Some(found.inspect(|table_id| self.owners.put(*query_id, *table_id)))
-        });
-        match known.transpose() {
+        // This worker's memory first; what the shared map knows is remembered.
+        let recorded = match self.owners.get(query_id) {
+            Some(table_id) => Ok(Some(table_id)),
+            None => self.queries.lookup(store, query_id).inspect(|found| {
+                if let Some(table_id) = found {
+                    self.owners.put(*query_id, *table_id);
+                }
+            }),
+        };
+        match recorded {
             Ok(Some(table_id)) => owner = self.ids.config_index(table_id).map(|c| (c, Via::StickyHit)),
             Ok(None) => {}
             Err(e) => error = Some(e),

@@ -35,36 +35,41 @@ pub struct Worker {
     coordinators: RefCell<Vec<Entry>>,
     /// Bytes of statements this worker keeps for a re-send right now.
     kept_bytes: Rc<Cell<usize>>,
-    /// This worker's own turn counter (ids of queries the gateway fails itself).
-    turn: Cell<u32>,
+}
+
+/// What the filter and the health service both do with the plugin
+/// configuration: parse and validate it, create the shared-data keys,
+/// register the clusters, define the metrics. `None` (after an error log
+/// naming the field) makes Envoy refuse the configuration.
+pub fn prepare(host: &dyn Host, configuration: &[u8]) -> Option<(Router, Metrics)> {
+    let config = match Config::parse(configuration) {
+        Ok(config) => config,
+        Err(e) => {
+            error(host, format_args!("trino-gateway: invalid plugin configuration: {e}"));
+            return None;
+        }
+    };
+    let router = match Router::new(config, host) {
+        Ok(router) => router,
+        Err(e) => {
+            error(host, format_args!("trino-gateway: cannot register clusters in shared data: {e:?}"));
+            return None;
+        }
+    };
+    let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
+    let metrics = Metrics::define(host, &names);
+    Some((router, metrics))
 }
 
 impl Worker {
-    /// Parses and validates the plugin configuration and prepares shared
-    /// data. `None` (after an error log naming the field) makes Envoy refuse
-    /// the configuration.
+    /// The worker of a filter configuration (see `prepare`), its snapshots read.
     pub fn configure(host: &dyn Host, configuration: &[u8]) -> Option<Worker> {
-        let config = match Config::parse(configuration) {
-            Ok(config) => config,
-            Err(e) => {
-                error(host, format_args!("trino-gateway: invalid plugin configuration: {e}"));
-                return None;
-            }
-        };
-        let router = match Router::new(config, host) {
-            Ok(router) => router,
-            Err(e) => {
-                error(host, format_args!("trino-gateway: cannot register clusters in shared data: {e:?}"));
-                return None;
-            }
-        };
-        let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
-        let metrics = Metrics::define(host, &names);
+        let (router, metrics) = prepare(host, configuration)?;
+        let clusters = router.config.clusters.len();
         let worker = Worker {
-            health: RefCell::new(vec![Health::Unknown; names.len()]),
+            health: RefCell::new(vec![Health::Unknown; clusters]),
             coordinators: RefCell::new(Vec::new()),
             kept_bytes: Rc::new(Cell::new(0)),
-            turn: Cell::new(0),
             router,
             metrics,
         };
@@ -170,24 +175,13 @@ impl Worker {
 
     /// Reserve `bytes` of the kept-statement budget; None when it is used up.
     pub fn reserve(&self, bytes: usize) -> Option<Reservation> {
-        let used = self.kept_bytes.get();
-        let budget = self.router.config.failover.max_kept_bytes_per_worker;
-        if used.saturating_add(bytes) > budget {
-            return None;
-        }
-        self.kept_bytes.set(used + bytes);
-        Some(Reservation { bytes, pool: self.kept_bytes.clone() })
+        let mut reservation = Reservation { bytes: 0, pool: self.kept_bytes.clone() };
+        reservation.grow(bytes, self.router.config.failover.max_kept_bytes_per_worker).then_some(reservation)
     }
 
     /// Bytes of kept statements right now.
     pub fn kept_bytes(&self) -> usize {
         self.kept_bytes.get()
-    }
-
-    pub fn next_turn(&self) -> u32 {
-        let turn = self.turn.get();
-        self.turn.set(turn.wrapping_add(1));
-        turn
     }
 
     pub fn log_start(&self, host: &dyn Host) {

@@ -16,6 +16,31 @@ pub fn encode_url(bytes: &[u8]) -> String {
     out
 }
 
+/// Standard alphabet with `=` padding (Jackson's `byte[]` and `java.util.Base64`).
+pub fn encode_standard(bytes: &[u8]) -> String {
+    encode_padded(bytes, STANDARD)
+}
+
+/// URL-safe alphabet with `=` padding (`Base64.getUrlEncoder()`).
+pub fn encode_url_padded(bytes: &[u8]) -> String {
+    encode_padded(bytes, URL_SAFE)
+}
+
+fn encode_padded(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Decodes either alphabet, with or without padding.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
@@ -45,5 +70,10 @@ mod tests {
         assert_eq!(decode("YWxpY2U6").as_deref(), Some(&b"alice:"[..]));
         assert_eq!(decode("YQ==").as_deref(), Some(&b"a"[..]));
         assert_eq!(decode("!!"), None);
+        assert_eq!(encode_standard(b"testData"), "dGVzdERhdGE=");
+        assert_eq!(encode_url_padded(b"\xfb\xff"), "-_8=");
+        for input in [&b""[..], b"f", b"fo", b"foo", b"\xff\xfe\xfd\xfc"] {
+            assert_eq!(decode(&encode_standard(input)).as_deref(), Some(input));
+        }
     }
 }

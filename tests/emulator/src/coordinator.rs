@@ -9,6 +9,7 @@ use crate::config::{format_duration, parse_duration, Config};
 use crate::ids::{format_instant, random_coordinator_id, unix_millis, QueryIdGenerator, Slug, SlugContext};
 use crate::reply::{jetty_error, Handled, Reply};
 use crate::results::{columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState};
+use crate::session::{url_encode, Protocol, SessionContext};
 use crate::sql::error::{self as codes, QueryError};
 use crate::sql::types::Value;
 use crate::sql::{self, Column, Environment, Outcome};
@@ -76,8 +77,15 @@ fn unauthenticated(message: &str) -> Reply {
 
 /// What a dispatched query produces.
 enum Work {
-    Rows { columns: Vec<Column>, rows: Vec<Vec<Value>> },
-    Update { update_type: &'static str, header: Option<(&'static str, String)> },
+    Rows {
+        columns: Vec<Column>,
+        rows: Vec<Vec<Value>>,
+    },
+    /// A statement without rows; `headers` go on every executing page.
+    Update {
+        update_type: &'static str,
+        headers: Vec<(String, String)>,
+    },
 }
 
 struct Query {
@@ -86,6 +94,10 @@ struct Query {
     sql: String,
     user: String,
     source: Option<String>,
+    /// The session the headers carried, as SET/RESET/USE/PREPARE change it for the next statement.
+    session: SessionContext,
+    /// `X-Trino-*`, or the configured alternate (`X-Presto-*`) family.
+    protocol: Protocol,
     catalog: Option<String>,
     schema: Option<String>,
     /// `X-Trino-Transaction-Id` was sent (Trino's clientTransactionSupport).
@@ -257,6 +269,9 @@ impl Coordinator {
             catalogs,
             session_catalog: query.catalog.clone(),
             session_schema: query.schema.clone(),
+            prepared: query.session.prepared.clone(),
+            time_zone: query.session.time_zone.clone(),
+            start_ms: query.created_ms,
         }
     }
 
@@ -292,6 +307,8 @@ impl Coordinator {
             sql,
             user,
             source: request.header("x-trino-source").map(str::to_string),
+            session: SessionContext::default(),
+            protocol: Protocol::trino(),
             catalog: request.header("x-trino-catalog").map(str::to_string),
             schema: request.header("x-trino-schema").map(str::to_string),
             client_transaction_support: transaction_header.is_some(),
@@ -395,18 +412,22 @@ impl Coordinator {
             Ok(work) => query.work = Some(work),
             Err(error) => {
                 // Planning and execution errors come out of the executing resource.
-                query.work = Some(Work::Update { update_type: "", header: None });
+                query.work = Some(Work::Update { update_type: "", headers: Vec::new() });
                 query.fail(error);
             }
         }
     }
 
+    /// What a statement's outcome hands back: rows, or an update whose
+    /// response headers change the client's session (transactions, SET/RESET
+    /// SESSION, USE, PREPARE, DEALLOCATE).
     fn transaction_step(
         &self,
         query: &Query,
         outcome: Outcome,
         transactions: &mut HashSet<String>,
     ) -> Result<Work, QueryError> {
+        let header = |name: &str, value: String| vec![(query.protocol.response_header(name), value)];
         Ok(match outcome {
             Outcome::Rows(result) => Work::Rows { columns: result.columns, rows: result.rows },
             Outcome::StartTransaction => {
@@ -418,7 +439,7 @@ impl Coordinator {
                 }
                 let tx = new_uuid();
                 transactions.insert(tx.clone());
-                Work::Update { update_type: "START TRANSACTION", header: Some(("X-Trino-Started-Transaction-Id", tx)) }
+                Work::Update { update_type: "START TRANSACTION", headers: header("Started-Transaction-Id", tx) }
             }
             Outcome::Commit | Outcome::Rollback => {
                 let Some(tx) = &query.transaction_id else {
@@ -426,7 +447,26 @@ impl Coordinator {
                 };
                 transactions.remove(tx);
                 let update_type = if outcome == Outcome::Commit { "COMMIT" } else { "ROLLBACK" };
-                Work::Update { update_type, header: Some(("X-Trino-Clear-Transaction-Id", "true".into())) }
+                Work::Update { update_type, headers: header("Clear-Transaction-Id", "true".into()) }
+            }
+            Outcome::SetSession { name, value } => Work::Update {
+                update_type: "SET SESSION",
+                headers: header("Set-Session", format!("{name}={}", url_encode(&value))),
+            },
+            Outcome::ResetSession { name } => {
+                Work::Update { update_type: "RESET SESSION", headers: header("Clear-Session", name) }
+            }
+            Outcome::Use { catalog, schema } => {
+                let mut headers = catalog.map(|c| header("Set-Catalog", c)).unwrap_or_default();
+                headers.extend(header("Set-Schema", schema));
+                Work::Update { update_type: "USE", headers }
+            }
+            Outcome::Prepare { name, sql } => Work::Update {
+                update_type: "PREPARE",
+                headers: header("Added-Prepare", format!("{}={}", url_encode(&name), url_encode(&sql))),
+            },
+            Outcome::Deallocate { name } => {
+                Work::Update { update_type: "DEALLOCATE", headers: header("Deallocated-Prepare", url_encode(&name)) }
             }
         })
     }
@@ -554,7 +594,19 @@ impl Coordinator {
 
     // ---- status resources --------------------------------------------------
 
+    /// `ServerInfo`: Trino 477 added `nodeId`, `state` and `coordinatorId`;
+    /// 470–476 answer only the five older fields (`ServerInfoResource`).
     fn info(&self) -> Json {
+        let uptime = format_duration(self.started.elapsed());
+        if release_number(&self.config.node_version).is_some_and(|n| n < 477) {
+            return json!({
+                "nodeVersion": {"version": self.config.node_version},
+                "environment": self.config.environment,
+                "coordinator": true,
+                "starting": self.starting(),
+                "uptime": uptime,
+            });
+        }
         json!({
             "nodeId": self.config.node_id,
             "state": "ACTIVE",
@@ -563,7 +615,7 @@ impl Coordinator {
             "coordinator": true,
             "coordinatorId": self.coordinator_id,
             "starting": self.starting(),
-            "uptime": format_duration(self.started.elapsed()),
+            "uptime": uptime,
         })
     }
 
@@ -728,9 +780,9 @@ fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows
                     query.state = QueryState::Finished;
                 }
             }
-            Some(Work::Update { update_type: kind, header }) => {
+            Some(Work::Update { update_type: kind, headers: session_headers }) => {
                 update_type = Some(*kind);
-                headers.extend(header.iter().map(|(n, v)| (n.to_string(), v.clone())));
+                headers.extend(session_headers.iter().cloned());
                 has_more = false;
                 query.state = QueryState::Finished;
             }
@@ -775,6 +827,12 @@ pub fn runtime_hint(sql: &str) -> Duration {
         .next()
         .unwrap_or(0);
     Duration::from_millis(ms)
+}
+
+/// The release number of a Trino version string (`476`, `480-e.1`, `477-SNAPSHOT`).
+fn release_number(version: &str) -> Option<u32> {
+    let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn strip_port(authority: &str) -> &str {

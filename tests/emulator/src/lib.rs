@@ -4,11 +4,14 @@
 //! gateway relies on. See README.md in this folder for what it reproduces.
 
 pub mod base64;
+pub mod compression;
 pub mod config;
 pub mod coordinator;
 pub mod ids;
 pub mod reply;
 pub mod results;
 pub mod server;
+pub mod session;
+pub mod spooling;
 pub mod sql;
 pub mod web_ui;

@@ -124,6 +124,36 @@ pub fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `java.net.URLDecoder.decode`: `+` is a space, `%XX` a byte; a `%` without
+/// two hex digits is refused (Java throws), as is a result that is not UTF-8.
+pub fn percent_decode_strict(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let byte = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "Illegal hex characters in escape (%) pattern - Error at index 0 in: \"{}\"",
+                            String::from_utf8_lossy(bytes.get(i + 1..(i + 3).min(bytes.len())).unwrap_or_default())
+                        )
+                    })?;
+                out.push(byte);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "malformed UTF-8".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use super::ast::{Ident, Query, Relation, SelectItem, Statement};
 use super::error::*;
 use super::expr::{analyze, evaluate, ScopeColumn};
 use super::types::{Type, Value};
+use std::collections::BTreeMap;
 
 /// What the coordinator knows about itself, for the system tables.
 #[derive(Clone, Debug)]
@@ -17,6 +18,12 @@ pub struct Environment {
     pub catalogs: Vec<String>,
     pub session_catalog: Option<String>,
     pub session_schema: Option<String>,
+    /// Prepared statements of the session (`X-Trino-Prepared-Statement`): name → SQL.
+    pub prepared: BTreeMap<String, String>,
+    /// `X-Trino-Time-Zone` (Trino's default: the server's zone, UTC here).
+    pub time_zone: String,
+    /// The query's start, for `now()` / `current_timestamp` (Unix milliseconds).
+    pub start_ms: u128,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +44,39 @@ pub enum Outcome {
     StartTransaction,
     Commit,
     Rollback,
+    /// `SET SESSION name = value`: `name` lower-cased (`catalog.name` for a
+    /// catalog property), `value` serialized as Trino sends it in
+    /// `X-Trino-Set-Session` (before URL encoding).
+    SetSession {
+        name: String,
+        value: String,
+    },
+    /// `RESET SESSION name` → `X-Trino-Clear-Session`.
+    ResetSession {
+        name: String,
+    },
+    /// `USE [catalog.]schema` → `X-Trino-Set-Catalog` (only when named) and `X-Trino-Set-Schema`.
+    Use {
+        catalog: Option<String>,
+        schema: String,
+    },
+    /// `PREPARE name FROM statement` → `X-Trino-Added-Prepare` (name keeps its case).
+    Prepare {
+        name: String,
+        sql: String,
+    },
+    /// `DEALLOCATE PREPARE name` → `X-Trino-Deallocated-Prepare`.
+    Deallocate {
+        name: String,
+    },
+}
+
+/// Dispatch-time work (Trino's `QueryPreparer`): `EXECUTE name [USING …]` and
+/// `EXECUTE IMMEDIATE '…' [USING …]` become the statement they name, with
+/// parameters bound. Errors here fail the query in dispatch (reported by the
+/// queued resource), e.g. `Prepared statement not found: x`.
+pub fn prepare(statement: Statement, _env: &Environment) -> Result<Statement, QueryError> {
+    Ok(statement)
 }
 
 pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, QueryError> {
@@ -304,6 +344,9 @@ mod tests {
             catalogs: vec!["system".into()],
             session_catalog: None,
             session_schema: None,
+            prepared: BTreeMap::new(),
+            time_zone: "UTC".into(),
+            start_ms: 1_764_000_000_000,
         }
     }
 

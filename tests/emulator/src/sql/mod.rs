@@ -8,8 +8,9 @@ pub mod exec;
 pub mod expr;
 pub mod lexer;
 pub mod parser;
+pub mod session_properties;
 pub mod types;
 
 pub use error::QueryError;
-pub use exec::{execute, Column, Environment, Outcome, ResultSet};
+pub use exec::{execute, prepare, Column, Environment, Outcome, ResultSet};
 pub use parser::parse;

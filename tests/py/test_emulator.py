@@ -134,7 +134,7 @@ def test_cancel_from_the_client(start_emulator):
     cursor.cancel()
     deletes = [e for e in emulator.log_entries() if e.query == query_id and e.method == "DELETE"]
     assert [e.status for e in deletes] == [204]
-    info = requests.get(f"{emulator.url}/v1/query/{query_id}", timeout=5).json()
+    info = requests.get(f"{emulator.url}/v1/query/{query_id}", headers={"X-Trino-User": "alice"}, timeout=5).json()
     assert info["state"] == "FAILED"
     assert info["errorCode"]["name"] == "USER_CANCELED"
 
@@ -235,12 +235,13 @@ def test_ui_stats_need_a_login(emulator):
     assert idle.status_code == 200
     assert idle.json()["runningQueries"] == 0
 
-    # Live counts: one running query, one registered but not yet dispatched.
+    # Live counts: one running query; one registered but never fetched, which
+    # Trino's dispatcher does not know yet, so it is not counted as queued.
     running = post(emulator, "/* emulator: runtime_ms=3000 */ SELECT 1").json()
     requests.get(running["nextUri"], timeout=5)
     post(emulator, "SELECT 2")
     stats = session.get(emulator.url + "/ui/api/stats", timeout=5).json()
-    assert (stats["runningQueries"], stats["queuedQueries"]) == (1, 1)
+    assert (stats["runningQueries"], stats["queuedQueries"]) == (1, 0)
 
 
 def test_tokens_same_page_again_and_410_when_stale(start_emulator):
@@ -266,13 +267,14 @@ def test_unknown_query_is_404_text_plain(emulator):
     assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("text/plain")
     assert response.text == "Error 404 Not Found: Query not found"
-    assert requests.get(emulator.url + "/v1/query/20250101_000000_00000_abcde", timeout=5).status_code == 410
+    unknown = requests.get(emulator.url + "/v1/query/20250101_000000_00000_abcde", headers={"X-Trino-User": "alice"}, timeout=5)
+    assert (unknown.status_code, unknown.text) == (410, "Error 410 Gone: HTTP 410 Gone")
 
 
 def test_statement_needs_a_user_and_a_body(emulator):
     no_user = requests.post(emulator.url + "/v1/statement", data="SELECT 1", timeout=5)
     assert no_user.status_code == 401
-    assert no_user.text == "Basic authentication or X-Trino-User must be sent"
+    assert no_user.text == "Basic authentication or X-Trino-Original-User or X-Trino-User must be sent"
     assert no_user.headers["WWW-Authenticate"] == 'Basic realm="Trino"'
     empty = post(emulator, "")
     assert (empty.status_code, empty.text) == (400, "Error 400 Bad Request: SQL statement is empty")
@@ -299,7 +301,10 @@ def test_info_and_coordinator_id(start_emulator):
     assert (info["nodeId"], info["environment"], info["coordinator"], info["state"]) == ("emu-a", "prod", True, "ACTIVE")
     assert run(emulator, "SELECT 1")[0].query_id.endswith("_gw2ab")
     assert requests.get(emulator.url + "/v1/info/state", timeout=5).json() == "ACTIVE"
-    assert requests.put(emulator.url + "/v1/info/state", json="SHUTTING_DOWN", timeout=5).status_code == 500
+    # MANAGEMENT_WRITE: a user first, then the default access control refuses.
+    assert requests.put(emulator.url + "/v1/info/state", json="SHUTTING_DOWN", timeout=5).status_code == 401
+    refused = requests.put(emulator.url + "/v1/info/state", json="SHUTTING_DOWN", headers={"X-Trino-User": "admin"}, timeout=5)
+    assert (refused.status_code, refused.text) == (403, "Error 403 Forbidden: Management only resource")
     # A random id from Trino's alphabet at each start.
     other = start_emulator("emu-b").info()["coordinatorId"]
     assert re.match(r"^[a-km-np-z2-9]{5}$", other)
@@ -312,7 +317,7 @@ def test_unfetched_and_abandoned_queries_expire(start_emulator):
     requests.get(dispatched["nextUri"], timeout=5)
     time.sleep(2.5)
     assert requests.get(never_fetched["nextUri"], timeout=5).status_code == 404
-    info = requests.get(f"{emulator.url}/v1/query/{dispatched['id']}", timeout=5).json()
+    info = requests.get(f"{emulator.url}/v1/query/{dispatched['id']}", headers={"X-Trino-User": "alice"}, timeout=5).json()
     assert info["state"] == "FAILED"
     assert info["errorCode"]["name"] == "ABANDONED_QUERY"
 

@@ -1,5 +1,6 @@
 //! Command-line configuration, mirroring the Trino settings it emulates.
 
+use crate::spooling::RetrievalMode;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,9 +51,51 @@ pub struct Config {
     /// Do not log a line per request (benchmarks: the log would be gigabytes).
     #[arg(long)]
     pub no_request_log: bool,
-    /// Catalogs this coordinator has (the system catalog is always there).
+    /// Catalogs this coordinator has besides `system` and `tpch`, which are always there.
     #[arg(long, value_delimiter = ',')]
     pub catalogs: Vec<String>,
+    /// query-results.compression-enabled: when false, the statement resources
+    /// answer `Content-Encoding: identity` and are never gzipped.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub query_results_compression_enabled: bool,
+    /// protocol.v1.alternate-header-name (e.g. Presto): also accept
+    /// `X-Presto-*` headers and answer with that prefix. Unset: Trino ignores them.
+    #[arg(long)]
+    pub alternate_header_name: Option<String>,
+    /// The `global` resource group's hard concurrency limit (query.max-concurrent-queries).
+    #[arg(long, default_value_t = 1000)]
+    pub max_running: usize,
+    /// The `global` resource group's queue size (query.max-queued-queries);
+    /// beyond it queries fail QUERY_QUEUE_FULL.
+    #[arg(long, default_value_t = 5000)]
+    pub max_queued: usize,
+    /// protocol.spooling.enabled: answer clients that send
+    /// X-Trino-Query-Data-Encoding with segments instead of row arrays.
+    #[arg(long)]
+    pub spooling: bool,
+    /// protocol.spooling.retrieval-mode.
+    #[arg(long, value_enum, default_value = "STORAGE", ignore_case = true)]
+    pub spooling_retrieval_mode: RetrievalMode,
+    /// Where the segment storage (the object store pre-signed URLs point at) listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub spooling_storage_listen: SocketAddr,
+    /// protocol.spooling.inlining.max-rows: rows sent inline before segments are spooled.
+    #[arg(long, default_value_t = 50_000)]
+    pub spooling_inlining_max_rows: usize,
+    /// protocol.spooling.shared-secret-key (base64 of 32 bytes): encrypts
+    /// segment identifiers. Random at each start when not set.
+    #[arg(long, value_parser = parse_secret_key)]
+    pub spooling_shared_secret_key: Option<SecretKey>,
+}
+
+/// A 256-bit AES key.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretKey(pub [u8; 32]);
+
+fn parse_secret_key(value: &str) -> Result<SecretKey, String> {
+    let bytes = crate::base64::decode(value.trim()).ok_or("not base64")?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| "the key must be 256 bits (32 bytes)".to_string())?;
+    Ok(SecretKey(key))
 }
 
 fn parse_coordinator_id(value: &str) -> Result<String, String> {

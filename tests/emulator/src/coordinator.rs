@@ -10,6 +10,8 @@ use crate::ids::{format_instant, random_coordinator_id, unix_millis, QueryIdGene
 use crate::reply::{jetty_error, Handled, Reply};
 use crate::results::{columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState};
 use crate::session::{url_encode, Protocol, SessionContext};
+use crate::spooling::{Encoding, SegmentCipher, SegmentStore};
+use crate::sql::ast::Statement;
 use crate::sql::error::{self as codes, QueryError};
 use crate::sql::types::Value;
 use crate::sql::{self, Column, Environment, Outcome};
@@ -17,13 +19,16 @@ use crate::web_ui::{percent_decode, WebUi};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value as Json};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// query.max-length default.
 const MAX_QUERY_LENGTH: usize = 1_000_000;
 /// Longest long-poll of the statement resources (and the default).
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// How often a long-polling queued request looks for a free running slot.
+const QUEUE_POLL: Duration = Duration::from_millis(20);
 
 /// A request as the coordinator sees it.
 pub struct Request<'a> {
@@ -53,8 +58,16 @@ impl Request<'_> {
     /// The user, from `X-Trino-User` or Basic credentials without a password
     /// (Trino's insecure authenticator).
     fn user(&self) -> Result<String, Reply> {
-        if let Some(user) = self.header("x-trino-user").filter(|u| !u.is_empty()) {
-            return Ok(user.to_string());
+        self.user_for(&Protocol::trino())
+    }
+
+    /// `InsecureAuthenticator`: the original user, else the user header, else
+    /// Basic credentials without a password.
+    fn user_for(&self, protocol: &Protocol) -> Result<String, Reply> {
+        for name in ["original-user", "user"] {
+            if let Some(user) = self.header(&protocol.request_header(name)).map(str::trim).filter(|u| !u.is_empty()) {
+                return Ok(user.to_string());
+            }
         }
         let basic =
             self.header("authorization").and_then(|a| a.strip_prefix("Basic ")).and_then(|b| base64::decode(b.trim()));
@@ -67,7 +80,7 @@ impl Request<'_> {
                 return Ok(user.to_string());
             }
         }
-        Err(unauthenticated("Basic authentication or X-Trino-User must be sent"))
+        Err(unauthenticated("Basic authentication or X-Trino-Original-User or X-Trino-User must be sent"))
     }
 }
 
@@ -110,6 +123,12 @@ struct Query {
     state: QueryState,
     /// Last token served by the queued resource (the POST is token 0).
     queued_token: u64,
+    /// In the resource group's queue, waiting for a running slot.
+    waiting: bool,
+    /// The statement to run once it leaves the queue.
+    statement: Option<Statement>,
+    /// The negotiated spooling encoding (None: plain row arrays).
+    encoding: Option<Encoding>,
     dispatched_at: Option<Instant>,
     work: Option<Work>,
     error: Option<QueryError>,
@@ -155,6 +174,17 @@ struct State {
     /// Finished queries, oldest first, for expiry.
     history: VecDeque<String>,
     transactions: HashSet<String>,
+    /// The `global` resource group's queue, oldest first.
+    waiting: VecDeque<String>,
+    /// Spooled segments at rest (the object storage).
+    segments: SegmentStore,
+}
+
+impl State {
+    /// Queries holding a running slot of the resource group.
+    fn running(&self) -> usize {
+        self.queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()).count()
+    }
 }
 
 pub struct Coordinator {
@@ -162,6 +192,9 @@ pub struct Coordinator {
     coordinator_id: String,
     started: Instant,
     web_ui: WebUi,
+    cipher: SegmentCipher,
+    /// Where the segment storage listens (set once it is bound).
+    storage_address: OnceLock<SocketAddr>,
     state: Mutex<State>,
 }
 
@@ -176,7 +209,11 @@ impl Coordinator {
                 queries: HashMap::new(),
                 history: VecDeque::new(),
                 transactions: HashSet::new(),
+                waiting: VecDeque::new(),
+                segments: SegmentStore::new(),
             }),
+            cipher: SegmentCipher::new(&config.spooling_shared_secret_key.map_or_else(random_secret, |k| k.0)),
+            storage_address: OnceLock::new(),
             coordinator_id,
             config,
         }
@@ -184,6 +221,11 @@ impl Coordinator {
 
     pub fn coordinator_id(&self) -> &str {
         &self.coordinator_id
+    }
+
+    /// Records where the segment storage listens (pre-signed URLs name it).
+    pub fn set_storage_address(&self, address: SocketAddr) {
+        let _ = self.storage_address.set(address);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -195,6 +237,22 @@ impl Coordinator {
     }
 
     pub fn handle(&self, request: &Request<'_>) -> Handled {
+        let handled = self.route(request);
+        // query-results.compression-enabled=false: the statement resources
+        // answer with an explicit identity encoding, which the HTTP layer honours.
+        match handled {
+            Handled::Reply(reply)
+                if !self.config.query_results_compression_enabled
+                    && reply.status == 200
+                    && request.path.starts_with("/v1/statement") =>
+            {
+                Handled::Reply(reply.header("Content-Encoding", "identity"))
+            }
+            other => other,
+        }
+    }
+
+    fn route(&self, request: &Request<'_>) -> Handled {
         let base = self.base_uri(request);
         if !self.config.process_forwarded {
             // airlift's RejectForwardedRequestCustomizer, before any resource runs.
@@ -215,20 +273,36 @@ impl Coordinator {
         let reply = match (request.method, segments.as_slice()) {
             (&Method::POST, ["v1", "statement"]) => self.submit(request, &base),
             (_, ["v1", "statement", "queued", id, slug, token]) => return self.queued(request, &base, id, slug, token),
-            (&Method::DELETE, ["v1", "statement", "executing", "partialCancel", id, _stage, slug, token]) => self.partial_cancel(id, slug, token),
-            (_, ["v1", "statement", "executing", id, slug, token]) => return self.executing(request, &base, id, slug, token),
+            (&Method::DELETE, ["v1", "statement", "executing", "partialCancel", id, _stage, slug, token]) => {
+                self.partial_cancel(id, slug, token)
+            }
+            (_, ["v1", "statement", "executing", id, slug, token]) => {
+                return self.executing(request, &base, id, slug, token)
+            }
+            (&Method::GET, ["v1", "spooled", "download", id]) => self.download_segment(request, id),
+            (&Method::GET, ["v1", "spooled", "ack", id]) => self.acknowledge_segment(request, id),
             (&Method::GET, ["v1", "info"]) => Reply::json(200, &self.info()),
             (&Method::GET, ["v1", "info", "state"]) => Reply::json(200, &json!("ACTIVE")),
-            (&Method::PUT, ["v1", "info", "state"]) => Reply::text(
-                500,
-                "java.lang.UnsupportedOperationException: Cannot shutdown coordinator\n\tat io.trino.server.NodeStateManager.transitionState(NodeStateManager.java)\n",
-            ),
+            // MANAGEMENT_WRITE: authenticated, then refused by the default access control.
+            (&Method::PUT, ["v1", "info", "state"]) => match request.user() {
+                Ok(_) => Reply::mapped_error(403, "Management only resource"),
+                Err(reply) => reply,
+            },
+            (&Method::GET, [""] | ["ui"]) => Reply::empty(303).header("Location", format!("{base}/ui/")),
             (&Method::GET, ["v1", "info", "coordinator"]) => Reply::empty(200),
             (&Method::GET | &Method::HEAD, ["v1", "status"]) => Reply::json(200, &self.status()),
-            (&Method::GET, ["v1", "query", id]) => self.query_info(id, &base),
-            (&Method::DELETE, ["v1", "query", id]) => self.cancel_by_id(id),
+            (&Method::GET, ["v1", "query", id]) => match request.user() {
+                Ok(_) => self.query_info(id, &base),
+                Err(reply) => reply,
+            },
+            (&Method::DELETE, ["v1", "query", id]) => match request.user() {
+                Ok(_) => self.cancel_by_id(id),
+                Err(reply) => reply,
+            },
             (&Method::POST, ["ui", "login"]) => self.web_ui.login(&String::from_utf8_lossy(request.body), &base),
-            (&Method::GET, ["ui", "api", "stats"]) => self.with_ui_user(request, || Reply::json(200, &self.cluster_stats())),
+            (&Method::GET, ["ui", "api", "stats"]) => {
+                self.with_ui_user(request, || Reply::json(200, &self.cluster_stats()))
+            }
             (&Method::GET, ["ui", "api", "query", id]) => self.with_ui_user(request, || self.query_info(id, &base)),
             (&Method::GET, ["ui", "query.html"]) => self.query_page(request, &base),
             _ => Reply::mapped_error(404, "HTTP 404 Not Found"),
@@ -278,14 +352,19 @@ impl Coordinator {
     // ---- POST /v1/statement: registers the query, nothing more -------------
 
     fn submit(&self, request: &Request<'_>, base: &str) -> Reply {
-        let user = match request.user() {
+        let protocol = match Protocol::detect(request.headers, self.config.alternate_header_name.as_deref()) {
+            Ok(protocol) => protocol,
+            Err(reply) => return reply,
+        };
+        let header = |name: &str| request.header(&protocol.request_header(name));
+        let user = match request.user_for(&protocol) {
             Ok(user) => user,
             Err(reply) => return reply,
         };
         if request.body.is_empty() {
             return Reply::mapped_error(400, "SQL statement is empty");
         }
-        let transaction_header = request.header("x-trino-transaction-id").map(str::trim);
+        let transaction_header = header("transaction-id").map(str::trim);
         let transaction_id =
             transaction_header.filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("none")).map(str::to_string);
         if let Some(id) = &transaction_id {
@@ -293,9 +372,22 @@ impl Coordinator {
                 return Reply::text(400, &format!("Invalid UUID string: {id}"));
             }
         }
-        if request.header("x-trino-schema").is_some() && request.header("x-trino-catalog").is_none() {
-            return Reply::text(400, "Schema is set but catalog is not");
+        let catalog = header("catalog").map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty());
+        let schema = header("schema").map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty());
+        if schema.is_some() && catalog.is_none() {
+            return Reply::mapped_error(400, "Schema is set but catalog is not");
         }
+        let session = match SessionContext::from_headers(request.headers, &protocol) {
+            Ok(session) => session,
+            Err(reply) => return reply,
+        };
+        // Spooling only when enabled and the client names an encoding this
+        // server knows; otherwise the direct protocol, without an error.
+        let encoding = request
+            .header("x-trino-query-data-encoding")
+            .filter(|_| self.config.spooling)
+            .and_then(Encoding::negotiate);
+        let source = header("source").map(str::to_string);
         let now = Instant::now();
         let mut state = self.lock();
         let id = state.ids.next_id();
@@ -306,17 +398,20 @@ impl Coordinator {
             runtime: runtime_hint(&sql),
             sql,
             user,
-            source: request.header("x-trino-source").map(str::to_string),
-            session: SessionContext::default(),
-            protocol: Protocol::trino(),
-            catalog: request.header("x-trino-catalog").map(str::to_string),
-            schema: request.header("x-trino-schema").map(str::to_string),
+            source,
+            session,
+            protocol,
+            catalog,
+            schema,
             client_transaction_support: transaction_header.is_some(),
             transaction_id,
             created: now,
             created_ms: unix_millis(),
             state: QueryState::Queued,
             queued_token: 0,
+            waiting: false,
+            statement: None,
+            encoding,
             dispatched_at: None,
             work: None,
             error: None,
@@ -329,8 +424,9 @@ impl Coordinator {
             finished_at: None,
         };
         let body = queued_results(&query, base, 1, None);
+        let reply = with_encoding(Reply::json(200, &body).for_query(&id), &query);
         state.queries.insert(id.clone(), query);
-        Reply::json(200, &body).for_query(&id)
+        reply
     }
 
     // ---- /v1/statement/queued/{queryId}/{slug}/{token} ---------------------
@@ -338,7 +434,9 @@ impl Coordinator {
     fn queued(&self, request: &Request<'_>, base: &str, id: &str, slug: &str, token: &str) -> Handled {
         let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
-        let State { queries, transactions, history, .. } = &mut *guard;
+        self.start_waiting(&mut guard);
+        let State { queries, transactions, history, waiting, .. } = &mut *guard;
+        let running = queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()).count();
         let Some(query) = queries.get_mut(id) else {
             return not_found();
         };
@@ -349,8 +447,9 @@ impl Coordinator {
         match *request.method {
             Method::DELETE => {
                 // Only a submitted query can be canceled; an unsubmitted one expires.
-                if query.dispatched_at.is_some() {
+                if query.dispatched_at.is_some() || query.waiting {
                     query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
+                    leave_queue(query, waiting, history);
                 }
                 return Handled::Reply(Reply::empty(204).for_query(id));
             }
@@ -362,15 +461,25 @@ impl Coordinator {
         }
         query.queued_token = token;
         query.heartbeat();
-        if query.dispatched_at.is_none() {
-            self.dispatch(query, transactions);
+        if query.dispatched_at.is_none() && !query.waiting && !query.state.is_done() {
+            self.submit_to_resource_group(query, running, waiting, transactions);
             if query.state == QueryState::Failed {
                 query.finished_at = Some(Instant::now());
                 history.push_back(query.id.clone());
             }
         }
-        // Failures of dispatch (parsing, session, transactions, start-up) are
-        // reported here; the query never gets an executing resource.
+        if query.waiting {
+            // Still queued: long-poll, then answer QUEUED with the next queued URI.
+            let deadline = request.received + request.max_wait();
+            let now = Instant::now();
+            if now < deadline {
+                return Handled::WaitUntil((now + QUEUE_POLL).min(deadline));
+            }
+            let body = queued_results(query, base, token + 1, None);
+            return Handled::Reply(with_encoding(Reply::json(200, &body).for_query(id), query));
+        }
+        // Failures of dispatch (parsing, session, transactions, start-up, a
+        // full queue) are reported here; the query never gets an executing resource.
         let failed_in_dispatch = query.state == QueryState::Failed && query.work.is_none();
         let body = if failed_in_dispatch {
             queued_results(query, base, token + 1, query.error.as_ref())
@@ -379,39 +488,86 @@ impl Coordinator {
             body["nextUri"] = json!(executing_uri(base, query, 0));
             body
         };
-        Handled::Reply(Reply::json(200, &body).for_query(id))
+        Handled::Reply(with_encoding(Reply::json(200, &body).for_query(id), query))
     }
 
-    /// Submission: the work Trino's DispatchManager and planner do before the
-    /// first executing page. Errors here fail the query in dispatch (parsing,
-    /// session) or at execution (analysis and runtime errors).
-    fn dispatch(&self, query: &mut Query, transactions: &mut HashSet<String>) {
-        query.dispatched_at = Some(Instant::now());
+    /// What Trino's DispatchManager does before a query reaches its resource
+    /// group (start-up, text length, transaction, parsing, prepared statements,
+    /// session properties), then the group's hard limits: run now, wait in the
+    /// queue, or fail QUERY_QUEUE_FULL.
+    fn submit_to_resource_group(
+        &self,
+        query: &mut Query,
+        running: usize,
+        waiting: &mut VecDeque<String>,
+        transactions: &mut HashSet<String>,
+    ) {
+        let statement = match self.check_dispatch(query, transactions) {
+            Ok(statement) => statement,
+            Err(error) => {
+                query.dispatched_at = Some(Instant::now());
+                return query.fail(error);
+            }
+        };
+        if running < self.config.max_running && waiting.is_empty() {
+            return self.start(query, statement, transactions);
+        }
+        if waiting.len() >= self.config.max_queued {
+            query.dispatched_at = Some(Instant::now());
+            return query.fail(QueryError::new(codes::QUERY_QUEUE_FULL, "Too many queued queries for \"global\""));
+        }
+        query.waiting = true;
+        query.statement = Some(statement);
+        waiting.push_back(query.id.clone());
+    }
+
+    /// Starts queued queries while the group has running slots, oldest first.
+    fn start_waiting(&self, state: &mut State) {
+        while state.running() < self.config.max_running {
+            let Some(id) = state.waiting.pop_front() else { break };
+            let State { queries, transactions, .. } = state;
+            let Some(query) = queries.get_mut(&id).filter(|q| q.waiting) else { continue };
+            query.waiting = false;
+            match query.statement.take() {
+                Some(statement) => self.start(query, statement, transactions),
+                None => query.dispatched_at = Some(Instant::now()),
+            }
+        }
+    }
+
+    fn check_dispatch(&self, query: &Query, transactions: &HashSet<String>) -> Result<Statement, QueryError> {
         if self.starting() {
-            return query.fail(QueryError::new(codes::SERVER_STARTING_UP, "Trino server is still initializing"));
+            return Err(QueryError::new(codes::SERVER_STARTING_UP, "Trino server is still initializing"));
         }
         if query.sql.len() > MAX_QUERY_LENGTH {
             let message =
                 format!("Query text length ({}) exceeds the maximum length ({MAX_QUERY_LENGTH})", query.sql.len());
-            return query.fail(QueryError::new(codes::QUERY_TEXT_TOO_LARGE, message));
+            return Err(QueryError::new(codes::QUERY_TEXT_TOO_LARGE, message));
         }
         if let Some(tx) = query.transaction_id.as_ref().filter(|tx| !transactions.contains(*tx)) {
             let message = format!(
                 "Unknown transaction ID: {tx}. Possibly expired? Commands ignored until end of transaction block"
             );
-            return query.fail(QueryError::new(codes::UNKNOWN_TRANSACTION, message));
+            return Err(QueryError::new(codes::UNKNOWN_TRANSACTION, message));
         }
-        let statement = match sql::parse(&query.sql) {
-            Ok(statement) => statement,
-            Err(error) => return query.fail(error),
-        };
+        let environment = self.environment(query);
+        for (name, value) in &query.session.properties {
+            sql::session_properties::check_header_property(name, value, &environment.catalogs)?;
+        }
+        let statement = sql::parse(&query.sql)?;
+        sql::prepare(statement, &environment)
+    }
+
+    /// The query leaves the queue and runs: planning and execution errors come
+    /// out of the executing resource.
+    fn start(&self, query: &mut Query, statement: Statement, transactions: &mut HashSet<String>) {
+        query.dispatched_at = Some(Instant::now());
         query.state = QueryState::Running;
         let outcome = sql::execute(&statement, &self.environment(query))
             .and_then(|outcome| self.transaction_step(query, outcome, transactions));
         match outcome {
             Ok(work) => query.work = Some(work),
             Err(error) => {
-                // Planning and execution errors come out of the executing resource.
                 query.work = Some(Work::Update { update_type: "", headers: Vec::new() });
                 query.fail(error);
             }
@@ -476,7 +632,7 @@ impl Coordinator {
     fn executing(&self, request: &Request<'_>, base: &str, id: &str, slug: &str, token: &str) -> Handled {
         let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
-        let State { queries, history, .. } = &mut *guard;
+        let State { queries, history, segments, .. } = &mut *guard;
         let Some(query) = queries.get_mut(id).filter(|q| q.work.is_some()) else {
             return not_found();
         };
@@ -487,6 +643,8 @@ impl Coordinator {
         };
         query.heartbeat();
         match *request.method {
+            // The executing resource knows a query only from its first GET on (Trino 475+).
+            Method::HEAD if query.last_token.is_none() => return not_found(),
             Method::HEAD => return Handled::Reply(Reply::empty(200).for_query(id)),
             Method::DELETE => {
                 query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
@@ -515,7 +673,7 @@ impl Coordinator {
         if running && now < poll_deadline {
             return Handled::WaitUntil(ready_at.min(poll_deadline));
         }
-        let page = next_page(query, base, token, running, self.config.page_rows.max(1));
+        let page = self.next_page(query, segments, base, token, running);
         query.last_token = Some(token);
         query.last_page = Some(page.clone());
         if query.next_token.is_none() && query.finished_at.is_none() {
@@ -537,16 +695,88 @@ impl Coordinator {
         }
     }
 
-    /// `DELETE /v1/query/{id}`.
+    /// `DELETE /v1/query/{id}`: 204 whether or not the query is known (`QueryResource`).
     fn cancel_by_id(&self, id: &str) -> Reply {
-        let mut state = self.lock();
-        match state.queries.get_mut(id) {
-            Some(query) => {
+        let mut guard = self.lock();
+        let State { queries, waiting, history, .. } = &mut *guard;
+        if let Some(query) = queries.get_mut(id) {
+            if query.dispatched_at.is_some() || query.waiting {
                 query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
-                Reply::empty(204).for_query(id)
+                leave_queue(query, waiting, history);
             }
-            None => Reply::mapped_error(404, "Query not found").for_query(id),
         }
+        Reply::empty(204).for_query(id)
+    }
+
+    /// The page for `token`: rows, an update result, the error, or (still running) nothing.
+    fn next_page(
+        &self,
+        query: &mut Query,
+        segments: &mut SegmentStore,
+        base: &str,
+        token: u64,
+        running: bool,
+    ) -> Reply {
+        let page_rows = self.config.page_rows.max(1);
+        let mut headers = Vec::new();
+        let (mut columns, mut data, mut update_type) = (None, None, None);
+        let mut has_more = true;
+        if running {
+            // Nothing yet: an empty page pointing at the next token.
+        } else if query.state == QueryState::Failed {
+            has_more = false;
+        } else {
+            match &query.work {
+                Some(Work::Rows { columns: cols, rows }) => {
+                    columns = Some(columns_json(cols));
+                    let end = (query.next_row + page_rows).min(rows.len());
+                    if query.next_row < end {
+                        let page = rows_json(cols, &rows[query.next_row..end]);
+                        data = Some(match query.encoding {
+                            Some(encoding) => {
+                                let count = end - query.next_row;
+                                self.segments(segments, &query.id, encoding, page, count, query.next_row, base)
+                            }
+                            None => page,
+                        });
+                        query.next_row = end;
+                    } else {
+                        has_more = false;
+                        query.state = QueryState::Finished;
+                    }
+                }
+                Some(Work::Update { update_type: kind, headers: session_headers }) => {
+                    update_type = Some(*kind);
+                    headers.extend(session_headers.iter().cloned());
+                    has_more = false;
+                    query.state = QueryState::Finished;
+                }
+                None => has_more = false,
+            }
+        }
+        query.next_token = has_more.then_some(token + 1);
+        if !has_more {
+            // Every row has been handed out: keep only what the final page needs.
+            if let Some(Work::Rows { rows, .. }) = &mut query.work {
+                *rows = Vec::new();
+            }
+        }
+        let next_uri = query.next_token.map(|t| executing_uri(base, query, t));
+        let body = query_results(Page {
+            id: &query.id,
+            info_uri: info_uri(base, &query.id),
+            partial_cancel_uri: None,
+            next_uri,
+            columns,
+            data,
+            stats: statement_stats(query.state, query.progress()),
+            error: if query.state == QueryState::Failed { query.error.as_ref() } else { None },
+            update_type,
+            update_count: None,
+        });
+        let mut reply = with_encoding(Reply::json(200, &body).for_query(&query.id), query);
+        reply.headers.extend(headers);
+        reply
     }
 
     // ---- housekeeping ------------------------------------------------------
@@ -557,8 +787,8 @@ impl Coordinator {
     pub fn purge(&self) {
         let timeout = self.config.query_client_timeout;
         let mut guard = self.lock();
-        let State { queries, transactions, history, .. } = &mut *guard;
-        queries.retain(|_, q| q.dispatched_at.is_some() || q.last_heartbeat.elapsed() <= timeout);
+        let State { queries, transactions, history, waiting, segments, .. } = &mut *guard;
+        queries.retain(|_, q| q.dispatched_at.is_some() || q.waiting || q.last_heartbeat.elapsed() <= timeout);
         for query in queries.values_mut() {
             if !query.state.is_done() && query.last_heartbeat.elapsed() > timeout {
                 let message = format!(
@@ -571,8 +801,7 @@ impl Coordinator {
                 if let Some(tx) = &query.transaction_id {
                     transactions.remove(tx);
                 }
-                query.finished_at = Some(Instant::now());
-                history.push_back(query.id.clone());
+                leave_queue(query, waiting, history);
             }
         }
         while history.len() > self.config.query_max_history {
@@ -585,6 +814,8 @@ impl Coordinator {
                 queries.remove(&id);
             }
         }
+        segments.retain(|query_id| queries.contains_key(query_id));
+        self.start_waiting(&mut guard);
     }
 
     /// Live queries, for tests and logs.
@@ -643,11 +874,11 @@ impl Coordinator {
 
     fn cluster_stats(&self) -> Json {
         let state = self.lock();
-        let live = state.queries.values().filter(|q| !q.state.is_done());
-        let (running, queued) = live.fold((0, 0), |(r, q), query| match query.state {
-            QueryState::Running => (r + 1, q),
-            _ => (r, q + 1),
-        });
+        // ClusterStatsResource: QUEUED queries are those the dispatcher holds
+        // in the resource group's queue; registered but never fetched ones are
+        // not known to it yet.
+        let queued = state.waiting.len();
+        let running = state.running();
         json!({
             "runningQueries": running,
             "blockedQueries": 0,
@@ -667,7 +898,7 @@ impl Coordinator {
     fn query_info(&self, id: &str, base: &str) -> Reply {
         let state = self.lock();
         let Some(query) = state.queries.get(id) else {
-            return Reply::mapped_error(410, "Query not found").for_query(id);
+            return Reply::mapped_error(410, "HTTP 410 Gone").for_query(id);
         };
         let mut info = json!({
             "queryId": query.id,
@@ -723,6 +954,28 @@ impl Coordinator {
     }
 }
 
+/// A query that leaves the resource group's queue without running.
+fn leave_queue(query: &mut Query, waiting: &mut VecDeque<String>, history: &mut VecDeque<String>) {
+    if query.waiting {
+        query.waiting = false;
+        query.statement = None;
+        waiting.retain(|id| *id != query.id);
+        query.dispatched_at = Some(Instant::now());
+    }
+    if query.finished_at.is_none() {
+        query.finished_at = Some(Instant::now());
+        history.push_back(query.id.clone());
+    }
+}
+
+/// `X-Trino-Query-Data-Encoding` on every statement answer of a spooling query.
+fn with_encoding(reply: Reply, query: &Query) -> Reply {
+    match query.encoding {
+        Some(encoding) => reply.header("X-Trino-Query-Data-Encoding", encoding.name()),
+        None => reply,
+    }
+}
+
 fn queued_results(query: &Query, base: &str, next_token: u64, error: Option<&QueryError>) -> Json {
     let state = if error.is_some() { QueryState::Failed } else { QueryState::Queued };
     let next_uri = error.is_none().then(|| {
@@ -756,62 +1009,6 @@ fn executing_uri(base: &str, query: &Query, token: u64) -> String {
 
 fn info_uri(base: &str, id: &str) -> String {
     format!("{base}/ui/query.html?{id}")
-}
-
-/// The page for `token`: rows, an update result, the error, or (still running) nothing.
-fn next_page(query: &mut Query, base: &str, token: u64, running: bool, page_rows: usize) -> Reply {
-    let mut headers = Vec::new();
-    let (mut columns, mut data, mut update_type) = (None, None, None);
-    let mut has_more = true;
-    if running {
-        // Nothing yet: an empty page pointing at the next token.
-    } else if query.state == QueryState::Failed {
-        has_more = false;
-    } else {
-        match &query.work {
-            Some(Work::Rows { columns: cols, rows }) => {
-                columns = Some(columns_json(cols));
-                let end = (query.next_row + page_rows).min(rows.len());
-                if query.next_row < end {
-                    data = Some(rows_json(cols, &rows[query.next_row..end]));
-                    query.next_row = end;
-                } else {
-                    has_more = false;
-                    query.state = QueryState::Finished;
-                }
-            }
-            Some(Work::Update { update_type: kind, headers: session_headers }) => {
-                update_type = Some(*kind);
-                headers.extend(session_headers.iter().cloned());
-                has_more = false;
-                query.state = QueryState::Finished;
-            }
-            None => has_more = false,
-        }
-    }
-    query.next_token = has_more.then_some(token + 1);
-    if !has_more {
-        // Every row has been handed out: keep only what the final page needs.
-        if let Some(Work::Rows { rows, .. }) = &mut query.work {
-            *rows = Vec::new();
-        }
-    }
-    let next_uri = query.next_token.map(|t| executing_uri(base, query, t));
-    let body = query_results(Page {
-        id: &query.id,
-        info_uri: info_uri(base, &query.id),
-        partial_cancel_uri: None,
-        next_uri,
-        columns,
-        data,
-        stats: statement_stats(query.state, query.progress()),
-        error: if query.state == QueryState::Failed { query.error.as_ref() } else { None },
-        update_type,
-        update_count: None,
-    });
-    let mut reply = Reply::json(200, &body).for_query(&query.id);
-    reply.headers.extend(headers);
-    reply
 }
 
 /// The `/* emulator: runtime_ms=N */` comment hint (Trino ignores comments).
@@ -868,5 +1065,12 @@ fn canonical_header(name: &str) -> String {
         .join("-")
 }
 
+fn random_secret() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    key
+}
+
+mod spooled;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,22 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let coordinator = Arc::new(Coordinator::new(config.clone()));
+        if config.spooling {
+            let storage = tokio::net::TcpListener::bind(config.spooling_storage_listen).await?;
+            let address = storage.local_addr()?;
+            coordinator.set_storage_address(address);
+            println!(
+                "trino-emulator node={} spooling ({:?} retrieval) storage on http://{address}",
+                config.node_id, config.spooling_retrieval_mode
+            );
+            let storage_task = trino_emulator::server::serve_storage(
+                storage,
+                coordinator.clone(),
+                config.node_id.clone(),
+                !config.no_request_log,
+            );
+            tokio::spawn(storage_task);
+        }
         println!(
             "trino-emulator node={} coordinatorId={} listening on http://{} (process-forwarded={}, startup-ms={}, page-rows={})",
             config.node_id,

@@ -143,8 +143,9 @@ pub fn query_results(page: Page<'_>) -> Json {
     if let Some(columns) = page.columns {
         out.insert("columns".into(), columns);
     }
-    // Trino omits `data` when a page carries no rows.
-    if let Some(data) = page.data.filter(|d| d.as_array().is_some_and(|a| !a.is_empty())) {
+    // Trino omits `data` when a page carries no rows; with spooling it is an
+    // object of segments.
+    if let Some(data) = page.data.filter(|d| d.is_object() || d.as_array().is_some_and(|a| !a.is_empty())) {
         out.insert("data".into(), data);
     }
     out.insert("stats".into(), page.stats);

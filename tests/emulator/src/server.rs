@@ -73,6 +73,44 @@ pub async fn serve(
     Ok(())
 }
 
+/// The segment storage (the object store pre-signed URLs point at), on its
+/// own listener as S3 or GCS would be: clients fetch spooled segments here
+/// directly in the STORAGE retrieval mode, never through the coordinator.
+pub async fn serve_storage(listener: TcpListener, coordinator: Arc<Coordinator>, node_id: String, request_log: bool) {
+    let node_id = format!("{node_id}-storage");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let coordinator = coordinator.clone();
+        let node_id = node_id.clone();
+        let service = service_fn(move |request: hyper::Request<Incoming>| {
+            let coordinator = coordinator.clone();
+            let node_id = node_id.clone();
+            async move {
+                let reply = coordinator.storage(
+                    request.method(),
+                    request.uri().path(),
+                    request.uri().query(),
+                    request.headers(),
+                );
+                if request_log {
+                    log_line(
+                        &node_id,
+                        request.method().as_str(),
+                        request.uri().path(),
+                        reply.status,
+                        reply.query_id.as_deref(),
+                    );
+                }
+                Ok::<_, Infallible>(to_response(reply))
+            }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -124,6 +162,9 @@ async fn handle(
             Handled::WaitUntil(at) => tokio::time::sleep_until(at.into()).await,
         }
     };
+    let mut reply = reply;
+    let accept_encoding = parts.headers.get("accept-encoding").and_then(|v| v.to_str().ok());
+    crate::compression::apply(&mut reply, &parts.method, accept_encoding);
     if request_log {
         log_line(&node_id, &method, &path, reply.status, reply.query_id.as_deref());
     }

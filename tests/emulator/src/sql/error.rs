@@ -69,6 +69,7 @@ codes! {
     GENERIC_INTERNAL_ERROR = 65536, Internal;
     SERVER_SHUTTING_DOWN = 65545, Internal;
     SERVER_STARTING_UP = 65548, Internal;
+    QUERY_QUEUE_FULL = 131074, InsufficientResources;
 }
 
 /// Where in the SQL text an error points (1-based, like Trino's `ErrorLocation`).

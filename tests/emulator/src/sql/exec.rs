@@ -594,6 +594,11 @@ mod tests {
         }
     }
 
+    /// (SQL, environment, column names, column types, number of rows, first row)
+    type TableCase<'a> = (&'a str, &'a Environment, &'a [&'a str], &'a [&'a str], usize, serde_json::Value);
+    /// (SQL, environment, column names, column types, rows)
+    type RowsCase<'a> = (&'a str, &'a Environment, &'a [&'a str], &'a [&'a str], serde_json::Value);
+
     fn run_in(sql: &str, env: &Environment) -> Result<ResultSet, QueryError> {
         match execute(&prepare(parse(sql)?, env)?, env)? {
             Outcome::Rows(rows) => Ok(rows),
@@ -614,7 +619,7 @@ mod tests {
         in_tiny.session_catalog = Some("tpch".into());
         in_tiny.session_schema = Some("tiny".into());
         // (SQL, environment, column names, column types, number of rows, first row)
-        let cases: &[(&str, &Environment, &[&str], &[&str], usize, serde_json::Value)] = &[
+        let cases: &[TableCase] = &[
             (
                 "SELECT * FROM tpch.tiny.nation",
                 &env(),
@@ -701,7 +706,7 @@ mod tests {
         paris.time_zone = "+05:30".into();
         paris.start_ms = 1_795_627_201_123;
         // (SQL, column names, column types, rows)
-        let cases: &[(&str, &Environment, &[&str], &[&str], serde_json::Value)] = &[
+        let cases: &[RowsCase] = &[
             ("SELECT count(*) FROM tpch.tiny.nation", &env(), &["_col0"], &["bigint"], json!([[25]])),
             (
                 "SELECT count(*) FROM tpch.tiny.nation WHERE regionkey = 1",

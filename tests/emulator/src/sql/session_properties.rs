@@ -179,7 +179,8 @@ mod tests {
     #[test]
     fn header_properties() {
         let catalogs = vec!["system".to_string()];
-        let cases: &[(&str, &str, Result<(), (&str, &str)>)] = &[
+        type Case<'a> = (&'a str, &'a str, Result<(), (&'a str, &'a str)>);
+        let cases: &[Case] = &[
             ("query_max_run_time", "1h", Ok(())),
             ("join_distribution_type", "broadcast", Ok(())),
             ("spill_enabled", "yes", Ok(())),

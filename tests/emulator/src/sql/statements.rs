@@ -291,3 +291,251 @@ pub fn deallocate(name: &Ident, env: &Environment) -> Result<Outcome, QueryError
     }
     Ok(Outcome::Deallocate { name: name.value.clone() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::exec::{execute, ResultSet};
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env() -> Environment {
+        let prepared: BTreeMap<String, String> = [
+            ("q0", "SELECT 1"),
+            ("q1", "SELECT name FROM tpch.tiny.region WHERE regionkey = ?"),
+            ("qs", "SET SESSION query_priority = ?"),
+            ("MyQ", "SELECT 2"),
+        ]
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+        Environment {
+            node_id: "emu-a".into(),
+            http_uri: "http://127.0.0.1:8081".into(),
+            node_version: "480".into(),
+            catalogs: vec!["system".into(), "memory".into()],
+            session_catalog: None,
+            session_schema: None,
+            prepared,
+            time_zone: "UTC".into(),
+            start_ms: 1_764_000_000_000,
+        }
+    }
+
+    type Expected = Result<Outcome, (&'static str, String)>;
+
+    /// parse → prepare → execute, as the coordinator runs a statement.
+    fn run(sql: &str, env: &Environment) -> Expected {
+        parse(sql)
+            .and_then(|statement| prepare(statement, env))
+            .and_then(|statement| execute(&statement, env))
+            .map_err(|e| (e.code.name, e.message))
+    }
+
+    fn set(name: &str, value: &str) -> Expected {
+        Ok(Outcome::SetSession { name: name.into(), value: value.into() })
+    }
+
+    fn fail(code: &'static str, message: &str) -> Expected {
+        Err((code, message.into()))
+    }
+
+    fn check(cases: Vec<(&str, Expected)>, env: &Environment) {
+        for (sql, expected) in cases {
+            assert_eq!(run(sql, env), expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn set_session() {
+        let cases = vec![
+            ("SET SESSION query_max_run_time = '1h'", set("query_max_run_time", "1h")),
+            ("SET SESSION QUERY_MAX_EXECUTION_TIME = '1.5m'", set("query_max_execution_time", "1.5m")),
+            ("set session join_distribution_type = 'broadcast'", set("join_distribution_type", "broadcast")),
+            ("SET SESSION join_reordering_strategy = 'NONE'", set("join_reordering_strategy", "NONE")),
+            ("SET SESSION max_hash_partition_count = 8", set("max_hash_partition_count", "8")),
+            ("SET SESSION min_hash_partition_count = 1", set("min_hash_partition_count", "1")),
+            ("SET SESSION query_priority = -3", set("query_priority", "-3")),
+            ("SET SESSION spill_enabled = true", set("spill_enabled", "true")),
+            ("SET SESSION redistribute_writes = false", set("redistribute_writes", "false")),
+            ("SET SESSION enable_dynamic_filtering = NOT true", set("enable_dynamic_filtering", "false")),
+            ("SET SESSION query_max_run_time = '1' || 'h'", set("query_max_run_time", "1h")),
+            ("SET SESSION join_max_broadcast_table_size = '100MB'", set("join_max_broadcast_table_size", "100MB")),
+            ("SET SESSION foo = 1", fail("INVALID_SESSION_PROPERTY", "line 1:19: Session property 'foo' does not exist")),
+            ("SET SESSION a.b.c = 1", fail("INVALID_SESSION_PROPERTY", "Invalid session property 'a.b.c'")),
+            ("SET SESSION nope.x = 1", fail("CATALOG_NOT_FOUND", "line 1:22: Catalog 'nope' not found")),
+            (
+                "SET SESSION tpch.x = 1",
+                fail("INVALID_SESSION_PROPERTY", "line 1:22: Session property 'tpch.x' does not exist"),
+            ),
+            (
+                "SET SESSION Memory.X = 1",
+                fail("INVALID_SESSION_PROPERTY", "line 1:24: Session property 'memory.x' does not exist"),
+            ),
+            (
+                "SET SESSION max_hash_partition_count = 'abc'",
+                fail(
+                    "INVALID_SESSION_PROPERTY",
+                    "Unable to set session property 'max_hash_partition_count' to ''abc'': Cannot cast type varchar(3) to integer",
+                ),
+            ),
+            (
+                "SET SESSION query_max_run_time = true",
+                fail(
+                    "INVALID_SESSION_PROPERTY",
+                    "Unable to set session property 'query_max_run_time' to 'true': Cannot cast type boolean to varchar",
+                ),
+            ),
+            (
+                "SET SESSION query_priority = 3000000000",
+                fail(
+                    "INVALID_SESSION_PROPERTY",
+                    "Unable to set session property 'query_priority' to '3000000000': Cannot cast type bigint to integer",
+                ),
+            ),
+            (
+                "SET SESSION query_priority = NULL",
+                fail(
+                    "INVALID_SESSION_PROPERTY",
+                    "Unable to set session property 'query_priority' to 'null': Session property value must not be null",
+                ),
+            ),
+            (
+                "SET SESSION query_priority = x",
+                fail(
+                    "INVALID_SESSION_PROPERTY",
+                    "Unable to set session property 'query_priority' to 'x': Constant expression cannot contain column references",
+                ),
+            ),
+            (
+                "SET SESSION query_priority = 1 / 0",
+                fail("INVALID_SESSION_PROPERTY", "Unable to set session property 'query_priority' to '(1 / 0)': Division by zero"),
+            ),
+            (
+                "SET SESSION query_max_run_time = 'abc'",
+                fail("INVALID_SESSION_PROPERTY", "line 1:34: duration is not a valid data duration string: abc"),
+            ),
+            (
+                "SET SESSION join_distribution_type = 'foo'",
+                fail(
+                    "INVALID_SESSION_PROPERTY",
+                    "line 1:38: Invalid value [foo]. Valid values: [BROADCAST, PARTITIONED, AUTOMATIC]",
+                ),
+            ),
+            (
+                "SET SESSION max_hash_partition_count = 0",
+                fail("INVALID_SESSION_PROPERTY", "line 1:40: max_hash_partition_count must be equal or greater than 1"),
+            ),
+            ("SET ROLE admin", fail("NOT_SUPPORTED", "line 1:1: Statement 'SET' is not supported by the Trino coordinator emulator")),
+            ("SET TIME ZONE 'UTC'", fail("NOT_SUPPORTED", "line 1:1: Statement 'SET' is not supported by the Trino coordinator emulator")),
+            (
+                "SET SESSION AUTHORIZATION bob",
+                fail("NOT_SUPPORTED", "line 1:1: Statement 'SET' is not supported by the Trino coordinator emulator"),
+            ),
+        ];
+        check(cases, &env());
+    }
+
+    #[test]
+    fn reset_session_and_use() {
+        let mut in_tpch = env();
+        in_tpch.session_catalog = Some("tpch".into());
+        let reset = |name: &str| Ok(Outcome::ResetSession { name: name.into() });
+        let used = |catalog: Option<&str>, schema: &str| {
+            Ok(Outcome::Use { catalog: catalog.map(String::from), schema: schema.into() })
+        };
+        let cases = vec![
+            ("RESET SESSION query_priority", reset("query_priority")),
+            ("reset session Spill_Enabled", reset("spill_enabled")),
+            ("RESET SESSION foo", fail("INVALID_SESSION_PROPERTY", "line 1:1: Session property 'foo' does not exist")),
+            ("RESET SESSION nope.x", fail("CATALOG_NOT_FOUND", "line 1:1: Catalog 'nope' not found")),
+            (
+                "RESET SESSION tpch.x",
+                fail("INVALID_SESSION_PROPERTY", "line 1:1: Session property 'tpch.x' does not exist"),
+            ),
+            ("USE tpch.tiny", used(Some("tpch"), "tiny")),
+            ("USE TPCH.SF1", used(Some("tpch"), "sf1")),
+            ("USE sf100", used(None, "sf100")),
+            ("USE system.runtime", used(Some("system"), "runtime")),
+            ("USE memory.information_schema", used(Some("memory"), "information_schema")),
+            ("USE memory.default", fail("NOT_FOUND", "Schema does not exist: memory.default")),
+            ("USE nope.x", fail("CATALOG_NOT_FOUND", "Catalog 'nope' not found")),
+            ("USE tpch.nope", fail("NOT_FOUND", "Schema does not exist: tpch.nope")),
+        ];
+        check(cases, &in_tpch);
+        assert_eq!(
+            run("USE tiny", &env()),
+            fail("MISSING_CATALOG_NAME", "line 1:1: Catalog must be specified when session catalog is not set")
+        );
+    }
+
+    #[test]
+    fn prepare_and_deallocate() {
+        let prepared = |name: &str, sql: &str| Ok(Outcome::Prepare { name: name.into(), sql: sql.into() });
+        let cases = vec![
+            (
+                "PREPARE my_select FROM SELECT * FROM tpch.tiny.nation WHERE regionkey = ?",
+                prepared("my_select", "SELECT * FROM tpch.tiny.nation WHERE regionkey = ?"),
+            ),
+            ("PREPARE MyQ FROM\n   SELECT 1  ", prepared("MyQ", "SELECT 1")),
+            ("PREPARE \"Q\" FROM SET SESSION query_priority = ?", prepared("Q", "SET SESSION query_priority = ?")),
+            (
+                "PREPARE q FROM EXECUTE x",
+                fail("NOT_SUPPORTED", "Invalid statement type for prepared statement: EXECUTE"),
+            ),
+            (
+                "PREPARE q FROM DEALLOCATE PREPARE x",
+                fail("NOT_SUPPORTED", "Invalid statement type for prepared statement: DEALLOCATE"),
+            ),
+            (
+                "PREPARE q FROM PREPARE r FROM SELECT 1",
+                fail("NOT_SUPPORTED", "Invalid statement type for prepared statement: PREPARE"),
+            ),
+            ("DEALLOCATE PREPARE MyQ", Ok(Outcome::Deallocate { name: "MyQ".into() })),
+            ("DEALLOCATE PREPARE myq", fail("NOT_FOUND", "Prepared statement not found: myq")),
+        ];
+        check(cases, &env());
+    }
+
+    #[test]
+    fn execute_binds_parameters() {
+        let rows = |sql: &str| match run(sql, &env()) {
+            Ok(Outcome::Rows(ResultSet { rows, columns })) => {
+                let values = rows.iter().map(|row| {
+                    serde_json::Value::Array(row.iter().zip(&columns).map(|(v, c)| v.to_json(&c.ty)).collect())
+                });
+                Ok(serde_json::Value::Array(values.collect()))
+            }
+            Ok(other) => panic!("{sql}: {other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(rows("EXECUTE q1 USING 1"), Ok(serde_json::json!([["AMERICA"]])));
+        assert_eq!(rows("EXECUTE q0"), Ok(serde_json::json!([[1]])));
+        assert_eq!(rows("EXECUTE MyQ"), Ok(serde_json::json!([[2]])));
+        assert_eq!(rows("EXECUTE IMMEDIATE 'SELECT ? + ?' USING 1, 2"), Ok(serde_json::json!([[3]])));
+        let cases = vec![
+            ("EXECUTE qs USING 5", set("query_priority", "5")),
+            ("EXECUTE nope", fail("NOT_FOUND", "Prepared statement not found: nope")),
+            ("EXECUTE myq", fail("NOT_FOUND", "Prepared statement not found: myq")),
+            (
+                "EXECUTE q1",
+                fail("INVALID_PARAMETER_USAGE", "line 1:1: Incorrect number of parameters: expected 1 but found 0"),
+            ),
+            (
+                "EXECUTE q0 USING 1",
+                fail("INVALID_PARAMETER_USAGE", "line 1:1: Incorrect number of parameters: expected 0 but found 1"),
+            ),
+            (
+                "EXECUTE q1 USING x",
+                fail("EXPRESSION_NOT_CONSTANT", "line 1:18: Constant expression cannot contain column references"),
+            ),
+            (
+                "EXECUTE IMMEDIATE 'SELECT ?'",
+                fail("INVALID_PARAMETER_USAGE", "line 1:1: Incorrect number of parameters: expected 1 but found 0"),
+            ),
+        ];
+        check(cases, &env());
+        // The coordinator must resolve EXECUTE with `prepare` first.
+        let unresolved = parse("EXECUTE q0").and_then(|statement| execute(&statement, &env()));
+        assert_eq!(unresolved.map_err(|e| e.code.name), Err("NOT_SUPPORTED"));
+    }
+}

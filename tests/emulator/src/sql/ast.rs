@@ -5,10 +5,68 @@ use super::error::Location;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Statement {
     Query(Query),
-    ShowCatalogs { like: Option<String> },
+    ShowCatalogs {
+        like: Option<String>,
+    },
     StartTransaction,
     Commit,
     Rollback,
+    /// `SET SESSION [catalog.]name = value`.
+    SetSession {
+        name: Vec<Ident>,
+        value: Expr,
+    },
+    /// `RESET SESSION [catalog.]name`; `location` is the statement's.
+    ResetSession {
+        name: Vec<Ident>,
+        location: Location,
+    },
+    /// `USE [catalog.]schema`; `location` is the statement's.
+    Use {
+        catalog: Option<Ident>,
+        schema: Ident,
+        location: Location,
+    },
+    /// `PREPARE name FROM statement`; `sql` is the statement's text.
+    Prepare {
+        name: Ident,
+        statement: Box<Statement>,
+        sql: String,
+    },
+    /// `DEALLOCATE PREPARE name`.
+    Deallocate {
+        name: Ident,
+    },
+    /// `EXECUTE name [USING …]`.
+    Execute {
+        name: Ident,
+        parameters: Vec<Expr>,
+    },
+    /// `EXECUTE IMMEDIATE 'sql' [USING …]`.
+    ExecuteImmediate {
+        sql: String,
+        parameters: Vec<Expr>,
+    },
+}
+
+impl Statement {
+    /// The statement's class name in Trino, upper-cased (as PREPARE reports it).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Statement::Query(_) => "QUERY",
+            Statement::ShowCatalogs { .. } => "SHOWCATALOGS",
+            Statement::StartTransaction => "STARTTRANSACTION",
+            Statement::Commit => "COMMIT",
+            Statement::Rollback => "ROLLBACK",
+            Statement::SetSession { .. } => "SETSESSION",
+            Statement::ResetSession { .. } => "RESETSESSION",
+            Statement::Use { .. } => "USE",
+            Statement::Prepare { .. } => "PREPARE",
+            Statement::Deallocate { .. } => "DEALLOCATE",
+            Statement::Execute { .. } => "EXECUTE",
+            Statement::ExecuteImmediate { .. } => "EXECUTEIMMEDIATE",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +75,8 @@ pub struct Query {
     pub from: Option<Relation>,
     pub filter: Option<Expr>,
     pub limit: Option<u64>,
+    /// Where the query starts (its first token).
+    pub location: Location,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -113,12 +173,34 @@ pub enum Literal {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExprKind {
     Literal(Literal),
-    TypedLiteral { ty: TypeName, text: String },
+    TypedLiteral {
+        ty: TypeName,
+        text: String,
+    },
     Column(Vec<Ident>),
     Negate(Box<Expr>),
     Not(Box<Expr>),
-    Binary { op: BinaryOp, left: Box<Expr>, right: Box<Expr> },
-    IsNull { expr: Box<Expr>, negated: bool },
-    Cast { expr: Box<Expr>, ty: TypeName },
-    Function { name: Ident, args: Vec<Expr> },
+    Binary {
+        op: BinaryOp,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
+    Cast {
+        expr: Box<Expr>,
+        ty: TypeName,
+    },
+    Function {
+        name: Ident,
+        args: Vec<Expr>,
+    },
+    /// `count(*)`.
+    CountStar,
+    /// `current_timestamp` (no parentheses).
+    CurrentTimestamp,
+    /// A `?` placeholder, numbered from 0 in order of appearance.
+    Parameter(usize),
 }

@@ -45,12 +45,14 @@ codes! {
     SYNTAX_ERROR = 1, User;
     ABANDONED_QUERY = 2, User;
     USER_CANCELED = 3, User;
+    NOT_FOUND = 5, User;
     FUNCTION_NOT_FOUND = 6, User;
     INVALID_FUNCTION_ARGUMENT = 7, User;
     DIVISION_BY_ZERO = 8, User;
     INVALID_CAST_ARGUMENT = 9, User;
     OPERATOR_NOT_FOUND = 10, User;
     NOT_SUPPORTED = 13, User;
+    INVALID_SESSION_PROPERTY = 14, User;
     NUMERIC_VALUE_OUT_OF_RANGE = 19, User;
     UNKNOWN_TRANSACTION = 20, User;
     NOT_IN_TRANSACTION = 21, User;
@@ -66,6 +68,11 @@ codes! {
     MISSING_SCHEMA_NAME = 57, User;
     INVALID_LITERAL = 59, User;
     MISMATCHED_COLUMN_ALIASES = 61, User;
+    NESTED_AGGREGATION = 67, User;
+    EXPRESSION_NOT_AGGREGATE = 73, User;
+    EXPRESSION_NOT_SCALAR = 74, User;
+    EXPRESSION_NOT_CONSTANT = 75, User;
+    INVALID_PARAMETER_USAGE = 80, User;
     GENERIC_INTERNAL_ERROR = 65536, Internal;
     SERVER_SHUTTING_DOWN = 65545, Internal;
     SERVER_STARTING_UP = 65548, Internal;
@@ -90,6 +97,17 @@ pub struct QueryError {
 impl QueryError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         QueryError { code, message: message.into(), location: None }
+    }
+
+    /// The message without the `line L:C: ` prefix (Java's `getRawMessage`).
+    pub fn raw_message(&self) -> &str {
+        match self.location {
+            Some(location) => {
+                let prefix = format!("line {}:{}: ", location.line, location.column);
+                self.message.strip_prefix(prefix.as_str()).unwrap_or(&self.message)
+            }
+            None => &self.message,
+        }
     }
 
     /// An error tied to a place in the statement. Trino's analyzer prefixes such

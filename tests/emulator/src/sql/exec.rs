@@ -5,7 +5,13 @@
 
 use super::ast::{Ident, Query, Relation, SelectItem, Statement};
 use super::error::*;
-use super::expr::{analyze, evaluate, ScopeColumn};
+use super::expr::{
+    aggregate, aggregate_calls, analyze, analyze_aggregating, contains_aggregate, evaluate, Aggregation, Context,
+    ScopeColumn,
+};
+use super::format::format_expr;
+use super::statements;
+use super::tpch::{self, all_catalogs};
 use super::types::{Type, Value};
 use std::collections::BTreeMap;
 
@@ -75,25 +81,42 @@ pub enum Outcome {
 /// `EXECUTE IMMEDIATE '…' [USING …]` become the statement they name, with
 /// parameters bound. Errors here fail the query in dispatch (reported by the
 /// queued resource), e.g. `Prepared statement not found: x`.
-pub fn prepare(statement: Statement, _env: &Environment) -> Result<Statement, QueryError> {
-    Ok(statement)
+pub fn prepare(statement: Statement, env: &Environment) -> Result<Statement, QueryError> {
+    statements::prepare(statement, env)
+}
+
+/// What `version()`, `now()` and `current_timestamp` read from the environment.
+pub fn context(env: &Environment) -> Context<'_> {
+    Context { node_version: &env.node_version, time_zone: &env.time_zone, start_ms: env.start_ms }
 }
 
 pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, QueryError> {
     match statement {
         Statement::Query(query) => select(query, env).map(Outcome::Rows),
         Statement::ShowCatalogs { like } => {
-            let mut names: Vec<&String> =
-                env.catalogs.iter().filter(|c| like.as_deref().is_none_or(|p| like_match(p, c))).collect();
-            names.sort();
+            let names: Vec<String> = all_catalogs(&env.catalogs)
+                .into_iter()
+                .filter(|c| like.as_deref().is_none_or(|p| like_match(p, c)))
+                .collect();
             Ok(Outcome::Rows(ResultSet {
                 columns: vec![Column { name: "Catalog".into(), ty: Type::Varchar(None) }],
-                rows: names.into_iter().map(|c| vec![Value::Varchar(c.clone())]).collect(),
+                rows: names.into_iter().map(|c| vec![Value::Varchar(c)]).collect(),
             }))
         }
         Statement::StartTransaction => Ok(Outcome::StartTransaction),
         Statement::Commit => Ok(Outcome::Commit),
         Statement::Rollback => Ok(Outcome::Rollback),
+        Statement::SetSession { name, value } => statements::set_session(name, value, env),
+        Statement::ResetSession { name, location } => statements::reset_session(name, *location, env),
+        Statement::Use { catalog, schema, location } => {
+            statements::use_schema(catalog.as_ref(), schema, *location, env)
+        }
+        Statement::Prepare { name, statement, sql } => statements::prepare_statement(name, statement, sql),
+        Statement::Deallocate { name } => statements::deallocate(name, env),
+        Statement::Execute { .. } | Statement::ExecuteImmediate { .. } => Err(QueryError::new(
+            NOT_SUPPORTED,
+            "EXECUTE must be resolved by sql::prepare before execution in the Trino coordinator emulator",
+        )),
     }
 }
 
@@ -111,10 +134,16 @@ fn like_match(pattern: &str, text: &str) -> bool {
 }
 
 fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
+    let context = context(env);
     let (scope, input_rows) = match &query.from {
         None => (Vec::new(), vec![Vec::new()]),
         Some(relation) => relation_rows(relation, env)?,
     };
+    let aggregating = query.items.iter().any(|item| match item {
+        SelectItem::Expr { expr, .. } => contains_aggregate(expr),
+        SelectItem::Wildcard(_) => false,
+    });
+    let aggregation = Aggregation::default();
     let mut projections = Vec::new();
     let mut columns = Vec::new();
     for (index, item) in query.items.iter().enumerate() {
@@ -127,13 +156,26 @@ fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
                         "SELECT * not allowed in queries without FROM clause",
                     ));
                 }
+                if aggregating {
+                    if let Some(first) = scope.first() {
+                        return Err(QueryError::at(
+                            EXPRESSION_NOT_AGGREGATE,
+                            *location,
+                            format!("'{}' must be an aggregate expression or appear in GROUP BY clause", first.name),
+                        ));
+                    }
+                }
                 for (i, column) in scope.iter().enumerate() {
                     columns.push(Column { name: column.name.clone(), ty: column.ty.clone() });
                     projections.push(Projection::Column(i));
                 }
             }
             SelectItem::Expr { expr, alias } => {
-                let typed = analyze(expr, &scope)?;
+                let typed = if aggregating {
+                    analyze_aggregating(expr, &scope, &context, &aggregation)?
+                } else {
+                    analyze(expr, &scope, &context)?
+                };
                 let name = match (alias, typed.column_index()) {
                     (Some(alias), _) => alias.canonical(),
                     (None, Some(i)) => scope[i].name.clone(),
@@ -146,7 +188,19 @@ fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
     }
     let filter = match &query.filter {
         Some(expr) => {
-            let typed = analyze(expr, &scope)?;
+            let calls = aggregate_calls(expr);
+            if !calls.is_empty() {
+                let shown: Vec<String> = calls.into_iter().map(format_expr).collect();
+                return Err(QueryError::at(
+                    EXPRESSION_NOT_SCALAR,
+                    expr.location,
+                    format!(
+                        "WHERE clause cannot contain aggregations, window functions or grouping operations: [{}]",
+                        shown.join(", ")
+                    ),
+                ));
+            }
+            let typed = analyze(expr, &scope, &context)?;
             if !matches!(typed.ty, Type::Boolean | Type::Unknown) {
                 return Err(QueryError::at(
                     TYPE_MISMATCH,
@@ -158,15 +212,30 @@ fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
         }
         None => None,
     };
-    let mut rows = Vec::new();
+    let calls = aggregation.finish()?;
+    let mut kept = Vec::new();
     for row in &input_rows {
-        if query.limit.is_some_and(|limit| rows.len() as u64 >= limit) {
+        if !aggregating && query.limit.is_some_and(|limit| kept.len() as u64 >= limit) {
             break;
         }
         if let Some(filter) = &filter {
             if evaluate(filter, row)? != Value::Boolean(true) {
                 continue;
             }
+        }
+        kept.push(row);
+    }
+    // Without GROUP BY an aggregating SELECT yields one row, over the values
+    // of its aggregate calls.
+    let aggregated;
+    if aggregating {
+        aggregated = vec![aggregate(&calls, &kept)?];
+        kept = aggregated.iter().collect();
+    }
+    let mut rows = Vec::new();
+    for row in kept {
+        if query.limit.is_some_and(|limit| rows.len() as u64 >= limit) {
+            break;
         }
         let out: Vec<Value> = projections
             .iter()
@@ -194,7 +263,7 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
             let mut arrays = Vec::new();
             let mut scope = Vec::new();
             for (i, arg) in args.iter().enumerate() {
-                let typed = analyze(arg, &[])?;
+                let typed = analyze(arg, &[], &context(env))?;
                 let Type::Array(element) = typed.ty.clone() else {
                     return Err(QueryError::at(
                         TYPE_MISMATCH,
@@ -270,9 +339,11 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                     ))
                 }
             };
-            if !env.catalogs.contains(&catalog) {
+            let catalogs = all_catalogs(&env.catalogs);
+            if !catalogs.contains(&catalog) {
                 return Err(QueryError::at(CATALOG_NOT_FOUND, *location, format!("Catalog '{catalog}' not found")));
             }
+            let qualified = format!("{catalog}.{schema}.{table}");
             let relation_name = alias.as_ref().map(Ident::canonical).unwrap_or_else(|| table.clone());
             let varchar = Type::Varchar(None);
             let (columns, rows): (Vec<(&str, Type)>, Vec<Vec<Value>>) =
@@ -299,18 +370,72 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
                             ("connector_id", varchar.clone()),
                             ("connector_name", varchar),
                         ],
-                        env.catalogs
+                        catalogs
                             .iter()
                             .map(|c| {
                                 vec![Value::Varchar(c.clone()), Value::Varchar(c.clone()), Value::Varchar(c.clone())]
                             })
                             .collect(),
                     ),
+                    ("tpch", "tiny", "nation") => (
+                        vec![
+                            ("nationkey", Type::Bigint),
+                            ("name", Type::Varchar(Some(25))),
+                            ("regionkey", Type::Bigint),
+                            ("comment", Type::Varchar(Some(152))),
+                        ],
+                        tpch::NATION
+                            .iter()
+                            .map(|(key, name, region, comment)| {
+                                vec![
+                                    Value::Int(*key),
+                                    Value::Varchar(name.to_string()),
+                                    Value::Int(*region),
+                                    Value::Varchar(comment.to_string()),
+                                ]
+                            })
+                            .collect(),
+                    ),
+                    ("tpch", "tiny", "region") => (
+                        vec![
+                            ("regionkey", Type::Bigint),
+                            ("name", Type::Varchar(Some(25))),
+                            ("comment", Type::Varchar(Some(152))),
+                        ],
+                        tpch::REGION
+                            .iter()
+                            .map(|(key, name, comment)| {
+                                vec![
+                                    Value::Int(*key),
+                                    Value::Varchar(name.to_string()),
+                                    Value::Varchar(comment.to_string()),
+                                ]
+                            })
+                            .collect(),
+                    ),
+                    ("tpch", s, t)
+                        if tpch::SCHEMAS.contains(&s)
+                            && (tpch::TABLES.contains(&t)
+                                || (s == "information_schema" && is_information_table(t))) =>
+                    {
+                        return Err(QueryError::at(
+                            NOT_SUPPORTED,
+                            *location,
+                            format!("Table '{qualified}' is not supported by the Trino coordinator emulator"),
+                        ))
+                    }
+                    ("tpch", s, _) if tpch::SCHEMAS.contains(&s) => {
+                        return Err(QueryError::at(
+                            TABLE_NOT_FOUND,
+                            *location,
+                            format!("Table '{qualified}' does not exist"),
+                        ))
+                    }
                     ("system", "runtime" | "metadata" | "information_schema" | "jdbc", _) => {
                         return Err(QueryError::at(
                             TABLE_NOT_FOUND,
                             *location,
-                            format!("Table '{catalog}.{schema}.{table}' does not exist"),
+                            format!("Table '{qualified}' does not exist"),
                         ))
                     }
                     _ => {
@@ -328,6 +453,22 @@ fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryEr
             Ok((scope, rows))
         }
     }
+}
+
+/// The tables of every catalog's `information_schema`.
+fn is_information_table(table: &str) -> bool {
+    [
+        "applicable_roles",
+        "columns",
+        "enabled_roles",
+        "role_authorization_descriptors",
+        "roles",
+        "schemata",
+        "table_privileges",
+        "tables",
+        "views",
+    ]
+    .contains(&table)
 }
 
 #[cfg(test)]
@@ -417,7 +558,7 @@ mod tests {
         assert_eq!(nodes.rows, vec![vec![Value::Varchar("emu-a".into()), Value::Boolean(true)]]);
         let catalogs = execute(&Statement::ShowCatalogs { like: None }, &env());
         assert!(
-            matches!(catalogs, Ok(Outcome::Rows(ResultSet { rows, .. })) if rows == vec![vec![Value::Varchar("system".into())]])
+            matches!(catalogs, Ok(Outcome::Rows(ResultSet { rows, .. })) if rows == vec![vec![Value::Varchar("system".into())], vec![Value::Varchar("tpch".into())]])
         );
     }
 
@@ -438,7 +579,7 @@ mod tests {
                 "INVALID_FUNCTION_ARGUMENT",
                 "result of sequence function must not have more than 10000 entries",
             ),
-            ("SELECT * FROM tpch.tiny.nation", "CATALOG_NOT_FOUND", "line 1:15: Catalog 'tpch' not found"),
+            ("SELECT * FROM nope.tiny.nation", "CATALOG_NOT_FOUND", "line 1:15: Catalog 'nope' not found"),
             (
                 "SELECT * FROM system.runtime.nope",
                 "TABLE_NOT_FOUND",
@@ -449,6 +590,219 @@ mod tests {
         ];
         for (sql, name, message) in cases {
             let error = run(sql).err().unwrap_or_else(|| panic!("{sql} succeeded"));
+            assert_eq!((error.code.name, error.message.as_str()), (name, message), "{sql}");
+        }
+    }
+
+    /// (SQL, environment, column names, column types, number of rows, first row)
+    type TableCase<'a> = (&'a str, &'a Environment, &'a [&'a str], &'a [&'a str], usize, serde_json::Value);
+    /// (SQL, environment, column names, column types, rows)
+    type RowsCase<'a> = (&'a str, &'a Environment, &'a [&'a str], &'a [&'a str], serde_json::Value);
+
+    fn run_in(sql: &str, env: &Environment) -> Result<ResultSet, QueryError> {
+        match execute(&prepare(parse(sql)?, env)?, env)? {
+            Outcome::Rows(rows) => Ok(rows),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    fn json_rows(result: &ResultSet) -> serde_json::Value {
+        let rows = result.rows.iter().map(|row| {
+            serde_json::Value::Array(row.iter().zip(&result.columns).map(|(v, c)| v.to_json(&c.ty)).collect())
+        });
+        serde_json::Value::Array(rows.collect())
+    }
+
+    #[test]
+    fn tpch_tiny_tables() {
+        let mut in_tiny = env();
+        in_tiny.session_catalog = Some("tpch".into());
+        in_tiny.session_schema = Some("tiny".into());
+        // (SQL, environment, column names, column types, number of rows, first row)
+        let cases: &[TableCase] = &[
+            (
+                "SELECT * FROM tpch.tiny.nation",
+                &env(),
+                &["nationkey", "name", "regionkey", "comment"],
+                &["bigint", "varchar(25)", "bigint", "varchar(152)"],
+                25,
+                json!([0, "ALGERIA", 0, " haggle. carefully final deposits detect slyly agai"]),
+            ),
+            (
+                "SELECT name FROM tpch.tiny.region WHERE regionkey = 1",
+                &env(),
+                &["name"],
+                &["varchar(25)"],
+                1,
+                json!(["AMERICA"]),
+            ),
+            (
+                "SELECT * FROM nation",
+                &in_tiny,
+                &["nationkey", "name", "regionkey", "comment"],
+                &["bigint", "varchar(25)", "bigint", "varchar(152)"],
+                25,
+                json!([0, "ALGERIA", 0, " haggle. carefully final deposits detect slyly agai"]),
+            ),
+            (
+                "SELECT n.name FROM tiny.nation n WHERE n.nationkey = 24",
+                &in_tiny,
+                &["name"],
+                &["varchar(25)"],
+                1,
+                json!(["UNITED STATES"]),
+            ),
+            (
+                "SELECT * FROM tpch.tiny.region LIMIT 2",
+                &env(),
+                &["regionkey", "name", "comment"],
+                &["bigint", "varchar(25)", "varchar(152)"],
+                2,
+                json!([
+                    0,
+                    "AFRICA",
+                    "lar deposits. blithely final packages cajole. regular waters are final requests. regular accounts are according to "
+                ]),
+            ),
+            (
+                "SELECT catalog_name FROM system.metadata.catalogs",
+                &env(),
+                &["catalog_name"],
+                &["varchar"],
+                2,
+                json!(["system"]),
+            ),
+        ];
+        for (sql, env, names, types, count, first) in cases {
+            let result = run_in(sql, env).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let got_names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+            let got_types: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
+            assert_eq!(
+                (got_names.as_slice(), got_types),
+                (*names, types.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+                "{sql}"
+            );
+            assert_eq!(result.rows.len(), *count, "{sql}");
+            assert_eq!(json_rows(&result)[0], *first, "{sql}");
+        }
+    }
+
+    #[test]
+    fn catalogs_include_tpch_and_configured_ones_sorted() {
+        let mut configured = env();
+        configured.catalogs = vec!["system".into(), "memory".into(), "hive".into()];
+        let shown = run_in("SHOW CATALOGS", &configured).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json_rows(&shown), json!([["hive"], ["memory"], ["system"], ["tpch"]]));
+        let listed =
+            run_in("SELECT catalog_name FROM system.metadata.catalogs", &configured).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json_rows(&listed), json!([["hive"], ["memory"], ["system"], ["tpch"]]));
+        let like = run_in("SHOW CATALOGS LIKE 't%'", &configured).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(json_rows(&like), json!([["tpch"]]));
+    }
+
+    #[test]
+    fn counts_and_functions() {
+        let mut paris = env();
+        paris.time_zone = "+05:30".into();
+        paris.start_ms = 1_795_627_201_123;
+        // (SQL, column names, column types, rows)
+        let cases: &[RowsCase] = &[
+            ("SELECT count(*) FROM tpch.tiny.nation", &env(), &["_col0"], &["bigint"], json!([[25]])),
+            (
+                "SELECT count(*) FROM tpch.tiny.nation WHERE regionkey = 1",
+                &env(),
+                &["_col0"],
+                &["bigint"],
+                json!([[5]]),
+            ),
+            ("SELECT count(*)", &env(), &["_col0"], &["bigint"], json!([[1]])),
+            ("SELECT count(*) AS n, count(1) + 1", &env(), &["n", "_col1"], &["bigint", "bigint"], json!([[1, 2]])),
+            ("SELECT count(NULL), count()", &env(), &["_col0", "_col1"], &["bigint", "bigint"], json!([[0, 1]])),
+            (
+                "SELECT count(x), count(*) FROM UNNEST(sequence(1, 10)) AS t(x) WHERE x > 7",
+                &env(),
+                &["_col0", "_col1"],
+                &["bigint", "bigint"],
+                json!([[3, 3]]),
+            ),
+            ("SELECT count(*) FROM tpch.tiny.region WHERE false", &env(), &["_col0"], &["bigint"], json!([[0]])),
+            ("SELECT count(*) FROM tpch.tiny.region LIMIT 0", &env(), &["_col0"], &["bigint"], json!([])),
+            ("SELECT version()", &env(), &["_col0"], &["varchar"], json!([["480"]])),
+            (
+                "SELECT now(), current_timestamp",
+                &env(),
+                &["_col0", "_col1"],
+                &["timestamp(3) with time zone", "timestamp(3) with time zone"],
+                json!([["2025-11-24 16:00:00.000 UTC", "2025-11-24 16:00:00.000 UTC"]]),
+            ),
+            (
+                "SELECT now() AS t",
+                &paris,
+                &["t"],
+                &["timestamp(3) with time zone"],
+                json!([["2026-11-25 22:50:01.123 +05:30"]]),
+            ),
+        ];
+        for (sql, env, names, types, rows) in cases {
+            let result = run_in(sql, env).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let got_names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+            let got_types: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
+            assert_eq!(
+                (got_names.as_slice(), got_types),
+                (*names, types.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+                "{sql}"
+            );
+            assert_eq!(json_rows(&result), *rows, "{sql}");
+        }
+    }
+
+    #[test]
+    fn new_errors_match_trino() {
+        let mut in_tpch = env();
+        in_tpch.session_catalog = Some("tpch".into());
+        in_tpch.time_zone = "Europe/Paris".into();
+        let cases = [
+            (
+                "SELECT name, count(*) FROM tpch.tiny.nation",
+                "EXPRESSION_NOT_AGGREGATE",
+                "line 1:8: 'name' must be an aggregate expression or appear in GROUP BY clause",
+            ),
+            (
+                "SELECT count(*) + n.regionkey FROM tpch.tiny.nation n",
+                "EXPRESSION_NOT_AGGREGATE",
+                "line 1:19: 'n.regionkey' must be an aggregate expression or appear in GROUP BY clause",
+            ),
+            (
+                "SELECT name, count(*), nope FROM tpch.tiny.nation",
+                "COLUMN_NOT_FOUND",
+                "line 1:24: Column 'nope' cannot be resolved",
+            ),
+            (
+                "SELECT name FROM tpch.tiny.nation WHERE count(*) > 1",
+                "EXPRESSION_NOT_SCALAR",
+                "line 1:50: WHERE clause cannot contain aggregations, window functions or grouping operations: [count(*)]",
+            ),
+            (
+                "SELECT * FROM tpch.tiny.orders",
+                "NOT_SUPPORTED",
+                "line 1:15: Table 'tpch.tiny.orders' is not supported by the Trino coordinator emulator",
+            ),
+            (
+                "SELECT * FROM tpch.sf1.nation",
+                "NOT_SUPPORTED",
+                "line 1:15: Table 'tpch.sf1.nation' is not supported by the Trino coordinator emulator",
+            ),
+            ("SELECT * FROM tpch.tiny.nope", "TABLE_NOT_FOUND", "line 1:15: Table 'tpch.tiny.nope' does not exist"),
+            ("SELECT * FROM tpch.nope.nation", "SCHEMA_NOT_FOUND", "line 1:15: Schema 'nope' does not exist"),
+            ("SELECT ?", "INVALID_PARAMETER_USAGE", "line 1:1: Incorrect number of parameters: expected 1 but found 0"),
+            (
+                "SELECT now()",
+                "NOT_SUPPORTED",
+                "Time zone 'Europe/Paris' is not supported by the Trino coordinator emulator",
+            ),
+        ];
+        for (sql, name, message) in cases {
+            let error = run_in(sql, &in_tpch).err().unwrap_or_else(|| panic!("{sql} succeeded"));
             assert_eq!((error.code.name, error.message.as_str()), (name, message), "{sql}");
         }
     }

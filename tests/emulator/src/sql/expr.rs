@@ -2,9 +2,111 @@
 //! Trino's error messages) into a typed tree, and its evaluation over a row.
 
 use super::ast::{BinaryOp, Expr, ExprKind, Ident, Literal, TypeName};
+use super::clock::render_timestamp_with_time_zone;
 use super::coerce::{self, cast, common_super_type, divide_half_up, fits_precision, pow10, rescale};
 use super::error::*;
+use super::format::format_expr;
 use super::types::{Type, Value, MAX_DECIMAL_PRECISION};
+use std::cell::RefCell;
+
+/// What `version()`, `now()` and `current_timestamp` read.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub node_version: &'a str,
+    pub time_zone: &'a str,
+    /// The query's start (Unix milliseconds).
+    pub start_ms: u128,
+}
+
+/// One aggregate call of an aggregating SELECT: `count(*)` (no argument) or
+/// `count(x)`.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    argument: Option<Typed>,
+}
+
+/// The aggregate calls of a SELECT without GROUP BY, collected while its
+/// expressions are analyzed, and the first column used outside of them.
+#[derive(Debug, Default)]
+pub struct Aggregation {
+    calls: RefCell<Vec<Aggregate>>,
+    not_aggregate: RefCell<Option<QueryError>>,
+}
+
+impl Aggregation {
+    /// The calls, or Trino's EXPRESSION_NOT_AGGREGATE when a column was used
+    /// outside of an aggregate (reported after all expressions resolved).
+    pub fn finish(self) -> Result<Vec<Aggregate>, QueryError> {
+        match self.not_aggregate.into_inner() {
+            Some(error) => Err(error),
+            None => Ok(self.calls.into_inner()),
+        }
+    }
+}
+
+/// The values of the aggregate calls over `rows`; an aggregating projection
+/// is then evaluated over this one row.
+pub fn aggregate(calls: &[Aggregate], rows: &[&Vec<Value>]) -> Result<Vec<Value>, QueryError> {
+    calls
+        .iter()
+        .map(|call| {
+            let mut count = 0i64;
+            for row in rows {
+                let counted = match &call.argument {
+                    None => true,
+                    Some(argument) => evaluate(argument, row)? != Value::Null,
+                };
+                count += i64::from(counted);
+            }
+            Ok(Value::Int(count))
+        })
+        .collect()
+}
+
+/// Whether the expression calls an aggregate function (`count`).
+pub fn contains_aggregate(expr: &Expr) -> bool {
+    !aggregate_calls(expr).is_empty()
+}
+
+/// The aggregate calls in an expression, outermost first.
+pub fn aggregate_calls(expr: &Expr) -> Vec<&Expr> {
+    let mut found = Vec::new();
+    fn walk<'e>(expr: &'e Expr, found: &mut Vec<&'e Expr>) {
+        match &expr.kind {
+            ExprKind::CountStar => found.push(expr),
+            ExprKind::Function { name, .. } if is_aggregate(name) => found.push(expr),
+            ExprKind::Function { args, .. } => args.iter().for_each(|a| walk(a, found)),
+            ExprKind::Negate(inner) | ExprKind::Not(inner) => walk(inner, found),
+            ExprKind::IsNull { expr: inner, .. } | ExprKind::Cast { expr: inner, .. } => walk(inner, found),
+            ExprKind::Binary { left, right, .. } => {
+                walk(left, found);
+                walk(right, found);
+            }
+            ExprKind::Literal(_)
+            | ExprKind::TypedLiteral { .. }
+            | ExprKind::Column(_)
+            | ExprKind::CurrentTimestamp
+            | ExprKind::Parameter(_) => {}
+        }
+    }
+    walk(expr, &mut found);
+    found
+}
+
+fn is_aggregate(name: &Ident) -> bool {
+    name.canonical() == "count"
+}
+
+/// Everything analysis reads: the visible columns, the function context, and
+/// for an aggregating SELECT the aggregation being collected.
+#[derive(Clone, Copy)]
+struct Cx<'a> {
+    scope: &'a [ScopeColumn],
+    context: &'a Context<'a>,
+    aggregation: Option<&'a Aggregation>,
+    /// Inside an aggregate call's arguments.
+    in_aggregate: bool,
+}
 
 /// Trino caps `sequence()` results at 10,000 entries.
 pub const MAX_SEQUENCE_ENTRIES: i64 = 10_000;
@@ -33,11 +135,25 @@ enum Node {
     Not(Box<Typed>),
     And(Box<Typed>, Box<Typed>),
     Or(Box<Typed>, Box<Typed>),
-    IsNull { expr: Box<Typed>, negated: bool },
-    Arithmetic { op: BinaryOp, left: Box<Typed>, right: Box<Typed> },
-    Compare { op: BinaryOp, left: Box<Typed>, right: Box<Typed> },
+    IsNull {
+        expr: Box<Typed>,
+        negated: bool,
+    },
+    Arithmetic {
+        op: BinaryOp,
+        left: Box<Typed>,
+        right: Box<Typed>,
+    },
+    Compare {
+        op: BinaryOp,
+        left: Box<Typed>,
+        right: Box<Typed>,
+    },
     Concat(Box<Typed>, Box<Typed>),
     Sequence(Vec<Typed>),
+    /// The value of aggregate call `n` (aggregating projections are
+    /// evaluated over the row of aggregate values).
+    Aggregate(usize),
 }
 
 impl Typed {
@@ -116,8 +232,25 @@ pub fn resolve_type(name: &TypeName, location: Location) -> Result<Type, QueryEr
     })
 }
 
-pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> {
+/// Analyzes a scalar expression (no aggregates) over `scope`.
+pub fn analyze(expr: &Expr, scope: &[ScopeColumn], context: &Context<'_>) -> Result<Typed, QueryError> {
+    analyze_in(expr, Cx { scope, context, aggregation: None, in_aggregate: false })
+}
+
+/// Analyzes a projection of a SELECT that aggregates without GROUP BY; the
+/// aggregate calls are collected into `aggregation`.
+pub fn analyze_aggregating(
+    expr: &Expr,
+    scope: &[ScopeColumn],
+    context: &Context<'_>,
+    aggregation: &Aggregation,
+) -> Result<Typed, QueryError> {
+    analyze_in(expr, Cx { scope, context, aggregation: Some(aggregation), in_aggregate: false })
+}
+
+fn analyze_in(expr: &Expr, cx: Cx<'_>) -> Result<Typed, QueryError> {
     let at = |code, message: String| QueryError::at(code, expr.location, message);
+    let scope = cx.scope;
     match &expr.kind {
         ExprKind::Literal(literal) => Ok(match literal {
             Literal::Integer(text) => {
@@ -155,9 +288,26 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
                 .map_err(|_| at(INVALID_LITERAL, format!("'{text}' is not a valid {} literal", ty.name)))?;
             Ok(Typed::constant(target, value))
         }
-        ExprKind::Column(parts) => resolve_column(parts, scope).map_err(|m| at(COLUMN_NOT_FOUND, m)),
+        ExprKind::Column(parts) => {
+            let typed = resolve_column(parts, scope).map_err(|m| at(COLUMN_NOT_FOUND, m))?;
+            if let Some(aggregation) = cx.aggregation.filter(|_| !cx.in_aggregate) {
+                let mut first = aggregation.not_aggregate.borrow_mut();
+                if first.is_none() {
+                    *first = Some(at(
+                        EXPRESSION_NOT_AGGREGATE,
+                        format!("'{}' must be an aggregate expression or appear in GROUP BY clause", format_expr(expr)),
+                    ));
+                }
+            }
+            Ok(typed)
+        }
+        ExprKind::CountStar => aggregate_call(None, cx, expr),
+        ExprKind::CurrentTimestamp => current_timestamp(cx.context),
+        ExprKind::Parameter(_) => {
+            Err(at(INVALID_PARAMETER_USAGE, "Incorrect number of parameters: expected 1 but found 0".into()))
+        }
         ExprKind::Negate(inner) => {
-            let inner = analyze(inner, scope)?;
+            let inner = analyze_in(inner, cx)?;
             if !inner.ty.is_numeric() && inner.ty != Type::Unknown {
                 return Err(at(TYPE_MISMATCH, format!("Cannot negate {}", inner.ty.display_name())));
             }
@@ -167,15 +317,15 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
             })
         }
         ExprKind::Not(inner) => {
-            let inner = boolean_operand(analyze(inner, scope)?, "NOT", expr)?;
+            let inner = boolean_operand(analyze_in(inner, cx)?, "NOT", expr)?;
             Ok(Typed { ty: Type::Boolean, node: Node::Not(Box::new(inner)) })
         }
         ExprKind::IsNull { expr: inner, negated } => Ok(Typed {
             ty: Type::Boolean,
-            node: Node::IsNull { expr: Box::new(analyze(inner, scope)?), negated: *negated },
+            node: Node::IsNull { expr: Box::new(analyze_in(inner, cx)?), negated: *negated },
         }),
         ExprKind::Cast { expr: inner, ty } => {
-            let inner = analyze(inner, scope)?;
+            let inner = analyze_in(inner, cx)?;
             let target = resolve_type(ty, expr.location)?;
             if !coerce::can_cast(&inner.ty, &target) {
                 return Err(at(
@@ -186,11 +336,11 @@ pub fn analyze(expr: &Expr, scope: &[ScopeColumn]) -> Result<Typed, QueryError> 
             Ok(inner.coerced(&target))
         }
         ExprKind::Binary { op, left, right } => {
-            let left = analyze(left, scope)?;
-            let right = analyze(right, scope)?;
+            let left = analyze_in(left, cx)?;
+            let right = analyze_in(right, cx)?;
             binary(*op, left, right, expr)
         }
-        ExprKind::Function { name, args } => function(name, args, scope, expr),
+        ExprKind::Function { name, args } => function(name, args, cx, expr),
     }
 }
 
@@ -331,10 +481,48 @@ fn arithmetic_type(op: BinaryOp, left: &Type, right: &Type) -> Type {
     }
 }
 
-fn function(name: &Ident, args: &[Expr], scope: &[ScopeColumn], expr: &Expr) -> Result<Typed, QueryError> {
+fn current_timestamp(context: &Context<'_>) -> Result<Typed, QueryError> {
+    let rendered = render_timestamp_with_time_zone(context.start_ms, context.time_zone)?;
+    Ok(Typed::constant(Type::TimestampWithTimeZone(3), Value::Varchar(rendered)))
+}
+
+/// `count(*)` (`argument` None) or `count(x)`.
+fn aggregate_call(argument: Option<&Expr>, cx: Cx<'_>, expr: &Expr) -> Result<Typed, QueryError> {
+    let Some(aggregation) = cx.aggregation else {
+        return Err(QueryError::at(
+            EXPRESSION_NOT_SCALAR,
+            expr.location,
+            format!("Aggregate function is not allowed here: {}", format_expr(expr)),
+        ));
+    };
+    if cx.in_aggregate {
+        return Err(QueryError::at(
+            NESTED_AGGREGATION,
+            expr.location,
+            format!("Cannot nest aggregations inside aggregation 'count': [{}]", format_expr(expr)),
+        ));
+    }
+    let argument = match argument {
+        Some(argument) => Some(analyze_in(argument, Cx { in_aggregate: true, ..cx })?),
+        None => None,
+    };
+    let mut calls = aggregation.calls.borrow_mut();
+    calls.push(Aggregate { argument });
+    Ok(Typed { ty: Type::Bigint, node: Node::Aggregate(calls.len() - 1) })
+}
+
+fn function(name: &Ident, args: &[Expr], cx: Cx<'_>, expr: &Expr) -> Result<Typed, QueryError> {
     let function_name = name.canonical();
-    let typed: Vec<Typed> = args.iter().map(|a| analyze(a, scope)).collect::<Result<_, _>>()?;
+    if function_name == "count" && args.len() <= 1 {
+        // `count()` is `count(*)`.
+        return aggregate_call(args.first(), cx, expr);
+    }
+    let typed: Vec<Typed> = args.iter().map(|a| analyze_in(a, cx)).collect::<Result<_, _>>()?;
     match function_name.as_str() {
+        "version" if typed.is_empty() => {
+            Ok(Typed::constant(Type::Varchar(None), Value::Varchar(cx.context.node_version.to_string())))
+        }
+        "now" if typed.is_empty() => current_timestamp(cx.context),
         "sequence"
             if (2..=3).contains(&typed.len())
                 && typed.iter().all(|t| matches!(t.ty, Type::Integer | Type::Bigint | Type::Unknown)) =>
@@ -359,7 +547,7 @@ fn function(name: &Ident, args: &[Expr], scope: &[ScopeColumn], expr: &Expr) -> 
 pub fn evaluate(typed: &Typed, row: &[Value]) -> Result<Value, QueryError> {
     match &typed.node {
         Node::Const(v) => Ok(v.clone()),
-        Node::Column(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),
+        Node::Column(i) | Node::Aggregate(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),
         Node::Cast(inner) => cast(&evaluate(inner, row)?, &inner.ty, &typed.ty),
         Node::Negate(inner) => match evaluate(inner, row)? {
             Value::Null => Ok(Value::Null),

@@ -41,7 +41,8 @@ impl Token {
     }
 }
 
-const SYMBOLS: [&str; 17] = ["<>", "!=", "<=", ">=", "||", "(", ")", ",", ".", "*", "+", "-", "/", "%", "=", "<", ">"];
+const SYMBOLS: [&str; 18] =
+    ["?", "<>", "!=", "<=", ">=", "||", "(", ")", ",", ".", "*", "+", "-", "/", "%", "=", "<", ">"];
 
 pub fn tokenize(sql: &str) -> Result<Vec<Token>, QueryError> {
     let chars: Vec<char> = sql.chars().collect();

@@ -8,34 +8,8 @@ use super::lexer::{tokenize, Token, TokenKind};
 
 /// Keywords that start Trino statements the emulator does not implement.
 const OTHER_STATEMENTS: &[&str] = &[
-    "ALTER",
-    "ANALYZE",
-    "CALL",
-    "COMMENT",
-    "CREATE",
-    "DEALLOCATE",
-    "DELETE",
-    "DENY",
-    "DESC",
-    "DESCRIBE",
-    "DROP",
-    "EXECUTE",
-    "EXPLAIN",
-    "GRANT",
-    "INSERT",
-    "MERGE",
-    "PREPARE",
-    "REFRESH",
-    "RESET",
-    "REVOKE",
-    "SET",
-    "SHOW",
-    "TRUNCATE",
-    "UPDATE",
-    "USE",
-    "VALUES",
-    "WITH",
-    "TABLE",
+    "ALTER", "ANALYZE", "CALL", "COMMENT", "CREATE", "DELETE", "DENY", "DESC", "DESCRIBE", "DROP", "EXPLAIN", "GRANT",
+    "INSERT", "MERGE", "REFRESH", "RESET", "REVOKE", "SET", "SHOW", "TRUNCATE", "UPDATE", "VALUES", "WITH", "TABLE",
 ];
 
 const STATEMENT_EXPECTING: &str = "'(', 'ALTER', 'ANALYZE', 'CALL', 'COMMENT', 'COMMIT', 'CREATE', 'DEALLOCATE', 'DELETE', \
@@ -120,7 +94,7 @@ const RESERVED: &[&str] = &[
 
 pub fn parse(sql: &str) -> Result<Statement, QueryError> {
     let tokens = tokenize(sql)?;
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser { tokens, pos: 0, sql: sql.to_string(), parameters: 0 };
     let statement = parser.statement()?;
     parser.expect_eof()?;
     Ok(statement)
@@ -129,6 +103,27 @@ pub fn parse(sql: &str) -> Result<Statement, QueryError> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// The text being parsed (PREPARE keeps the text of its statement).
+    sql: String,
+    /// `?` placeholders seen so far.
+    parameters: usize,
+}
+
+/// The character offset of a 1-based line/column in `sql`.
+fn offset_of(sql: &str, location: Location) -> usize {
+    let (mut line, mut column) = (1u32, 1u32);
+    for (index, ch) in sql.char_indices() {
+        if line == location.line && column == location.column {
+            return index;
+        }
+        if ch == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    sql.len()
 }
 
 impl Parser {
@@ -233,10 +228,94 @@ impl Parser {
             self.eat_word("WORK");
             return Ok(if token.is_word("COMMIT") { Statement::Commit } else { Statement::Rollback });
         }
+        if let Some(statement) = self.session_statement(&token)? {
+            return Ok(statement);
+        }
         if matches!(token.kind, TokenKind::Symbol("(")) || OTHER_STATEMENTS.iter().any(|k| token.is_word(k)) {
             return Err(self.not_supported(token.location, &format!("Statement '{}'", token.describe().to_uppercase())));
         }
         Err(self.mismatched(STATEMENT_EXPECTING))
+    }
+
+    /// SET SESSION, RESET SESSION, USE, PREPARE, DEALLOCATE PREPARE, EXECUTE
+    /// [IMMEDIATE]; `None` when the statement is none of these.
+    fn session_statement(&mut self, token: &Token) -> Result<Option<Statement>, QueryError> {
+        let location = token.location;
+        let session_form = self.peek_at(1).is_word("SESSION") && !self.peek_at(2).is_word("AUTHORIZATION");
+        if token.is_word("SET") && session_form {
+            self.bump();
+            self.bump();
+            let name = self.qualified_name()?;
+            self.expect_symbol("=")?;
+            let value = self.expr()?;
+            return Ok(Some(Statement::SetSession { name, value }));
+        }
+        if token.is_word("RESET") && session_form {
+            self.bump();
+            self.bump();
+            let name = self.qualified_name()?;
+            return Ok(Some(Statement::ResetSession { name, location }));
+        }
+        if token.is_word("USE") {
+            self.bump();
+            let first = self.ident()?;
+            let statement = if self.eat_symbol(".") {
+                Statement::Use { catalog: Some(first), schema: self.ident()?, location }
+            } else {
+                Statement::Use { catalog: None, schema: first, location }
+            };
+            return Ok(Some(statement));
+        }
+        if token.is_word("PREPARE") {
+            self.bump();
+            let name = self.ident()?;
+            self.expect_word("FROM")?;
+            let start = offset_of(&self.sql, self.peek().location);
+            let statement = self.statement()?;
+            let end = offset_of(&self.sql, self.peek().location);
+            let sql = self.sql.get(start..end).unwrap_or_default().trim().to_string();
+            return Ok(Some(Statement::Prepare { name, statement: Box::new(statement), sql }));
+        }
+        if token.is_word("DEALLOCATE") {
+            self.bump();
+            self.expect_word("PREPARE")?;
+            let name = self.ident()?;
+            return Ok(Some(Statement::Deallocate { name }));
+        }
+        if token.is_word("EXECUTE") {
+            self.bump();
+            if self.peek().is_word("IMMEDIATE") {
+                if let TokenKind::Str(sql) = self.peek_at(1).kind.clone() {
+                    self.bump();
+                    self.bump();
+                    let parameters = self.using_parameters()?;
+                    return Ok(Some(Statement::ExecuteImmediate { sql, parameters }));
+                }
+            }
+            let name = self.ident()?;
+            let parameters = self.using_parameters()?;
+            return Ok(Some(Statement::Execute { name, parameters }));
+        }
+        Ok(None)
+    }
+
+    fn using_parameters(&mut self) -> Result<Vec<Expr>, QueryError> {
+        let mut parameters = Vec::new();
+        if self.eat_word("USING") {
+            parameters.push(self.expr()?);
+            while self.eat_symbol(",") {
+                parameters.push(self.expr()?);
+            }
+        }
+        Ok(parameters)
+    }
+
+    fn qualified_name(&mut self) -> Result<Vec<Ident>, QueryError> {
+        let mut name = vec![self.ident()?];
+        while self.eat_symbol(".") {
+            name.push(self.ident()?);
+        }
+        Ok(name)
     }
 
     /// `ISOLATION LEVEL ...` and `READ ONLY|WRITE`, comma separated; accepted and ignored.
@@ -268,6 +347,7 @@ impl Parser {
     }
 
     fn query(&mut self) -> Result<Query, QueryError> {
+        let location = self.peek().location;
         self.expect_word("SELECT")?;
         if self.peek().is_word("DISTINCT") {
             return Err(self.not_supported(self.peek().location, "SELECT DISTINCT"));
@@ -293,7 +373,7 @@ impl Parser {
         } else {
             None
         };
-        Ok(Query { items, from, filter, limit })
+        Ok(Query { items, from, filter, limit, location })
     }
 
     fn select_item(&mut self) -> Result<SelectItem, QueryError> {
@@ -510,6 +590,11 @@ impl Parser {
                 self.bump();
                 literal(Literal::Str(text))
             }
+            TokenKind::Symbol("?") => {
+                self.bump();
+                self.parameters += 1;
+                Ok(Expr { kind: ExprKind::Parameter(self.parameters - 1), location })
+            }
             TokenKind::Symbol("(") => {
                 self.bump();
                 if self.peek().is_word("SELECT") {
@@ -542,6 +627,16 @@ impl Parser {
                         self.expect_symbol(")")?;
                         Ok(Expr { kind: ExprKind::Cast { expr: Box::new(inner), ty }, location })
                     }
+                    "CURRENT_TIMESTAMP" => {
+                        self.bump();
+                        if matches!(self.peek().kind, TokenKind::Symbol("(")) {
+                            return Err(self.not_supported(location, "current_timestamp with a precision"));
+                        }
+                        Ok(Expr { kind: ExprKind::CurrentTimestamp, location })
+                    }
+                    "CURRENT_DATE" | "CURRENT_TIME" | "LOCALTIME" | "LOCALTIMESTAMP" => {
+                        Err(self.not_supported(location, &w.to_lowercase()))
+                    }
                     "CASE" | "EXISTS" | "EXTRACT" | "ARRAY" | "ROW" | "INTERVAL" => {
                         Err(self.not_supported(location, &format!("{upper} expression")))
                     }
@@ -567,6 +662,14 @@ impl Parser {
         }
         let first = self.ident()?;
         if self.eat_symbol("(") {
+            if !first.quoted
+                && first.value.eq_ignore_ascii_case("count")
+                && matches!(self.peek().kind, TokenKind::Symbol("*"))
+            {
+                self.bump();
+                self.expect_symbol(")")?;
+                return Ok(Expr { kind: ExprKind::CountStar, location });
+            }
             let mut args = Vec::new();
             if !self.eat_symbol(")") {
                 args.push(self.expr()?);

@@ -23,6 +23,9 @@ pub enum Type {
     /// The type of a bare NULL literal.
     Unknown,
     Array(Box<Type>),
+    /// `timestamp(p) with time zone`; its values are held rendered, as the
+    /// JSON protocol sends them (`2026-11-25 17:20:01.123 UTC`).
+    TimestampWithTimeZone(u32),
 }
 
 impl Type {
@@ -38,6 +41,7 @@ impl Type {
             Type::Varchar(None) => "varchar".into(),
             Type::Unknown => "unknown".into(),
             Type::Array(element) => format!("array({})", element.display_name()),
+            Type::TimestampWithTimeZone(precision) => format!("timestamp({precision}) with time zone"),
         }
     }
 
@@ -53,6 +57,7 @@ impl Type {
             Type::Varchar(length) => ("varchar", vec![long(length.unwrap_or(UNBOUNDED_VARCHAR_LENGTH))]),
             Type::Unknown => ("unknown", vec![]),
             Type::Array(element) => ("array", vec![json!({"kind": "TYPE", "value": element.type_signature()})]),
+            Type::TimestampWithTimeZone(precision) => ("timestamp with time zone", vec![long(*precision)]),
         };
         json!({"rawType": raw, "arguments": arguments})
     }
@@ -155,5 +160,10 @@ mod tests {
         assert_eq!(Type::Varchar(None).type_signature()["arguments"][0]["value"], json!(UNBOUNDED_VARCHAR_LENGTH));
         assert_eq!(Type::Decimal { precision: 3, scale: 1 }.display_name(), "decimal(3,1)");
         assert_eq!(Type::Array(Box::new(Type::Bigint)).type_signature()["arguments"][0]["value"]["rawType"], "bigint");
+        assert_eq!(Type::TimestampWithTimeZone(3).display_name(), "timestamp(3) with time zone");
+        assert_eq!(
+            Type::TimestampWithTimeZone(3).type_signature(),
+            json!({"rawType": "timestamp with time zone", "arguments": [{"kind": "LONG", "value": 3}]})
+        );
     }
 }

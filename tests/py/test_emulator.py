@@ -100,7 +100,7 @@ def test_show_catalogs(start_emulator):
         ("SELEC 1", "SYNTAX_ERROR", "USER_ERROR", "line 1:1: mismatched input 'SELEC'"),
         ("SELECT 1 / 0", "DIVISION_BY_ZERO", "USER_ERROR", "Division by zero"),
         ("SELECT nope", "COLUMN_NOT_FOUND", "USER_ERROR", "line 1:8: Column 'nope' cannot be resolved"),
-        ("SELECT * FROM tpch.tiny.nation", "CATALOG_NOT_FOUND", "USER_ERROR", "line 1:15: Catalog 'tpch' not found"),
+        ("SELECT * FROM hive.tiny.nation", "CATALOG_NOT_FOUND", "USER_ERROR", "line 1:15: Catalog 'hive' not found"),
         ("CREATE TABLE t (x integer)", "NOT_SUPPORTED", "USER_ERROR", "line 1:1: Statement 'CREATE'"),
     ],
 )

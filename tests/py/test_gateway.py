@@ -71,7 +71,7 @@ def test_cancel_reaches_the_owning_coordinator(start_gateway):
         owner = gateway.owner_of(cursor.query_id)
         deletes = [r for r in query_requests(gateway)[cursor.query_id] if r[1] == "DELETE"]
         assert deletes == [(owner, "DELETE", deletes[0][2], 204)]
-        info = requests.get(f"{gateway.envoy.url}/v1/query/{cursor.query_id}", timeout=5).json()
+        info = requests.get(f"{gateway.envoy.url}/v1/query/{cursor.query_id}", headers={"X-Trino-User": "alice"}, timeout=5).json()
         assert (info["state"], info["errorCode"]["name"]) == ("FAILED", "USER_CANCELED")
 
 

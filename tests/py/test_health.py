@@ -135,7 +135,7 @@ def test_a_cluster_drained_by_configuration_gets_no_new_queries(start_gateway):
     # Follow-up requests of its queries still reach it (e.g. a query started before the drain).
     direct = trino.dbapi.connect(host="127.0.0.1", port=gateway.coordinators["coordinator-b"].port, user="a").cursor()
     direct.execute("SELECT 1")
-    info = requests.get(f"{gateway.envoy.url}/v1/query/{direct.query_id}", timeout=5)
+    info = requests.get(f"{gateway.envoy.url}/v1/query/{direct.query_id}", headers={"X-Trino-User": "a"}, timeout=5)
     assert info.status_code == 200 and info.json()["queryId"] == direct.query_id
 
 

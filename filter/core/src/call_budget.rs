@@ -32,6 +32,7 @@ pub fn post_headers(length: usize) -> Vec<(&'static str, String)> {
         (":scheme", "http".into()),
         (":authority", "gw:8080".into()),
         ("x-trino-user", "alice".into()),
+        ("accept-encoding", "gzip, deflate".into()),
         ("content-length", length.to_string()),
         ("x-forwarded-proto", "http".into()),
         (ROUTING, "attacker-chosen".into()),

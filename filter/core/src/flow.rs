@@ -34,7 +34,7 @@
 use crate::classify::{classify, method_matters, RequestKind};
 use crate::coordinator_map::Entry;
 use crate::failed_query::{self, Loss};
-use crate::headers::{relayed_response_headers, resend_headers};
+use crate::headers::{relayed_response_headers, resend_headers, ACCEPT_ENCODING};
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
@@ -153,6 +153,15 @@ impl Flow {
                         State::Watched { cluster, query_id, origin: self.read_origin(host) }
                     }
                     Then::LearnOrResend => {
+                        // Trino gzips the QueryResults of a client that accepts
+                        // it (query-results.compression-enabled, on by default):
+                        // ask for a plain answer, the one the filter must read.
+                        if headers.as_ref().is_some_and(|h| find(h, ACCEPT_ENCODING).is_some()) {
+                            if let Err(e) = host.remove_request_header(ACCEPT_ENCODING) {
+                                warn(host, format_args!("trino-gateway: cannot remove accept-encoding: {e}"));
+                                worker.metrics.host_call_error(host);
+                            }
+                        }
                         let origin = self.origin_of(host, headers.as_ref());
                         let kept = headers.and_then(|h| self.keep(host, h, end_of_stream));
                         State::Submitted { cluster, kept, origin }

@@ -8,6 +8,10 @@
 //! envoy/envoy.yaml): they cost the filter no host call. Only a statement the
 //! filter re-sends itself (an HTTP call, which no route edits) gets them here.
 
+/// Removed from new statements and their re-sends: Trino gzips the answer of
+/// a client that accepts it, and the filter reads that answer.
+pub const ACCEPT_ENCODING: &str = "accept-encoding";
+
 /// The forwarding headers a coordinator must not see from a client.
 pub const FORWARDED_HEADERS: [&str; 8] = [
     "forwarded",
@@ -47,6 +51,7 @@ pub fn resend_headers(
                 || (forwarded && !forwarded_header_passes(name, process_forwarded))
                 || name.starts_with("x-envoy-")
                 || name == "expect"
+                || name == ACCEPT_ENCODING
                 || is_hop_by_hop(name))
         })
         .collect();

@@ -56,6 +56,8 @@ fn a_statement_whose_coordinator_fails_is_resent_and_the_answer_relayed() {
     assert_eq!((dispatched.cluster.as_str(), dispatched.body.as_slice()), ("b", sql.as_bytes()));
     let names: Vec<&str> = dispatched.headers.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"x-trino-user") && !names.contains(&ROUTING) && !names.contains(&"x-forwarded-proto"));
+    assert!(!names.contains(&"accept-encoding"), "a re-sent statement asks for a plain answer too");
+    assert!(host.request_headers.borrow().iter().all(|(n, _)| n != "accept-encoding"), "removed from the statement");
     assert!(w.kept_bytes() > 0, "kept while the re-send is under way");
     host.call_answers(&[(":status", "200"), ("content-type", "application/json")], &statement_answer(ID_B));
     flow.on_http_call_response(&host, dispatched.token, 2, statement_answer(ID_B).len());
@@ -303,6 +305,7 @@ mod host_call_budget {
                 Call::SharedSet(crate::balancer::KEY.into()),
                 Call::SetRequestHeader(ROUTING.into(), "a".into()),
                 Call::IncrementMetric("trino_gateway.new_queries.a".into()),
+                Call::RemoveRequestHeader("accept-encoding".into()),
             ]
         );
         assert_eq!(phases.request_body, []);

@@ -242,3 +242,123 @@ fn users() {
     );
     assert_eq!(basic.status, 200);
 }
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+fn with_max_wait(uri: &str) -> String {
+    format!("{uri}?maxWait=50ms")
+}
+
+#[test]
+fn the_resource_group_runs_queues_then_refuses() {
+    let c = coordinator(&["--max-running", "1", "--max-queued", "1"]);
+    let first = post(&c, "/* emulator: runtime_ms=60000 */ SELECT 1", vec![]);
+    let first_executing = next_uri(&get(&c, &next_uri(&first)));
+    assert!(first_executing.contains("/executing/"), "{first_executing}");
+    // The second waits in the queue: QUEUED, and the queued resource again.
+    let second = post(&c, "SELECT 2", vec![]);
+    let waiting = get(&c, &with_max_wait(&next_uri(&second)));
+    assert_eq!(json(&waiting)["stats"]["state"], "QUEUED");
+    assert_eq!(json(&waiting)["stats"]["queued"], true);
+    assert!(next_uri(&waiting).contains("/queued/") && next_uri(&waiting).ends_with("/2"));
+    // The queue is full: the third fails in dispatch.
+    let third = get(&c, &next_uri(&post(&c, "SELECT 3", vec![])));
+    let body = json(&third);
+    assert_eq!(body["stats"]["state"], "FAILED");
+    assert_eq!(body["error"]["errorName"], "QUERY_QUEUE_FULL");
+    assert_eq!(body["error"]["errorCode"], 131074);
+    assert_eq!(body["error"]["errorType"], "INSUFFICIENT_RESOURCES");
+    assert_eq!(body["error"]["message"], "Too many queued queries for \"global\"");
+    assert!(body.get("nextUri").is_none());
+    // The running query ends: the queued one starts.
+    let canceled = call(&c, Call { method: Method::DELETE, uri: &first_executing, headers: vec![], body: "" });
+    assert_eq!(canceled.status, 204);
+    let started = get(&c, &with_max_wait(&next_uri(&waiting)));
+    assert!(next_uri(&started).contains("/executing/"), "{}", next_uri(&started));
+    let rows = get(&c, &next_uri(&started));
+    assert_eq!(json(&rows)["data"], json!([[2]]));
+}
+
+#[test]
+fn statement_answers_say_identity_when_query_results_compression_is_off() {
+    let on = coordinator(&[]);
+    assert_eq!(header(&post(&on, "SELECT 1", vec![]), "content-encoding"), None);
+    let off = coordinator(&["--query-results-compression-enabled", "false"]);
+    let posted = post(&off, "SELECT 1", vec![]);
+    assert_eq!(header(&posted, "content-encoding"), Some("identity"));
+    assert_eq!(header(&get(&off, &next_uri(&posted)), "content-encoding"), Some("identity"));
+    assert_eq!(header(&get(&off, "/v1/info"), "content-encoding"), None);
+}
+
+#[test]
+fn spooled_segments_in_the_coordinator_proxy_mode() {
+    let c = coordinator(&[
+        "--spooling",
+        "--spooling-retrieval-mode",
+        "COORDINATOR_PROXY",
+        "--page-rows",
+        "3",
+        "--spooling-inlining-max-rows",
+        "3",
+    ]);
+    let sql = "SELECT x FROM UNNEST(sequence(1, 6)) AS t(x)";
+    let posted = post(&c, sql, vec![("x-trino-query-data-encoding", "json+zstd,json")]);
+    assert_eq!(header(&posted, "x-trino-query-data-encoding"), Some("json+zstd"));
+    let inline = get(&c, &next_uri(&get(&c, &next_uri(&posted))));
+    let segment = &json(&inline)["data"]["segments"][0];
+    assert_eq!(segment["type"], "inline");
+    assert_eq!(crate::base64::decode(segment["data"].as_str().unwrap_or_default()), Some(b"[[1],[2],[3]]".to_vec()));
+    assert_eq!(segment["metadata"], json!({"segmentSize": 13, "rowsCount": 3, "rowOffset": 0}));
+    let spooled = get(&c, &next_uri(&inline));
+    let segment = json(&spooled)["data"]["segments"][0].clone();
+    assert_eq!(segment["type"], "spooled");
+    assert_eq!(segment["metadata"]["rowOffset"], 3);
+    let uri = segment["uri"].as_str().unwrap_or_default().to_string();
+    let ack = segment["ackUri"].as_str().unwrap_or_default().to_string();
+    let key = segment["headers"][crate::spooling::SSE_KEY][0].as_str().unwrap_or_default().to_string();
+    assert!(uri.starts_with("http://test/v1/spooled/download/"), "{uri}");
+    assert_eq!(c.stored_segments(), 1);
+    let without_key = get(&c, &uri);
+    assert_eq!(without_key.status, 500);
+    let with_key = |uri: &str| {
+        call(&c, Call { method: Method::GET, uri, headers: vec![(crate::spooling::SSE_KEY, &key)], body: "" })
+    };
+    let downloaded = with_key(&uri);
+    assert_eq!((downloaded.status, downloaded.body.as_slice()), (200, &b"[[4],[5],[6]]"[..]));
+    assert_eq!(with_key(&ack).status, 200);
+    assert_eq!(c.stored_segments(), 0);
+    assert_eq!(with_key(&ack).status, 200, "acknowledging twice is harmless");
+    assert_eq!(with_key(&uri).status, 500);
+    let last = get(&c, &next_uri(&spooled));
+    assert_eq!(json(&last)["stats"]["state"], "FINISHED");
+    assert!(json(&last).get("data").is_none());
+}
+
+#[test]
+fn small_answers() {
+    let c = coordinator(&["--page-rows", "1"]);
+    let posted = post(&c, "SELECT x FROM UNNEST(sequence(1, 3)) AS t(x)", vec![]);
+    let id = json(&posted)["id"].as_str().unwrap_or_default().to_string();
+    let executing = next_uri(&get(&c, &next_uri(&posted)));
+    let head = |uri: &str| call(&c, Call { method: Method::HEAD, uri, headers: vec![], body: "" }).status;
+    assert_eq!(head(&executing), 404, "unknown to the executing resource before its first GET");
+    assert_eq!(get(&c, &executing).status, 200);
+    assert_eq!(head(&executing), 200);
+    assert_eq!(get(&c, &format!("/v1/query/{id}")).status, 401);
+    let alice = vec![("x-trino-user", "alice")];
+    let delete = |uri: &str| call(&c, Call { method: Method::DELETE, uri, headers: alice.clone(), body: "" }).status;
+    assert_eq!(delete("/v1/query/20250101_000000_00000_zzzzz"), 204);
+    let put = call(
+        &c,
+        Call { method: Method::PUT, uri: "/v1/info/state", headers: alice.clone(), body: "\"SHUTTING_DOWN\"" },
+    );
+    assert_eq!((put.status, put.body.as_slice()), (403, &b"Error 403 Forbidden: Management only resource"[..]));
+    let root = get(&c, "/");
+    assert_eq!((root.status, header(&root, "location")), (303, Some("http://test/ui/")));
+    let old = coordinator(&["--node-version", "476"]);
+    let info = json(&get(&old, "/v1/info"));
+    let fields: Vec<&String> = info.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(fields, ["nodeVersion", "environment", "coordinator", "starting", "uptime"]);
+}

@@ -1,6 +1,6 @@
 """The Trino coordinator emulator, driven by the real Python `trino` client and by
 raw HTTP where the protocol itself is under test. Each test checks behaviour a
-real Trino 480 coordinator shows (see shared/trino-protocol.md)."""
+real Trino 480 coordinator shows (see tests/emulator/README.md)."""
 
 import re
 import threading

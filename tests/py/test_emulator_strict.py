@@ -380,10 +380,15 @@ def test_tpch_tiny_nation_and_region(emulator):
 
 def test_now_and_version(start_emulator):
     emulator = start_emulator("emu-a", "--node-version", "479")
-    cursor = connect(emulator).cursor()
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-    cursor.execute("SELECT now(), version()")
-    [[now, version]] = cursor.fetchall()
-    assert [d[1] for d in cursor.description] == ["timestamp(3) with time zone", "varchar"]
-    assert version == "479"
-    assert now.tzinfo is not None and abs((now - before).total_seconds()) < 5
+    before = datetime.now(timezone.utc)
+    for zone in ["UTC", "America/Los_Angeles"]:
+        cursor = connect(emulator, timezone=zone).cursor()
+        cursor.execute("SELECT now(), version()")
+        [[now, version]] = cursor.fetchall()
+        assert [d[1] for d in cursor.description] == ["timestamp(3) with time zone", "varchar"]
+        assert version == "479"
+        assert str(now.tzinfo) == zone and abs((now - before).total_seconds()) < 5
+    # A zone Trino does not know fails the query when its session is created.
+    page = post(emulator, "SELECT 1", {"X-Trino-Time-Zone": "Mars/Olympus_Mons"}).json()
+    failed = requests.get(page["nextUri"], timeout=5).json()
+    assert (failed["error"]["errorName"], failed["error"]["message"]) == ("NOT_SUPPORTED", "Time zone not supported: Mars/Olympus_Mons")

@@ -550,6 +550,7 @@ impl Coordinator {
             );
             return Err(QueryError::new(codes::UNKNOWN_TRANSACTION, message));
         }
+        sql::clock::check_time_zone(&query.session.time_zone)?;
         let environment = self.environment(query);
         for (name, value) in &query.session.properties {
             sql::session_properties::check_header_property(name, value, &environment.catalogs)?;

@@ -1,8 +1,9 @@
 //! `now()` / `current_timestamp`: the query's start as Trino renders a
 //! `timestamp(3) with time zone` in the session's zone
-//! (`uuuu-MM-dd HH:mm:ss.SSS <zone>`).
+//! (`uuuu-MM-dd HH:mm:ss.SSS <zone>`), and the session zone's validity.
 
 use super::error::{QueryError, NOT_SUPPORTED};
+use chrono::{Offset, TimeZone};
 
 /// Zone ids Trino's `TimeZoneKey` maps to UTC (compared case-insensitively).
 const UTC_ALIASES: &[&str] = &[
@@ -29,8 +30,10 @@ const UTC_ALIASES: &[&str] = &[
     "etc/greenwich",
 ];
 
-/// The zone as Trino prints it and its offset from UTC in minutes.
-fn zone(time_zone: &str) -> Result<(String, i64), QueryError> {
+/// The zone as Trino prints it and its offset from UTC in minutes at `at_ms`:
+/// UTC's aliases, fixed offsets, and IANA region ids (case-insensitive, as
+/// Trino's zone index).
+fn zone(time_zone: &str, at_ms: u128) -> Result<(String, i64), QueryError> {
     let id = time_zone.trim();
     if UTC_ALIASES.iter().any(|alias| alias.eq_ignore_ascii_case(id)) {
         return Ok(("UTC".into(), 0));
@@ -48,7 +51,27 @@ fn zone(time_zone: &str) -> Result<(String, i64), QueryError> {
             }
         }
     }
-    Err(QueryError::new(NOT_SUPPORTED, format!("Time zone '{id}' is not supported by the Trino coordinator emulator")))
+    match chrono_tz::Tz::from_str_insensitive(id) {
+        Ok(named) => {
+            let instant = chrono::DateTime::from_timestamp_millis(i64::try_from(at_ms).unwrap_or(i64::MAX))
+                .unwrap_or_default()
+                .naive_utc();
+            let offset = named.offset_from_utc_datetime(&instant).fix().local_minus_utc();
+            Ok((named.name().to_string(), i64::from(offset) / 60))
+        }
+        Err(_) => Err(not_supported(id)),
+    }
+}
+
+/// `TimeZoneKey.getTimeZoneKey`: Trino refuses a zone it does not know when
+/// it creates the session, so the query fails in dispatch.
+fn not_supported(id: &str) -> QueryError {
+    QueryError::new(NOT_SUPPORTED, format!("Time zone not supported: {id}"))
+}
+
+/// Checks the session's zone (`X-Trino-Time-Zone`) as session creation does.
+pub fn check_time_zone(time_zone: &str) -> Result<(), QueryError> {
+    zone(time_zone, 0).map(|_| ())
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
@@ -67,7 +90,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// `start_ms` (Unix milliseconds) in `time_zone`, e.g. `2026-11-25 17:20:01.123 UTC`.
 pub fn render_timestamp_with_time_zone(start_ms: u128, time_zone: &str) -> Result<String, QueryError> {
-    let (zone, offset_minutes) = zone(time_zone)?;
+    let (zone, offset_minutes) = zone(time_zone, start_ms)?;
     let millis = i64::try_from(start_ms).unwrap_or(i64::MAX) + offset_minutes * 60_000;
     let days = millis.div_euclid(86_400_000);
     let in_day = millis.rem_euclid(86_400_000);
@@ -92,13 +115,20 @@ mod tests {
             ("+05:30", Ok("2026-11-25 22:50:01.123 +05:30")),
             ("-08:00", Ok("2026-11-25 09:20:01.123 -08:00")),
             ("+00:00", Ok("2026-11-25 17:20:01.123 UTC")),
-            ("-18:00", Err("Time zone '-18:00' is not supported by the Trino coordinator emulator")),
-            ("Europe/Paris", Err("Time zone 'Europe/Paris' is not supported by the Trino coordinator emulator")),
+            ("-18:00", Err("Time zone not supported: -18:00")),
+            ("Europe/Paris", Ok("2026-11-25 18:20:01.123 Europe/Paris")),
+            ("america/los_angeles", Ok("2026-11-25 09:20:01.123 America/Los_Angeles")),
+            ("Mars/Olympus_Mons", Err("Time zone not supported: Mars/Olympus_Mons")),
         ];
         for (zone, expected) in cases {
             let got = render_timestamp_with_time_zone(start, zone).map_err(|e| e.message);
             assert_eq!(got, expected.map(String::from).map_err(String::from), "{zone}");
         }
         assert_eq!(render_timestamp_with_time_zone(0, "-01:00").unwrap_or_default(), "1969-12-31 23:00:00.000 -01:00");
+        // Summer time: the offset is the zone's at that instant.
+        let july = 1_783_000_000_000u128; // 2026-07-02
+        assert!(render_timestamp_with_time_zone(july, "Europe/Paris").unwrap_or_default().contains(" Europe/Paris"));
+        assert_eq!(check_time_zone("Europe/Paris"), Ok(()));
+        assert!(check_time_zone("Nowhere/Special").is_err());
     }
 }

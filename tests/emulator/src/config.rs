@@ -63,11 +63,11 @@ pub struct Config {
     #[arg(long)]
     pub alternate_header_name: Option<String>,
     /// The `global` resource group's hard concurrency limit (query.max-concurrent-queries).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     pub max_running: usize,
     /// The `global` resource group's queue size (query.max-queued-queries);
     /// beyond it queries fail QUERY_QUEUE_FULL.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
     pub max_queued: usize,
     /// protocol.spooling.enabled: answer clients that send
     /// X-Trino-Query-Data-Encoding with segments instead of row arrays.
@@ -86,6 +86,14 @@ pub struct Config {
     /// segment identifiers. Random at each start when not set.
     #[arg(long, value_parser = parse_secret_key)]
     pub spooling_shared_secret_key: Option<SecretKey>,
+}
+
+/// Trino's `@Min(1)` on `query.max-concurrent-queries` and `query.max-queued-queries`.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{value}' must be a whole number of at least 1")),
+    }
 }
 
 /// A 256-bit AES key.

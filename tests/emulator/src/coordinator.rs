@@ -64,7 +64,8 @@ impl Request<'_> {
     /// `InsecureAuthenticator`: the original user, else the user header, else
     /// Basic credentials without a password.
     fn user_for(&self, protocol: &Protocol) -> Result<String, Reply> {
-        for name in ["original-user", "user"] {
+        // The session user is the user header's; the original user alone also authenticates.
+        for name in ["user", "original-user"] {
             if let Some(user) = self.header(&protocol.request_header(name)).map(str::trim).filter(|u| !u.is_empty()) {
                 return Ok(user.to_string());
             }
@@ -436,7 +437,12 @@ impl Coordinator {
         let mut guard = self.lock();
         self.start_waiting(&mut guard);
         let State { queries, transactions, history, waiting, .. } = &mut *guard;
-        let running = queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()).count();
+        let submitting = queries.get(id).is_some_and(|q| q.dispatched_at.is_none() && !q.waiting && !q.state.is_done());
+        let running = if submitting {
+            queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()).count()
+        } else {
+            0
+        };
         let Some(query) = queries.get_mut(id) else {
             return not_found();
         };
@@ -449,7 +455,7 @@ impl Coordinator {
                 // Only a submitted query can be canceled; an unsubmitted one expires.
                 if query.dispatched_at.is_some() || query.waiting {
                     query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
-                    leave_queue(query, waiting, history);
+                    finish(query, waiting, history);
                 }
                 return Handled::Reply(Reply::empty(204).for_query(id));
             }
@@ -523,6 +529,9 @@ impl Coordinator {
 
     /// Starts queued queries while the group has running slots, oldest first.
     fn start_waiting(&self, state: &mut State) {
+        if state.waiting.is_empty() {
+            return;
+        }
         while state.running() < self.config.max_running {
             let Some(id) = state.waiting.pop_front() else { break };
             let State { queries, transactions, .. } = state;
@@ -633,7 +642,7 @@ impl Coordinator {
     fn executing(&self, request: &Request<'_>, base: &str, id: &str, slug: &str, token: &str) -> Handled {
         let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
-        let State { queries, history, segments, .. } = &mut *guard;
+        let State { queries, history, segments, waiting, .. } = &mut *guard;
         let Some(query) = queries.get_mut(id).filter(|q| q.work.is_some()) else {
             return not_found();
         };
@@ -649,6 +658,7 @@ impl Coordinator {
             Method::HEAD => return Handled::Reply(Reply::empty(200).for_query(id)),
             Method::DELETE => {
                 query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
+                finish(query, waiting, history);
                 return Handled::Reply(Reply::empty(204).for_query(id));
             }
             Method::GET => {}
@@ -703,7 +713,7 @@ impl Coordinator {
         if let Some(query) = queries.get_mut(id) {
             if query.dispatched_at.is_some() || query.waiting {
                 query.fail(QueryError::new(codes::USER_CANCELED, "Query was canceled"));
-                leave_queue(query, waiting, history);
+                finish(query, waiting, history);
             }
         }
         Reply::empty(204).for_query(id)
@@ -727,19 +737,24 @@ impl Coordinator {
         } else if query.state == QueryState::Failed {
             has_more = false;
         } else {
+            let mut failure = None;
             match &query.work {
                 Some(Work::Rows { columns: cols, rows }) => {
                     columns = Some(columns_json(cols));
                     let end = (query.next_row + page_rows).min(rows.len());
                     if query.next_row < end {
                         let page = rows_json(cols, &rows[query.next_row..end]);
-                        data = Some(match query.encoding {
+                        let encoded = match query.encoding {
                             Some(encoding) => {
                                 let count = end - query.next_row;
                                 self.segments(segments, &query.id, encoding, page, count, query.next_row, base)
                             }
-                            None => page,
-                        });
+                            None => Ok(page),
+                        };
+                        match encoded {
+                            Ok(page) => data = Some(page),
+                            Err(error) => failure = Some(error),
+                        }
                         query.next_row = end;
                     } else {
                         has_more = false;
@@ -753,6 +768,12 @@ impl Coordinator {
                     query.state = QueryState::Finished;
                 }
                 None => has_more = false,
+            }
+            // Rows that cannot be handed out fail the query rather than vanish.
+            if let Some(error) = failure {
+                query.fail(error);
+                data = None;
+                has_more = false;
             }
         }
         query.next_token = has_more.then_some(token + 1);
@@ -791,6 +812,11 @@ impl Coordinator {
         let State { queries, transactions, history, waiting, segments, .. } = &mut *guard;
         queries.retain(|_, q| q.dispatched_at.is_some() || q.waiting || q.last_heartbeat.elapsed() <= timeout);
         for query in queries.values_mut() {
+            // Ended (e.g. failed on leaving the queue) but nobody fetched the end.
+            if query.state.is_done() && query.finished_at.is_none() && query.last_heartbeat.elapsed() > timeout {
+                finish(query, waiting, history);
+                continue;
+            }
             if !query.state.is_done() && query.last_heartbeat.elapsed() > timeout {
                 let message = format!(
                     "Query {} was abandoned by the client, as it may have exited or stopped checking for query results. Query results have not been accessed since {}: currentTime {}",
@@ -802,7 +828,7 @@ impl Coordinator {
                 if let Some(tx) = &query.transaction_id {
                     transactions.remove(tx);
                 }
-                leave_queue(query, waiting, history);
+                finish(query, waiting, history);
             }
         }
         while history.len() > self.config.query_max_history {
@@ -955,13 +981,18 @@ impl Coordinator {
     }
 }
 
-/// A query that leaves the resource group's queue without running.
-fn leave_queue(query: &mut Query, waiting: &mut VecDeque<String>, history: &mut VecDeque<String>) {
+/// A query that ended (canceled, abandoned, failed): it leaves the resource
+/// group's queue if it waited there, drops the rows nobody will fetch, and
+/// enters the history that expiry walks (once).
+fn finish(query: &mut Query, waiting: &mut VecDeque<String>, history: &mut VecDeque<String>) {
     if query.waiting {
         query.waiting = false;
         query.statement = None;
         waiting.retain(|id| *id != query.id);
         query.dispatched_at = Some(Instant::now());
+    }
+    if let Some(Work::Rows { rows, .. }) = &mut query.work {
+        *rows = Vec::new();
     }
     if query.finished_at.is_none() {
         query.finished_at = Some(Instant::now());

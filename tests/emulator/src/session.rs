@@ -34,7 +34,7 @@ impl Protocol {
         let alternate_prefix = format!("x-{}", alternate.to_ascii_lowercase());
         let has = |prefix: &str| headers.keys().any(|name| name.as_str().starts_with(prefix));
         match (has("x-trino-"), has(&alternate_prefix)) {
-            (true, true) => Err(Reply::mapped_error(400, "Both Trino and Presto headers detected")),
+            (true, true) => Err(Reply::mapped_error(400, &format!("Both Trino and {alternate} headers detected"))),
             (false, true) => Ok(Protocol { name: alternate.to_string() }),
             _ => Ok(Protocol::trino()),
         }
@@ -73,18 +73,19 @@ impl SessionContext {
         let header = |name: &str| protocol.request_header(name);
         let mut context = SessionContext { time_zone: "UTC".into(), ..SessionContext::default() };
         for (name, value) in parse_property(headers, &header("session"), "X-Trino-Session")? {
-            let valid = match name.rsplit_once('.') {
-                Some((catalog, property)) => !catalog.is_empty() && !property.is_empty(),
-                None => !name.is_empty(),
-            };
+            // `name` or `catalog.name`, nothing else.
+            let parts: Vec<&str> = name.split('.').collect();
+            let valid = (1..=2).contains(&parts.len()) && parts.iter().all(|p| !p.is_empty());
             if !valid {
                 return Err(bad_request("Invalid X-Trino-Session header"));
             }
             context.properties.insert(name, value);
         }
         for (catalog, role) in parse_property(headers, &header("role"), "X-Trino-Role")? {
-            let upper = role.to_ascii_uppercase();
-            let valid = upper == "ALL" || upper == "NONE" || (upper.starts_with("ROLE{") && role.ends_with('}'));
+            // `SelectedRole.valueOf`: ALL, NONE or ROLE{name}, case-sensitive.
+            let valid = role == "ALL"
+                || role == "NONE"
+                || role.strip_prefix("ROLE{").and_then(|r| r.strip_suffix('}')).is_some_and(|r| !r.is_empty());
             if !valid {
                 return Err(bad_request("Invalid X-Trino-Role header"));
             }
@@ -169,7 +170,15 @@ fn is_data_size(value: &str) -> bool {
     let value = value.trim();
     let split = value.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
-    number.trim().parse::<f64>().is_ok() && matches!(unit, "B" | "kB" | "MB" | "GB" | "TB" | "PB")
+    let number = number.trim();
+    // Airlift's pattern: digits, optionally a fraction; no sign, no exponent.
+    let mut halves = number.splitn(2, '.');
+    let whole = halves.next().unwrap_or_default();
+    let fraction = halves.next();
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        && matches!(unit, "B" | "kB" | "MB" | "GB" | "TB" | "PB")
 }
 
 /// `ThrowableMapper` for `BadRequestException`: `Error 400 Bad Request: …`.
@@ -231,6 +240,10 @@ mod tests {
             ("x-trino-session", "novalue", "Error 400 Bad Request: Invalid X-Trino-Session header"),
             ("x-trino-session", "a=b=c", "Error 400 Bad Request: Invalid X-Trino-Session header"),
             ("x-trino-session", ".x=1", "Error 400 Bad Request: Invalid X-Trino-Session header"),
+            ("x-trino-session", "a.b.c=1", "Error 400 Bad Request: Invalid X-Trino-Session header"),
+            ("x-trino-role", "system=all", "Error 400 Bad Request: Invalid X-Trino-Role header"),
+            ("x-trino-role", "system=ROLE{}", "Error 400 Bad Request: Invalid X-Trino-Role header"),
+            ("x-trino-resource-estimate", "PEAK_MEMORY=-1B", "Error 400 Bad Request: Unsupported format for resource estimate '-1B'"),
             ("x-trino-role", "system=admin", "Error 400 Bad Request: Invalid X-Trino-Role header"),
             ("x-trino-extra-credential", "internal$abc=1", "Error 400 Bad Request: Invalid extra credential name: internal$abc"),
             ("x-trino-resource-estimate", "FOO=1", "Error 400 Bad Request: Unsupported resource name FOO"),

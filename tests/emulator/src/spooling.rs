@@ -240,13 +240,14 @@ impl SegmentStore {
         if signature != self.signature(path) {
             return Err(StorageError::Forbidden("SignatureDoesNotMatch"));
         }
-        let hex = path.strip_prefix("/spooling/").ok_or(StorageError::NoSuchKey)?;
+        let hex = path.strip_prefix("/spooling/").ok_or(StorageError::NoSuchKey)?.as_bytes();
         let mut name = [0u8; 16];
         if hex.len() != 32 {
             return Err(StorageError::NoSuchKey);
         }
-        for (i, byte) in name.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| StorageError::NoSuchKey)?;
+        for (byte, pair) in name.iter_mut().zip(hex.chunks(2)) {
+            let digits = std::str::from_utf8(pair).map_err(|_| StorageError::NoSuchKey)?;
+            *byte = u8::from_str_radix(digits, 16).map_err(|_| StorageError::NoSuchKey)?;
         }
         Ok(name)
     }

@@ -125,7 +125,7 @@ pub fn percent_decode(value: &str) -> String {
 }
 
 /// `java.net.URLDecoder.decode`: `+` is a space, `%XX` a byte; a `%` without
-/// two hex digits is refused (Java throws), as is a result that is not UTF-8.
+/// two hex digits is refused (Java throws); malformed UTF-8 becomes U+FFFD.
 pub fn percent_decode_strict(value: &str) -> Result<String, String> {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -134,14 +134,14 @@ pub fn percent_decode_strict(value: &str) -> Result<String, String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let byte = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
+                let Some(hex) = bytes.get(i + 1..i + 3) else {
+                    return Err("Incomplete trailing escape (%) pattern".into());
+                };
+                let byte =
+                    std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
                         format!(
                             "Illegal hex characters in escape (%) pattern - Error at index 0 in: \"{}\"",
-                            String::from_utf8_lossy(bytes.get(i + 1..(i + 3).min(bytes.len())).unwrap_or_default())
+                            String::from_utf8_lossy(hex)
                         )
                     })?;
                 out.push(byte);
@@ -151,7 +151,8 @@ pub fn percent_decode_strict(value: &str) -> Result<String, String> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| "malformed UTF-8".to_string())
+    // Java replaces malformed UTF-8 rather than refusing it.
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

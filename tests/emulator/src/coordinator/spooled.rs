@@ -10,6 +10,7 @@ use crate::spooling::{
     local_date_time, random_key, random_name, storage_error_body, Encoding, RetrievalMode, SegmentStore, StorageError,
     StoredSegment, INLINING_MAX_SIZE, SEGMENT_TTL, SSE_ALGORITHM, SSE_KEY,
 };
+use crate::sql::error::{QueryError, GENERIC_INTERNAL_ERROR};
 use serde_json::{json, Value as Json};
 use std::time::Instant;
 
@@ -36,14 +37,11 @@ impl Coordinator {
         row_count: usize,
         row_offset: usize,
         base: &str,
-    ) -> Json {
-        let encoded = match serde_json::to_vec(&rows).map_err(std::io::Error::other).and_then(|j| encoding.encode(j)) {
-            Ok(encoded) => encoded,
-            Err(error) => {
-                eprintln!("cannot encode a segment of {query_id}: {error}");
-                return Json::Null;
-            }
-        };
+    ) -> Result<Json, QueryError> {
+        let encoded = serde_json::to_vec(&rows)
+            .map_err(std::io::Error::other)
+            .and_then(|j| encoding.encode(j))
+            .map_err(|error| QueryError::new(GENERIC_INTERNAL_ERROR, format!("Could not encode a segment: {error}")))?;
         let inline = row_offset + row_count <= self.config.spooling_inlining_max_rows
             && encoded.bytes.len() <= INLINING_MAX_SIZE;
         let segment = if inline {
@@ -77,7 +75,7 @@ impl Coordinator {
                 "headers": {SSE_ALGORITHM: ["AES256"], SSE_KEY: [key]},
             })
         };
-        json!({"encoding": encoding.name(), "segments": [segment]})
+        Ok(json!({"encoding": encoding.name(), "segments": [segment]}))
     }
 
     fn storage_uri(&self, presigned_path: &str) -> String {

@@ -362,3 +362,15 @@ fn small_answers() {
     let fields: Vec<&String> = info.as_object().map(|o| o.keys().collect()).unwrap_or_default();
     assert_eq!(fields, ["nodeVersion", "environment", "coordinator", "starting", "uptime"]);
 }
+
+#[test]
+fn canceled_and_ended_queries_expire_with_their_rows() {
+    let c = coordinator(&["--page-rows", "1", "--query-max-history", "0", "--query-min-expire-age", "0s"]);
+    let posted = post(&c, "SELECT x FROM UNNEST(sequence(1, 100)) AS t(x)", vec![]);
+    let executing = next_uri(&get(&c, &next_uri(&posted)));
+    assert_eq!(get(&c, &executing).status, 200);
+    let canceled = call(&c, Call { method: Method::DELETE, uri: &executing, headers: vec![], body: "" });
+    assert_eq!(canceled.status, 204);
+    c.purge();
+    assert_eq!(c.query_count(), 0, "a query canceled on its executing URI expires like any other");
+}

@@ -61,6 +61,40 @@ def test_queries_spread_over_coordinators_and_every_follow_up_sticks(start_gatew
     assert stats["query_not_found"] == 0
 
 
+def test_owner_is_learned_from_gzip_clients_and_data_pages_stay_compressed(start_gateway):
+    """Trino gzips QueryResults for clients that accept it (the Python client
+    always does). The gateway asks for a plain answer to the statement only, so
+    it can learn the query's owner; data pages keep their compression."""
+    gateway = start_gateway("--page-rows", "200")
+    gzip = {"X-Trino-User": "alice", "Accept-Encoding": "gzip"}
+    posted = requests.post(gateway.envoy.url + "/v1/statement", data="SELECT x FROM UNNEST(sequence(1, 1000)) AS t(x)", headers=gzip, stream=True, timeout=10)
+    assert "Content-Encoding" not in posted.headers
+    page = json.loads(posted.raw.read(decode_content=False))
+    compressed_pages = 0
+    while "nextUri" in page:
+        response = requests.get(page["nextUri"], headers=gzip, stream=True, timeout=10)
+        assert response.status_code == 200
+        body = response.raw.read(decode_content=False)
+        if response.headers.get("Content-Encoding") == "gzip":
+            assert body[:2] == b"\x1f\x8b"
+            compressed_pages += 1
+            body = __import__("gzip").decompress(body)
+        page = json.loads(body)
+    assert page["stats"]["state"] == "FINISHED"
+    assert compressed_pages >= 5  # every data page came compressed through Envoy
+    requests_of_query = query_requests(gateway)[page["id"]]
+    assert len({owner for owner, *_ in requests_of_query}) == 1
+    assert all(status == 200 for *_, status in requests_of_query)
+    # The real client (gzip by default) through the gateway: its owner is learned every time.
+    for _ in range(4):
+        cursor = gateway.connect().cursor()
+        cursor.execute("SELECT x FROM UNNEST(sequence(1, 500)) AS t(x)")
+        assert len(cursor.fetchall()) == 500
+    stats = gateway.envoy.gateway_stats()
+    assert stats.get("unparseable_statement_responses", 0) == 0
+    assert stats["query_not_found"] == 0
+
+
 def test_cancel_reaches_the_owning_coordinator(start_gateway):
     gateway = start_gateway("--page-rows", "10")
     for _ in range(2):  # one query on each coordinator

@@ -28,9 +28,11 @@ pub const REMOTE_HOST_GONE: ErrorCode =
 pub enum Loss {
     /// Connect failure, reset, 502/503/504, or marked unhealthy by either.
     Unreachable,
-    /// The cluster answers again, but with another coordinator id: it restarted
-    /// and the query died with the old process.
-    Restarted { now: CoordinatorId },
+    /// The cluster answers again, but from another coordinator process: it
+    /// restarted and the query died with the old one. `now` is the new
+    /// process's id when known (Trino 477+ report it in `/v1/info`; on 470–476
+    /// it is known once the new process has answered a statement).
+    Restarted { now: Option<CoordinatorId> },
 }
 
 /// The message of a lost query; names the cluster and the coordinator id.
@@ -38,11 +40,14 @@ pub fn lost_message(query_id: &QueryId, cluster: &str, loss: Loss) -> String {
     let old = query_id.coordinator_id();
     let what = match loss {
         Loss::Unreachable => format!("coordinator '{cluster}' (coordinator id {}) is unreachable", old.as_str()),
-        Loss::Restarted { now } => format!(
+        Loss::Restarted { now: Some(now) } => format!(
             "coordinator '{cluster}' restarted (coordinator id {} is gone, it is now {})",
             old.as_str(),
             now.as_str()
         ),
+        Loss::Restarted { now: None } => {
+            format!("coordinator '{cluster}' restarted (coordinator id {} is gone)", old.as_str())
+        }
     };
     format!(
         "Query {} was lost: its Trino {what}. The query is not running anywhere; submit it again.",
@@ -111,8 +116,10 @@ mod tests {
             "Query 20261125_101305_00001_abcde was lost: its Trino coordinator 'a' (coordinator id abcde) is \
              unreachable. The query is not running anywhere; submit it again."
         );
-        assert!(lost_message(&id, "b", Loss::Restarted { now })
+        assert!(lost_message(&id, "b", Loss::Restarted { now: Some(now) })
             .contains("coordinator 'b' restarted (coordinator id abcde is gone, it is now zz9zz)"));
+        assert!(lost_message(&id, "b", Loss::Restarted { now: None })
+            .contains("coordinator 'b' restarted (coordinator id abcde is gone). The query"));
     }
 
     #[test]

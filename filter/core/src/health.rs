@@ -12,9 +12,10 @@ use super::query_id::{CoordinatorId, COORDINATOR_ID_LENGTH};
 use super::shared_data::{update, SharedData, SharedDataError};
 use serde::Deserialize;
 
-pub const KEY: &str = "trino_gateway/v2/health";
-/// cluster, state, 5-byte coordinator id, updated_at, running, queued (u32 LE), 1 check byte.
-const RECORD_SIZE: usize = 20;
+pub const KEY: &str = "trino_gateway/v3/health";
+/// cluster, state, 5-byte coordinator id, updated_at, running, queued,
+/// restarted_at (u32 LE), 1 check byte.
+const RECORD_SIZE: usize = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -68,11 +69,23 @@ pub struct ClusterHealth {
     pub updated_at: u32,
     pub running: u32,
     pub queued: u32,
+    /// When the service last saw the coordinator process change (0: never):
+    /// a new coordinator id, or (Trino 470–476, whose `/v1/info` has no id)
+    /// its uptime going backwards.
+    pub restarted_at: u32,
 }
 
 impl ClusterHealth {
     fn unknown(cluster: u8) -> ClusterHealth {
-        ClusterHealth { cluster, health: Health::Unknown, coordinator: None, updated_at: 0, running: 0, queued: 0 }
+        ClusterHealth {
+            cluster,
+            health: Health::Unknown,
+            coordinator: None,
+            updated_at: 0,
+            running: 0,
+            queued: 0,
+            restarted_at: 0,
+        }
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -83,6 +96,7 @@ impl ClusterHealth {
         out.extend_from_slice(&self.updated_at.to_le_bytes());
         out.extend_from_slice(&self.running.to_le_bytes());
         out.extend_from_slice(&self.queued.to_le_bytes());
+        out.extend_from_slice(&self.restarted_at.to_le_bytes());
         out.push(0);
         if let Some(record) = out.get_mut(start..) {
             checksum::seal(record);
@@ -106,6 +120,7 @@ impl ClusterHealth {
             updated_at: u32_at(7)?,
             running: u32_at(11)?,
             queued: u32_at(15)?,
+            restarted_at: u32_at(19)?,
         })
     }
 }
@@ -211,6 +226,40 @@ struct ServerInfo {
     coordinator_id: Option<String>,
     #[serde(default)]
     coordinator: Option<bool>,
+    #[serde(default)]
+    uptime: Option<String>,
+}
+
+/// The `uptime` of a `/v1/info` answer in whole seconds (Airlift's succinct
+/// duration, e.g. `1.52m`, `850.00ms`): how a restart shows on Trino 470–476,
+/// whose answer has no coordinator id. Integer arithmetic only (float
+/// parsing would add some 20 kB to the module).
+pub fn uptime_seconds(body: &[u8]) -> Option<u64> {
+    let info = serde_json::from_slice::<ServerInfo>(body).ok()?;
+    let text = info.uptime?;
+    let text = text.trim();
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let (whole, fraction) = number.trim().split_once('.').unwrap_or((number.trim(), ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !(fraction.is_empty() || digits(fraction)) {
+        return None;
+    }
+    // Thousandths of the unit: "1.52" → 1520.
+    let mut thousandths: u64 = whole.parse::<u64>().ok()?.checked_mul(1000)?;
+    for (weight, digit) in [100u64, 10, 1].into_iter().zip(fraction.bytes()) {
+        thousandths = thousandths.saturating_add(u64::from(digit.saturating_sub(b'0')) * weight);
+    }
+    let unit_millis: u64 = match unit {
+        "ns" | "us" => return Some(0),
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(thousandths.checked_mul(unit_millis)? / 1_000_000)
 }
 
 /// What one `/v1/info` answer says: its health and coordinator id.
@@ -263,6 +312,24 @@ mod tests {
     }
 
     #[test]
+    fn uptime_of_v1_info() {
+        let cases: &[(&str, Option<u64>)] = &[
+            (r#"{"uptime":"1.50m"}"#, Some(90)),
+            (r#"{"uptime":"850.00ms"}"#, Some(0)),
+            (r#"{"uptime":"12.34s"}"#, Some(12)),
+            (r#"{"uptime":"2.00d"}"#, Some(172_800)),
+            (r#"{"uptime":"1.5.0s"}"#, None),
+            (r#"{"uptime":"soon"}"#, None),
+            (r#"{"uptime":"-1.00s"}"#, None),
+            (r#"{"starting":false}"#, None),
+            ("not json", None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(uptime_seconds(body.as_bytes()), *expected, "{body}");
+        }
+    }
+
+    #[test]
     fn web_ui_login_and_stats() {
         assert_eq!(login_form("gw user", "p&ss="), "username=gw%20user&password=p%26ss%3D&redirectPath=");
         let cookies = ["JSESSIONID=x; Path=/", "Trino-UI-Token=eyJ.abc.def; Path=/ui; HttpOnly"];
@@ -293,6 +360,7 @@ mod tests {
             updated_at: 5,
             running: 3,
             queued: 1,
+            restarted_at: 0,
         };
         assert_eq!(publish(&store, healthy), Ok(true));
         assert_eq!(publish(&store, healthy), Ok(false), "unchanged: no write");

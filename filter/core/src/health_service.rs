@@ -29,6 +29,8 @@ pub struct HealthService {
     pending: HashMap<u32, (Poll, usize)>,
     /// Web UI session cookie per cluster (index), once logged in.
     sessions: HashMap<usize, String>,
+    /// The last uptime each coordinator reported (seconds).
+    uptimes: HashMap<usize, u64>,
     polls: u32,
 }
 
@@ -53,7 +55,14 @@ impl HealthService {
                 router.config.health.interval_ms
             ),
         );
-        Some(HealthService { router, metrics, pending: HashMap::new(), sessions: HashMap::new(), polls: 0 })
+        Some(HealthService {
+            router,
+            metrics,
+            pending: HashMap::new(),
+            sessions: HashMap::new(),
+            uptimes: HashMap::new(),
+            polls: 0,
+        })
     }
 
     /// How long until the next poll: the first comes right after start (so
@@ -191,16 +200,32 @@ impl HealthService {
         // filter configuration, which xDS/ECDS (e.g. an Istio WasmPlugin) can change.
         let old = health::read(host).map(|records| health::of(&records, table_id)).ok();
         let old_coordinator = old.and_then(|o| o.coordinator);
+        let now = host.now_seconds();
+        let uptime = if status == Some(200) { health::uptime_seconds(body) } else { None };
+        // When the process that answered started: a query learned before it
+        // belongs to an earlier process.
+        let started_at = uptime.map_or(now, |u| now.saturating_sub(u32::try_from(u).unwrap_or(u32::MAX)));
+        let mut restarted_at = old.map_or(0, |o| o.restarted_at);
         if let (Some(new), Some(previous)) = (coordinator, old_coordinator) {
             if new != previous {
                 warn(host, format_args!("trino-gateway: {name} restarted: coordinator id {previous:?} -> {new:?}; its earlier queries are gone"));
                 self.metrics.coordinator_restart(host);
+                restarted_at = started_at;
+            }
+        }
+        // Trino 470–476 name no coordinator id: a restart shows as the uptime
+        // going backwards between two answers.
+        if let Some(uptime) = uptime {
+            let previous = self.uptimes.insert(cluster, uptime);
+            if coordinator.is_none() && previous.is_some_and(|p| uptime < p) {
+                warn(host, format_args!("trino-gateway: {name} restarted: its uptime went back to {uptime} s; its earlier queries are gone"));
+                self.metrics.coordinator_restart(host);
+                restarted_at = started_at;
             }
         }
         if old.map(|o| o.health) != Some(observed) {
             info(host, format_args!("trino-gateway: {name} is {observed:?}"));
         }
-        let now = host.now_seconds();
         let record = ClusterHealth {
             cluster: table_id,
             health: observed,
@@ -208,6 +233,7 @@ impl HealthService {
             updated_at: now,
             running: old.map_or(0, |o| o.running),
             queued: old.map_or(0, |o| o.queued),
+            restarted_at,
         };
         if let Err(e) = health::publish(host, record) {
             warn(host, format_args!("trino-gateway: cannot publish the health of {name}: {e:?}"));

@@ -280,9 +280,29 @@ impl Router {
         query_id: &QueryId,
     ) -> Result<Option<Loss>, SharedDataError> {
         let Some(table_id) = self.ids.table_id(cluster) else { return Ok(None) };
-        Ok(match health::of(&health::read(store)?, table_id).coordinator {
-            Some(now) if now != query_id.coordinator_id() => Some(Loss::Restarted { now }),
-            _ => None,
+        let record = health::of(&health::read(store)?, table_id);
+        let old = query_id.coordinator_id();
+        Ok(match record.coordinator {
+            // Trino 477+: `/v1/info` names the process.
+            Some(now) if now != old => Some(Loss::Restarted { now: Some(now) }),
+            Some(_) => None,
+            // Trino 470–476: what the answers taught (a newer id on this
+            // cluster), else the health service's verdict (uptime went back
+            // after the old id was last seen).
+            None => {
+                let entries = coordinator_map::read(store)?;
+                let own = entries.iter().find(|e| e.coordinator == old && e.cluster == table_id);
+                let newer = entries
+                    .iter()
+                    .filter(|e| e.cluster == table_id && e.coordinator != old)
+                    .filter(|e| own.is_none_or(|o| e.seen_at >= o.seen_at))
+                    .max_by_key(|e| e.seen_at);
+                match (newer, own) {
+                    (Some(newer), _) => Some(Loss::Restarted { now: Some(newer.coordinator) }),
+                    (None, Some(own)) if record.restarted_at > own.seen_at => Some(Loss::Restarted { now: None }),
+                    _ => None,
+                }
+            }
         })
     }
 
@@ -518,6 +538,7 @@ mod tests {
             updated_at: 12,
             running: 0,
             queued: 0,
+            restarted_at: 0,
         };
         publish(&store, starting).unwrap();
         let none = place();
@@ -548,6 +569,46 @@ mod tests {
         );
     }
 
+    /// Trino 470–476: `/v1/info` names no coordinator id. A restart is known
+    /// from a newer id in statement answers, or the service's uptime verdict.
+    #[test]
+    fn a_restart_without_coordinator_ids_in_v1_info() {
+        use super::super::health::{publish, ClusterHealth};
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        let old = "20261125_101305_00001_aaaaa";
+        let query_id = QueryId::parse(old).unwrap_or_else(|| panic!());
+        r.learn_statement_response(&store, 0, &body(old), 100, &[]).unwrap_or_else(|e| panic!("{e:?}"));
+        // A query of b's coordinator does not say anything about a.
+        r.learn_statement_response(&store, 1, &body("20261125_101306_00002_bbbbb"), 150, &[])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let record = ClusterHealth {
+            cluster: 0,
+            health: Health::Healthy,
+            coordinator: None,
+            updated_at: 100,
+            running: 0,
+            queued: 0,
+            restarted_at: 0,
+        };
+        publish(&store, record).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(r.restarted(&store, 0, &query_id), Ok(None), "a 404 of a live process is passed on");
+        // The process that answered started before the query's coordinator was last seen: an earlier restart.
+        publish(&store, ClusterHealth { restarted_at: 90, ..record }).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(r.restarted(&store, 0, &query_id), Ok(None));
+        // …and after: the query's process is gone, its successor not yet known.
+        publish(&store, ClusterHealth { restarted_at: 130, ..record }).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(r.restarted(&store, 0, &query_id), Ok(Some(Loss::Restarted { now: None })));
+        // The new process answered a statement: it is named.
+        r.learn_statement_response(&store, 0, &body("20261125_101400_00000_zz9zz"), 200, &[])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let loss = r.restarted(&store, 0, &query_id);
+        assert_eq!(loss, Ok(CoordinatorId::parse("zz9zz").map(|now| Loss::Restarted { now: Some(now) })));
+        // A query of the new process is not lost by its 404 (e.g. expired).
+        let new_query = QueryId::parse("20261125_101400_00000_zz9zz").unwrap_or_else(|| panic!());
+        assert_eq!(r.restarted(&store, 0, &new_query), Ok(None));
+    }
+
     #[test]
     fn protocol_requests_go_to_the_owner_whatever_its_health_and_a_restart_is_named() {
         use super::super::health::{publish, ClusterHealth};
@@ -565,6 +626,7 @@ mod tests {
             updated_at: 1,
             running: 0,
             queued: 0,
+            restarted_at: 0,
         };
         publish(&store, healthy).unwrap_or_else(|e| panic!("{e:?}"));
         let watched = Decision::Route { cluster: 0, via: Via::StickyHit, then: Then::FailFastIfLost(query_id) };
@@ -592,7 +654,7 @@ mod tests {
         let restarted = ClusterHealth { coordinator: CoordinatorId::parse("zz9zz"), updated_at: 3, ..healthy };
         publish(&store, restarted).unwrap_or_else(|e| panic!("{e:?}"));
         let loss = r.restarted(&store, 0, &query_id).unwrap_or_else(|e| panic!("{e:?}"));
-        assert_eq!(loss, CoordinatorId::parse("zz9zz").map(|now| Loss::Restarted { now }));
+        assert_eq!(loss, CoordinatorId::parse("zz9zz").map(|now| Loss::Restarted { now: Some(now) }));
         let failure = r.lost_query(0, query_id, loss.unwrap_or(Loss::Unreachable));
         assert!(
             failure.message.contains("restarted (coordinator id aaaaa is gone, it is now zz9zz)"),

@@ -182,11 +182,11 @@ proptest! {
     #[test]
     fn health_records_round_trip_and_any_stored_value_reads(
         cluster in any::<u8>(), state in 0u8..5, coordinator in proptest::option::of(coordinator_id()),
-        updated_at in any::<u32>(), running in any::<u32>(), queued in any::<u32>(),
+        updated_at in any::<u32>(), running in any::<u32>(), queued in any::<u32>(), restarted_at in any::<u32>(),
         garbage in proptest::collection::vec(any::<u8>(), 0..120),
     ) {
         let health = [Health::Unknown, Health::Healthy, Health::Starting, Health::Draining, Health::Unhealthy][state as usize];
-        let record = ClusterHealth { cluster, health, coordinator, updated_at, running, queued };
+        let record = ClusterHealth { cluster, health, coordinator, updated_at, running, queued, restarted_at };
         let store = MemorySharedData::new();
         create_if_absent(&store, health::KEY).unwrap_or_default();
         health::publish(&store, record).unwrap_or_else(|e| panic!("{e:?}"));

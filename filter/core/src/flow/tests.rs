@@ -193,6 +193,7 @@ fn a_404_from_a_restarted_coordinator_names_the_restart_and_other_404s_pass() {
         updated_at: 1,
         running: 0,
         queued: 0,
+        restarted_at: 0,
     };
     publish(&*host.shared, record("zz9zz")).unwrap();
     let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));

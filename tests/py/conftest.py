@@ -65,7 +65,12 @@ def start_gateway(tmp_path: Path, start_emulator):
     """Factory: two emulated coordinators behind real Envoy (envoy/envoy.yaml, ports moved)."""
 
     def start(
-        *emulator_args: str, plugin=None, concurrency: int = 2, wait: bool = True, dynamic_plugin: bool = False
+        *emulator_args: str,
+        plugin=None,
+        concurrency: int = 2,
+        wait: bool = True,
+        dynamic_plugin: bool = False,
+        health_service: bool = True,
     ) -> Gateway:
         coordinators = {name: start_emulator(name, *emulator_args) for name in ("coordinator-a", "coordinator-b")}
         envoy = Envoy(
@@ -76,6 +81,7 @@ def start_gateway(tmp_path: Path, start_emulator):
             plugin,
             concurrency,
             dynamic_plugin,
+            health_service=health_service,
         )
         envoy.start(wait=wait)
         return Gateway(envoy, coordinators)

@@ -200,6 +200,9 @@ class Envoy:
     plugin: Optional[object] = None
     concurrency: int = 2
     dynamic_plugin: bool = False
+    # False: no bootstrap health-check service (as under Istio, whose
+    # WasmPlugin adds HTTP filters only).
+    health_service: bool = True
     process: Optional[subprocess.Popen] = None
     _ecds_version: int = 0
     _wasm_config: Optional[dict] = None
@@ -232,6 +235,8 @@ class Envoy:
                     for route in vhost["routes"]:
                         route.update(PROCESS_FORWARDED_ROUTE)
         wasm["configuration"]["value"] = plugin if isinstance(plugin, str) else json.dumps(plugin)
+        if not self.health_service:
+            config.pop("bootstrap_extensions", None)
         if self.dynamic_plugin:
             config.setdefault("node", {"id": "trino-gateway", "cluster": "trino-gateway"})  # xDS needs both
             self._make_dynamic(listener)

@@ -164,3 +164,20 @@ def test_running_and_queued_queries_come_from_trinos_web_ui_stats_after_a_login(
         logins = [e for e in emulator.log_entries() if e.path == "/ui/login"]
         assert len(logins) == 1 and logins[0].status == 303, logins
         assert any(e.path == "/ui/api/stats" and e.status == 200 for e in emulator.log_entries())
+
+
+def test_without_the_health_service_a_passive_mark_lapses_and_the_coordinator_is_tried_again(start_gateway, tmp_path):
+    """Under Istio no bootstrap service polls /v1/info. A coordinator a failed
+    statement marked UNHEALTHY must not stay out of rotation for ever: nobody
+    renews the mark, so it lapses (3 poll intervals, at least 2 s)."""
+    gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 300}), health_service=False)
+    victim = gateway.coordinators["coordinator-a"]
+    victim.kill()
+    for _ in range(4):  # those placed on a are re-sent to b; a is marked
+        assert run_query(gateway)[1] == [["coordinator-b"]]
+    wait_until(lambda: gateway.envoy.gateway_stats().get("cluster.coordinator-a.health") == 4, 5, what="a marked")
+    restarted = Emulator("coordinator-a", victim.port, tmp_path / "restarted-a.log").start()
+    gateway.coordinators["coordinator-a"] = restarted
+    started = time.monotonic()
+    wait_until(lambda: run_query(gateway)[1] == [["coordinator-a"]], 10, interval=0.2, what="a back in rotation")
+    assert time.monotonic() - started < 6

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  request headers ──classify──decide──┬─ Reply/Fail ─────────────────────────> (answered by the gateway)
-//!                                      ├─ Routed  ── response headers ───────> pass (502/503/504 marks the cluster)
+//!                                      ├─ (pass-through: /v1/info, web UI, /v1/query; its answer is not looked at)
 //!                                      ├─ Watched ── response headers ─┬─────> pass
 //!                                      │                               └─────> FAILED (owner failed / restarted)
 //!                                      └─ Submitted (statement kept) ── response headers
@@ -76,8 +76,6 @@ struct Kept {
 enum State {
     /// Nothing routed, or nothing left to do.
     Idle,
-    /// Routed; the answer passes through (a 502/503/504 marks the cluster).
-    Routed { cluster: usize },
     /// A protocol request of `query_id`, watched for the loss of its coordinator.
     Watched { cluster: usize, query_id: QueryId, origin: Origin },
     /// A new statement sent to `cluster`, kept (when it fits) until answered.
@@ -148,7 +146,8 @@ impl Flow {
                 }
                 worker.metrics.routed(host, cluster, via);
                 self.state = match then {
-                    Then::PassThrough => State::Routed { cluster },
+                    // Not statement traffic: its answer marks nothing, so it is not even read.
+                    Then::PassThrough => State::Idle,
                     Then::FailFastIfLost(query_id) => {
                         State::Watched { cluster, query_id, origin: self.read_origin(host) }
                     }
@@ -216,18 +215,13 @@ impl Flow {
     }
 
     pub fn on_response_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
-        if !matches!(self.state, State::Routed { .. } | State::Watched { .. } | State::Submitted { .. }) {
+        if !matches!(self.state, State::Watched { .. } | State::Submitted { .. }) {
             return Action::Continue;
         }
         let status = self.read(host, host.response_header(":status")).flatten().unwrap_or_default();
         let worker = self.worker.clone();
         let router = &worker.router;
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Routed { cluster } => {
-                if is_failure(&status) {
-                    worker.mark_failed(host, cluster, &status);
-                }
-            }
             State::Watched { cluster, query_id, origin } => {
                 if is_failure(&status) {
                     worker.mark_failed(host, cluster, &status);

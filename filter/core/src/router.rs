@@ -203,16 +203,35 @@ impl Router {
     }
 
     /// The health of each configured cluster, read from shared data now.
-    pub fn read_health(&self, store: &dyn SharedData) -> Result<Vec<Health>, SharedDataError> {
-        Ok(self.cluster_health(&health::read(store)?))
+    /// `now`: the worker's clock (seconds), for the expiry of UNHEALTHY marks.
+    pub fn read_health(&self, store: &dyn SharedData, now: u32) -> Result<Vec<Health>, SharedDataError> {
+        Ok(self.cluster_health(&health::read(store)?, now))
+    }
+
+    /// How long an UNHEALTHY record counts without being renewed: the health
+    /// service renews its verdicts every poll; a worker's passive mark (a
+    /// statement that failed) is not renewed by anyone when no service runs
+    /// (e.g. under Istio, which loads no bootstrap service), so it lapses and
+    /// the cluster is tried again by the next statement (re-sent if it fails).
+    pub fn unhealthy_expiry_seconds(&self) -> u32 {
+        u32::try_from(self.config.health.interval_ms.saturating_mul(3) / 1000).unwrap_or(u32::MAX).max(2)
     }
 
     /// The health of each configured cluster as workers see it (draining in
-    /// the configuration wins over what the coordinator reports).
-    pub fn cluster_health(&self, records: &[health::ClusterHealth]) -> Vec<Health> {
+    /// the configuration wins over what the coordinator reports; an UNHEALTHY
+    /// record nobody renewed lapses to UNKNOWN).
+    pub fn cluster_health(&self, records: &[health::ClusterHealth], now: u32) -> Vec<Health> {
+        let expiry = self.unhealthy_expiry_seconds();
         (0..self.config.clusters.len())
             .map(|i| {
-                let reported = self.ids.table_id(i).map_or(Health::Unknown, |t| health::of(records, t).health);
+                let record = self.ids.table_id(i).map(|t| health::of(records, t));
+                let reported = match record {
+                    Some(r) if r.health == Health::Unhealthy && now.saturating_sub(r.updated_at) > expiry => {
+                        Health::Unknown
+                    }
+                    Some(r) => r.health,
+                    None => Health::Unknown,
+                };
                 let draining = self.config.clusters.get(i).is_some_and(|c| c.draining);
                 if draining && reported != Health::Unhealthy {
                     Health::Draining
@@ -413,7 +432,7 @@ mod tests {
     const TWO: &str = r#"{"clusters": [{"name": "a"}, {"name": "b"}]}"#;
 
     fn route(router: &Router, store: &MemorySharedData, method: &str, path: &str) -> Decision {
-        let health = router.read_health(store).unwrap();
+        let health = router.read_health(store, 0).unwrap();
         router.decide(store, classify(method, path), &health).0
     }
 
@@ -555,7 +574,7 @@ mod tests {
     fn a_resend_skips_the_clusters_that_failed() {
         let store = MemorySharedData::new();
         let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}"#);
-        let place = |tried: &[usize]| match r.place_new_query(&store, &r.read_health(&store).unwrap(), tried).0 {
+        let place = |tried: &[usize]| match r.place_new_query(&store, &r.read_health(&store, 0).unwrap(), tried).0 {
             Ok(cluster) => r.cluster_name(cluster).to_string(),
             Err(failure) => failure.message,
         };

@@ -33,6 +33,9 @@ pub struct Worker {
     pub metrics: Metrics,
     health: RefCell<Vec<Health>>,
     coordinators: RefCell<Vec<Entry>>,
+    /// The time at the last tick (s): lets a new statement judge the age of
+    /// health records without a clock host call of its own.
+    clock: Cell<u32>,
     /// Bytes of statements this worker keeps for a re-send right now.
     kept_bytes: Rc<Cell<usize>>,
 }
@@ -68,6 +71,7 @@ impl Worker {
         let clusters = router.config.clusters.len();
         let worker = Worker {
             health: RefCell::new(vec![Health::Unknown; clusters]),
+            clock: Cell::new(host.now_seconds()),
             coordinators: RefCell::new(Vec::new()),
             kept_bytes: Rc::new(Cell::new(0)),
             router,
@@ -102,6 +106,7 @@ impl Worker {
 
     /// On tick: refresh the snapshots and the health gauges, flush counters.
     pub fn refresh(&self, host: &dyn Host) {
+        self.clock.set(host.now_seconds());
         self.read_snapshots(host);
         for (cluster, state) in self.health.borrow().iter().enumerate() {
             self.metrics.cluster_health(host, cluster, *state);
@@ -110,7 +115,7 @@ impl Worker {
     }
 
     fn read_snapshots(&self, host: &dyn Host) {
-        match self.router.read_health(host) {
+        match self.router.read_health(host, self.clock.get()) {
             Ok(health) => *self.health.borrow_mut() = health,
             Err(e) => warn(host, format_args!("trino-gateway: cannot read cluster health: {e:?}")),
         }
@@ -123,7 +128,7 @@ impl Worker {
     /// Each configured cluster's health read from shared data now (one
     /// host call); the snapshot if that fails.
     pub fn current_health(&self, host: &dyn Host) -> Vec<Health> {
-        match self.router.read_health(host) {
+        match self.router.read_health(host, self.clock.get()) {
             Ok(health) => {
                 self.health.borrow_mut().clone_from(&health);
                 health

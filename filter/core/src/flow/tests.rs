@@ -9,6 +9,29 @@ use crate::call_budget::{ID_A, ID_B, NO_PUBLIC_URI, PLUGIN, ROUTING};
 use crate::mock::{Call, RecordingHost};
 
 #[test]
+fn only_statement_traffic_marks_a_coordinator_and_a_mark_nobody_renews_lapses() {
+    use crate::health::{self, Health};
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    let record = |host: &RecordingHost| health::of(&health::read(&*host.shared).unwrap_or_default(), 0);
+    // A 503 on /v1/info or the web UI says nothing about statements.
+    for path in ["/v1/info", "/ui/api/stats"] {
+        let (mut flow, _) = follow_up(&host, &w, "GET", path);
+        host.respond(&[(":status", "503")], b"");
+        flow.on_response_headers(&host, true);
+        assert_ne!(record(&host).health, Health::Unhealthy, "{path}");
+    }
+    // A statement whose coordinator fails marks it.
+    submit(&host, &w, "SELECT 1", "503", b"no healthy upstream");
+    assert_eq!(record(&host).health, Health::Unhealthy);
+    let marked_at = record(&host).updated_at;
+    let expiry = w.router.unhealthy_expiry_seconds();
+    assert_eq!(w.router.read_health(&*host.shared, marked_at + expiry).unwrap_or_default()[0], Health::Unhealthy);
+    // Nobody renews it (no health service): it lapses and the cluster is tried again.
+    assert_eq!(w.router.read_health(&*host.shared, marked_at + expiry + 1).unwrap_or_default()[0], Health::Unknown);
+}
+
+#[test]
 fn a_new_query_is_placed_learned_and_its_follow_ups_stick_on_every_worker() {
     let one = RecordingHost::new();
     let two = one.sibling();
@@ -322,7 +345,7 @@ mod host_call_budget {
         for path in ["/v1/info", "/ui/login"] {
             let phases = call_budget::pass_through(path);
             assert_eq!(phases.request, [header(":path"), Call::SetRequestHeader(ROUTING.into(), "a".into())], "{path}");
-            assert_eq!(phases.response, [Call::ResponseHeader(":status".into())]);
+            assert_eq!(phases.response, [], "not statement traffic: its answer is not read");
         }
     }
 

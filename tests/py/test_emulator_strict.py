@@ -392,3 +392,20 @@ def test_now_and_version(start_emulator):
     page = post(emulator, "SELECT 1", {"X-Trino-Time-Zone": "Mars/Olympus_Mons"}).json()
     failed = requests.get(page["nextUri"], timeout=5).json()
     assert (failed["error"]["errorName"], failed["error"]["message"]) == ("NOT_SUPPORTED", "Time zone not supported: Mars/Olympus_Mons")
+
+
+def test_paths_as_jetty_and_jax_rs_resolve_them(emulator):
+    import http.client
+
+    def post_to(path):
+        connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=10)
+        connection.request("POST", path, body="SELECT 1", headers=USER)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+
+    for path in ["/v1/statement/", "/v1/statement;jsessionid=1", "/v1/./statement", "/v1/%73tatement"]:
+        assert post_to(path)[0] == 200, path
+    status, body = post_to("//v1/statement")
+    assert status == 400 and "Ambiguous URI empty segment" in body
+    status, body = post_to("/v1%2Fstatement")
+    assert status == 400 and "Ambiguous URI path separator" in body

@@ -32,7 +32,22 @@ pub enum QueryResource {
 /// Whether `classify` needs the method for this path (only `/v1/statement`
 /// does: POST starts a query); lets the adapter skip reading `:method`.
 pub fn method_matters(path_and_query: &str) -> bool {
-    path_and_query.split('?').next() == Some("/v1/statement")
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    path.starts_with("/v1/statement") && {
+        let mut segments = segments(path);
+        (segments.next(), segments.next(), segments.next()) == (Some("v1"), Some("statement"), None)
+    }
+}
+
+/// The path's segments as Trino's JAX-RS resources match them: without
+/// matrix parameters (`;name=value`) and with an optional trailing slash, so
+/// `/v1/statement/` and `/v1/statement;x=1` are `/v1/statement`. (Envoy's
+/// `normalize_path` and `merge_slashes` have already resolved `.`, `..`,
+/// `//` and percent-encoded unreserved characters.)
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.split('/').map(|segment| segment.split(';').next().unwrap_or_default())
 }
 
 /// Classify by method and `:path` (which includes the query string).
@@ -41,7 +56,7 @@ pub fn classify(method: &str, path_and_query: &str) -> RequestKind {
         Some((path, query)) => (path, Some(query)),
         None => (path_and_query, None),
     };
-    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
+    let mut segments = segments(path);
     let first = segments.next().unwrap_or_default();
     let second = segments.next();
     let third = segments.next();
@@ -92,6 +107,12 @@ mod tests {
             ("post", "/v1/statement".into(), RequestKind::NewStatement),
             ("GET", "/v1/statement".into(), RequestKind::Other),
             ("POST", "/v1/statement?x=1".into(), RequestKind::NewStatement),
+            // As JAX-RS matches them: a trailing slash, matrix parameters.
+            ("POST", "/v1/statement/".into(), RequestKind::NewStatement),
+            ("POST", "/v1/statement;jsessionid=1".into(), RequestKind::NewStatement),
+            ("POST", "/v1;a=b/statement/?x=1".into(), RequestKind::NewStatement),
+            ("GET", format!("/v1/statement/executing/{ID};x/{slug}/0/"), bound(Statement)),
+            ("GET", "/v1/info/".into(), RequestKind::AnyCoordinator),
             ("GET", format!("/v1/statement/queued/{ID}/{slug}/1"), bound(Statement)),
             ("DELETE", format!("/v1/statement/queued/{ID}/{slug}/1"), bound(Statement)),
             ("GET", format!("/v1/statement/executing/{ID}/{slug}/0"), bound(Statement)),
@@ -123,6 +144,7 @@ mod tests {
     #[test]
     fn the_method_only_matters_for_new_statements() {
         assert!(method_matters("/v1/statement") && method_matters("/v1/statement?x=1"));
+        assert!(method_matters("/v1/statement/") && method_matters("/v1/statement;a=b"));
         for path in ["/v1/statement/queued/x/y/1", "/v1/info", "/", ""] {
             assert!(!method_matters(path), "{path}");
             // Consistent with classify: the method changes nothing there.

@@ -255,6 +255,18 @@ impl Coordinator {
 
     fn route(&self, request: &Request<'_>) -> Handled {
         let base = self.base_uri(request);
+        // Jetty refuses ambiguous paths before anything else runs.
+        let resolved = match crate::path::resolve(request.path) {
+            Ok(segments) => segments,
+            Err(reason) => {
+                return Handled::Reply(jetty_error(
+                    400,
+                    reason,
+                    &format!("{base}{}", request.path),
+                    request.header("accept"),
+                ))
+            }
+        };
         if !self.config.process_forwarded {
             // airlift's RejectForwardedRequestCustomizer, before any resource runs.
             if let Some(name) = request.headers.keys().find(|n| n.as_str().starts_with("x-forwarded-")) {
@@ -270,7 +282,7 @@ impl Coordinator {
                 ));
             }
         }
-        let segments: Vec<&str> = request.path.trim_start_matches('/').split('/').collect();
+        let segments: Vec<&str> = resolved.iter().map(String::as_str).collect();
         let reply = match (request.method, segments.as_slice()) {
             (&Method::POST, ["v1", "statement"]) => self.submit(request, &base),
             (_, ["v1", "statement", "queued", id, slug, token]) => return self.queued(request, &base, id, slug, token),
@@ -289,7 +301,7 @@ impl Coordinator {
                 Ok(_) => Reply::mapped_error(403, "Management only resource"),
                 Err(reply) => reply,
             },
-            (&Method::GET, [""] | ["ui"]) => Reply::empty(303).header("Location", format!("{base}/ui/")),
+            (&Method::GET, [] | ["ui"]) => Reply::empty(303).header("Location", format!("{base}/ui/")),
             (&Method::GET, ["v1", "info", "coordinator"]) => Reply::empty(200),
             (&Method::GET | &Method::HEAD, ["v1", "status"]) => Reply::json(200, &self.status()),
             (&Method::GET, ["v1", "query", id]) => match request.user() {

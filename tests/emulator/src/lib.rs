@@ -8,6 +8,7 @@ pub mod compression;
 pub mod config;
 pub mod coordinator;
 pub mod ids;
+pub mod path;
 pub mod reply;
 pub mod results;
 pub mod server;

@@ -181,3 +181,24 @@ def test_without_the_health_service_a_passive_mark_lapses_and_the_coordinator_is
     started = time.monotonic()
     wait_until(lambda: run_query(gateway)[1] == [["coordinator-a"]], 10, interval=0.2, what="a back in rotation")
     assert time.monotonic() - started < 6
+
+
+def test_requests_that_are_not_query_bound_avoid_a_coordinator_known_to_be_down(start_gateway):
+    """With coordinator-a down, a new user's /v1/info and web UI requests are
+    answered by b (not 503), and a web UI session stays on one coordinator."""
+    gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 200}))
+    ui = requests.Session()
+    login = ui.post(gateway.envoy.url + "/ui/login", data={"username": "admin", "password": ""}, allow_redirects=False)
+    assert login.status_code == 303
+    for _ in range(6):  # the session cookie is signed by the coordinator that issued it: it stays there
+        assert ui.get(gateway.envoy.url + "/ui/api/stats", timeout=5).status_code == 200
+    gateway.coordinators["coordinator-a"].kill()
+    wait_health(gateway, "coordinator-a", "unhealthy")
+    infos = [requests.get(gateway.envoy.url + "/v1/info", timeout=5) for _ in range(8)]
+    assert [r.status_code for r in infos] == [200] * 8
+    page = requests.get(gateway.envoy.url + "/ui/", allow_redirects=False, timeout=5)
+    assert page.status_code == 303 and page.headers["Location"].endswith("/ui/login.html")
+    # A new login now lands on b and its session works there.
+    relogin = ui.post(gateway.envoy.url + "/ui/login", data={"username": "admin", "password": ""}, allow_redirects=False)
+    assert relogin.status_code == 303
+    assert ui.get(gateway.envoy.url + "/ui/api/stats", timeout=5).status_code == 200

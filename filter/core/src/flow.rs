@@ -129,7 +129,12 @@ impl Flow {
         let kind = classify(method, &path);
         // Placing a new query reads the health now: a cluster another worker
         // just saw failing must not get this statement too.
-        let health = if kind == RequestKind::NewStatement { worker.current_health(host) } else { Vec::new() };
+        // Pass-through requests use the snapshot of the last tick (no host call).
+        let health = match kind {
+            RequestKind::NewStatement => worker.current_health(host),
+            RequestKind::AnyCoordinator | RequestKind::Other => worker.health_snapshot(),
+            _ => Vec::new(),
+        };
         let (decision, shared_error) = router.decide(host, kind, &health);
         if let Some(e) = shared_error {
             warn(host, format_args!("trino-gateway: shared data error while routing {path}: {e:?}"));

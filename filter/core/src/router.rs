@@ -190,16 +190,29 @@ impl Router {
             RequestKind::MalformedQueryId { .. } => {
                 (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
             }
-            RequestKind::AnyCoordinator => (
-                Decision::Route {
-                    cluster: self.local_round_robin(),
-                    via: Via::AnyCoordinator,
-                    then: Then::PassThrough,
-                },
-                None,
-            ),
-            RequestKind::Other => (Decision::Route { cluster: 0, via: Via::Other, then: Then::PassThrough }, None),
+            // Same answer anywhere: spread, but never to a coordinator known to be down.
+            RequestKind::AnyCoordinator => {
+                let cluster = self.reachable_round_robin(health);
+                (Decision::Route { cluster, via: Via::AnyCoordinator, then: Then::PassThrough }, None)
+            }
+            // The web UI (its session cookie is signed per coordinator), OAuth2
+            // and the rest: the first reachable cluster in configuration order,
+            // so a session stays on one coordinator while it is up.
+            RequestKind::Other => {
+                let cluster = (0..self.config.clusters.len()).find(|c| reachable(health, *c)).unwrap_or(0);
+                (Decision::Route { cluster, via: Via::Other, then: Then::PassThrough }, None)
+            }
         }
+    }
+
+    /// The local round robin, skipping clusters known to be down (all down:
+    /// the plain turn, something must answer).
+    fn reachable_round_robin(&self, health: &[Health]) -> usize {
+        let first = self.local_round_robin();
+        if reachable(health, first) {
+            return first;
+        }
+        (0..self.schedule.len()).map(|_| self.local_round_robin()).find(|c| reachable(health, *c)).unwrap_or(first)
     }
 
     /// The health of each configured cluster, read from shared data now.
@@ -417,6 +430,13 @@ impl Router {
     }
 }
 
+/// Whether a pass-through request may go to `cluster`: anything but UNHEALTHY
+/// (a starting or draining coordinator still answers `/v1/info` and its UI).
+/// An empty snapshot (not read yet) allows every cluster.
+fn reachable(health: &[Health], cluster: usize) -> bool {
+    health.get(cluster).is_none_or(|h| *h != Health::Unhealthy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::classify::classify;
@@ -586,6 +606,30 @@ mod tests {
             "No Trino coordinator can take new queries (a: UNKNOWN, failed this query, b: UNHEALTHY, \
              c: UNKNOWN, failed this query); try again later"
         );
+    }
+
+    #[test]
+    fn pass_through_requests_avoid_a_coordinator_known_to_be_down() {
+        let store = MemorySharedData::new();
+        let r = router(&store, TWO);
+        let cluster_of = |kind, health: &[Health]| match r.decide(&store, kind, health).0 {
+            Decision::Route { cluster, then: Then::PassThrough, .. } => cluster,
+            other => panic!("{other:?}"),
+        };
+        let (up, down) = (Health::Healthy, Health::Unhealthy);
+        for _ in 0..4 {
+            assert_eq!(cluster_of(RequestKind::AnyCoordinator, &[down, up]), 1);
+            assert_eq!(cluster_of(RequestKind::Other, &[down, up]), 1);
+            // The web UI stays on the first cluster while it is up.
+            assert_eq!(cluster_of(RequestKind::Other, &[up, up]), 0);
+            assert_eq!(cluster_of(RequestKind::Other, &[Health::Draining, up]), 0);
+        }
+        let spread: std::collections::HashSet<usize> =
+            (0..4).map(|_| cluster_of(RequestKind::AnyCoordinator, &[up, up])).collect();
+        assert_eq!(spread.len(), 2, "/v1/info still spreads over reachable coordinators");
+        // All down: something must answer.
+        assert!(cluster_of(RequestKind::AnyCoordinator, &[down, down]) < 2);
+        assert_eq!(cluster_of(RequestKind::Other, &[down, down]), 0);
     }
 
     /// Trino 470–476: `/v1/info` names no coordinator id. A restart is known

@@ -125,6 +125,11 @@ impl Worker {
         }
     }
 
+    /// The health of each cluster as of the last tick (no host call).
+    pub fn health_snapshot(&self) -> Vec<Health> {
+        self.health.borrow().clone()
+    }
+
     /// Each configured cluster's health read from shared data now (one
     /// host call); the snapshot if that fails.
     pub fn current_health(&self, host: &dyn Host) -> Vec<Health> {

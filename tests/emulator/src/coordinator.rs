@@ -301,6 +301,9 @@ impl Coordinator {
                 Ok(_) => Reply::mapped_error(403, "Management only resource"),
                 Err(reply) => reply,
             },
+            // `WebUiStaticResource`: the root and `/ui` redirect to `/ui/`, whose
+            // page needs a login (the form login redirects to it without one).
+            (&Method::GET, ["ui"]) if request.path.ends_with('/') => self.ui_page(request, &base, ""),
             (&Method::GET, [] | ["ui"]) => Reply::empty(303).header("Location", format!("{base}/ui/")),
             (&Method::GET, ["v1", "info", "coordinator"]) => Reply::empty(200),
             (&Method::GET | &Method::HEAD, ["v1", "status"]) => Reply::json(200, &self.status()),
@@ -981,15 +984,24 @@ impl Coordinator {
     /// `/ui/query.html?{id}`: other UI pages redirect to the login form.
     fn query_page(&self, request: &Request<'_>, base: &str) -> Reply {
         let id = request.query.unwrap_or_default();
-        let reply = match self.web_ui.user(request.headers) {
+        self.ui_page(request, base, id).for_query(id)
+    }
+
+    /// A web UI page: the login form without a session cookie of this coordinator.
+    fn ui_page(&self, request: &Request<'_>, base: &str, query_id: &str) -> Reply {
+        match self.web_ui.user(request.headers) {
             None => Reply::empty(303).header("Location", format!("{base}/ui/login.html")),
+            Some(_) if query_id.is_empty() => Reply::with_body(
+                200,
+                "text/html",
+                "<!DOCTYPE html><html><head><title>Cluster Overview - Trino</title></head><body><div id=\"content\"></div></body></html>",
+            ),
             Some(_) => Reply::with_body(
                 200,
                 "text/html",
-                format!("<!DOCTYPE html><html><head><title>Query details - {id}</title></head><body><div id=\"content\" data-query-id=\"{id}\"></div></body></html>"),
+                format!("<!DOCTYPE html><html><head><title>Query details - {query_id}</title></head><body><div id=\"content\" data-query-id=\"{query_id}\"></div></body></html>"),
             ),
-        };
-        reply.for_query(id)
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! Root context: reads the plugin configuration (a bad one makes Envoy refuse
 //! the filter) and plays one of two roles, chosen by its root_id:
-//! - `trino_gateway` (the HTTP filter): a `Worker` per VM, one `Flow` per request;
+//! - `trino_gateway` (the HTTP filter): a `Worker` per VM, one `Flow` per request,
+//!   and a `HealthService` that polls while this worker holds the poll lease
+//!   (only when no bootstrap service runs, e.g. under Istio);
 //! - `trino_gateway_health` (the bootstrap singleton service, same vm_id):
-//!   polls every coordinator (`HealthService`).
+//!   polls every coordinator (`HealthService`) and keeps the lease.
 
 use crate::http::GatewayHttp;
 use crate::wasm_host::WasmHost;
@@ -21,11 +23,13 @@ pub const HEALTH_ROOT_ID: &str = "trino_gateway_health";
 pub struct GatewayRoot {
     worker: Option<Rc<Worker>>,
     health: Option<HealthService>,
+    /// A worker's poller (see `health_lease`).
+    poller: Option<HealthService>,
 }
 
 impl Context for GatewayRoot {
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
-        if let Some(health) = &mut self.health {
+        if let Some(health) = self.health.as_mut().or(self.poller.as_mut()) {
             health.on_response(&WasmHost, token_id, num_headers, body_size);
         }
     }
@@ -59,6 +63,7 @@ impl RootContext for GatewayRoot {
         }
         let Some(worker) = Worker::configure(&WasmHost, &bytes) else { return false };
         worker.log_start(&WasmHost);
+        self.poller = HealthService::configure_in_worker(&WasmHost, &bytes);
         if let Err(status) = hostcalls::set_tick_period(TICK) {
             log::warn!("trino-gateway: no snapshot refresh or gauges (set_tick_period: {status:?})");
         }
@@ -77,6 +82,9 @@ impl RootContext for GatewayRoot {
             }
         } else if let Some(worker) = &self.worker {
             worker.refresh(&WasmHost);
+            if let Some(poller) = &mut self.poller {
+                poller.on_worker_tick(&WasmHost);
+            }
         }
     }
 

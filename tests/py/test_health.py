@@ -166,10 +166,10 @@ def test_running_and_queued_queries_come_from_trinos_web_ui_stats_after_a_login(
         assert any(e.path == "/ui/api/stats" and e.status == 200 for e in emulator.log_entries())
 
 
-def test_without_the_health_service_a_passive_mark_lapses_and_the_coordinator_is_tried_again(start_gateway, tmp_path):
-    """Under Istio no bootstrap service polls /v1/info. A coordinator a failed
-    statement marked UNHEALTHY must not stay out of rotation for ever: nobody
-    renews the mark, so it lapses (3 poll intervals, at least 2 s)."""
+def test_without_the_health_service_a_marked_coordinator_comes_back(start_gateway, tmp_path):
+    """Under Istio no bootstrap service runs. A coordinator a failed statement
+    marked UNHEALTHY must not stay out of rotation for ever: a worker polls
+    (it holds the poll lease), and a mark nobody renews lapses anyway."""
     gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 300}), health_service=False)
     victim = gateway.coordinators["coordinator-a"]
     victim.kill()
@@ -202,3 +202,25 @@ def test_requests_that_are_not_query_bound_avoid_a_coordinator_known_to_be_down(
     relogin = ui.post(gateway.envoy.url + "/ui/login", data={"username": "admin", "password": ""}, allow_redirects=False)
     assert relogin.status_code == 303
     assert ui.get(gateway.envoy.url + "/ui/api/stats", timeout=5).status_code == 200
+
+
+def test_without_the_health_service_one_worker_polls(start_gateway, tmp_path):
+    """Istio's WasmPlugin adds HTTP filters only: no bootstrap singleton. One
+    worker's root context takes the poll lease and polls; the other does not."""
+    gateway = start_gateway(plugin=shipped_plugin(health={"interval_ms": 500}), health_service=False, concurrency=2)
+    wait_health(gateway, "coordinator-a", "healthy")  # only a successful poll makes a cluster HEALTHY
+    a = gateway.coordinators["coordinator-a"]
+
+    def polls():
+        return sum(1 for e in a.log_entries() if e.method == "GET" and e.path == "/v1/info")
+
+    before = polls()
+    time.sleep(3.0)
+    during = polls() - before
+    assert 4 <= during <= 8, f"{during} polls in 3 s at 500 ms: one poller, not two"
+    assert "this worker polls the coordinators" in gateway.envoy.log_path.read_text()
+    a.kill()
+    wait_health(gateway, "coordinator-a", "unhealthy")
+    restarted = Emulator("coordinator-a", a.port, tmp_path / "restarted-a.log").start()
+    gateway.coordinators["coordinator-a"] = restarted
+    wait_health(gateway, "coordinator-a", "healthy")

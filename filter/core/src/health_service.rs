@@ -1,5 +1,7 @@
 //! The health-check service: runs once per Envoy process (bootstrap wasm
-//! service, `singleton: true`, same vm_id as the filter so it shares its data).
+//! service, `singleton: true`, same vm_id as the filter so it shares its data)
+//! or, without one (Istio's `WasmPlugin` loads HTTP filters only), in the root
+//! context of whichever worker holds the shared poll lease (`health_lease`).
 //! Every `health.interval_ms` it asks each coordinator's `/v1/info` and
 //! publishes what it finds; it also learns each coordinator's id, so queries
 //! can be routed by their id's suffix from the very first one. With a web UI
@@ -11,6 +13,7 @@
 
 use crate::coordinator_map;
 use crate::health::{self, ClusterHealth, Health};
+use crate::health_lease;
 use crate::host::{info, warn, Host, HostError};
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -32,6 +35,13 @@ pub struct HealthService {
     /// The last uptime each coordinator reported (seconds).
     uptimes: HashMap<usize, u64>,
     polls: u32,
+    /// This poller's id in the lease.
+    holder: u32,
+    /// The bootstrap service: always polls (keeping the lease) and measures
+    /// the state gauges, which it can afford on the main thread.
+    bootstrap: bool,
+    /// Worker ticks since the last poll (a worker ticks every `worker::TICK`).
+    ticks: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,16 +55,27 @@ impl HealthService {
     /// Parses the plugin configuration (the same document as the filter's)
     /// and prepares shared data; None (after an error log) refuses it.
     pub fn configure(host: &dyn Host, configuration: &[u8]) -> Option<HealthService> {
-        let (router, metrics) = crate::worker::prepare(host, configuration)?;
-        let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
+        let service = HealthService::new(host, configuration, true)?;
+        let names: Vec<&str> = service.router.config.clusters.iter().map(|c| c.name.as_str()).collect();
         info(
             host,
             format_args!(
                 "trino-gateway: health checks of {} every {} ms",
                 names.join(", "),
-                router.config.health.interval_ms
+                service.router.config.health.interval_ms
             ),
         );
+        Some(service)
+    }
+
+    /// The poller a worker's root context keeps: it polls only while it
+    /// holds the lease (no bootstrap service keeping it, no other worker).
+    pub fn configure_in_worker(host: &dyn Host, configuration: &[u8]) -> Option<HealthService> {
+        HealthService::new(host, configuration, false)
+    }
+
+    fn new(host: &dyn Host, configuration: &[u8], bootstrap: bool) -> Option<HealthService> {
+        let (router, metrics) = crate::worker::prepare(host, configuration)?;
         Some(HealthService {
             router,
             metrics,
@@ -62,7 +83,34 @@ impl HealthService {
             sessions: HashMap::new(),
             uptimes: HashMap::new(),
             polls: 0,
+            holder: health_lease::random_holder_id(),
+            bootstrap,
+            ticks: 0,
         })
+    }
+
+    /// A worker's tick: poll once per interval, if this worker holds the lease.
+    pub fn on_worker_tick(&mut self, host: &dyn Host) {
+        let ticks_per_poll = (self.router.config.health.interval_ms / crate::worker::TICK.as_millis() as u64).max(1);
+        self.ticks = self.ticks.saturating_add(1);
+        if u64::from(self.ticks) < ticks_per_poll && self.polls > 0 {
+            return;
+        }
+        self.ticks = 0;
+        self.poll_all(host);
+    }
+
+    /// Whether this poller may poll now (see `health_lease`).
+    fn holds_lease(&self, host: &dyn Host) -> bool {
+        let seconds = self.router.unhealthy_expiry_seconds();
+        match health_lease::hold(host, self.holder, host.now_seconds(), seconds, self.bootstrap) {
+            Ok(held) => held,
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot read the health poll lease: {e:?}"));
+                self.metrics.shared_data_error(host);
+                self.bootstrap
+            }
+        }
     }
 
     /// How long until the next poll: the first comes right after start (so
@@ -77,6 +125,15 @@ impl HealthService {
 
     /// On tick: poll every coordinator; now and then, measure the routing state.
     pub fn poll_all(&mut self, host: &dyn Host) {
+        if !self.holds_lease(host) {
+            return;
+        }
+        if !self.bootstrap && self.polls == 0 {
+            info(
+                host,
+                format_args!("trino-gateway: this worker polls the coordinators (no health service holds the lease)"),
+            );
+        }
         for cluster in 0..self.router.config.clusters.len() {
             if self.pending.values().any(|(_, c)| *c == cluster) {
                 continue; // The timeout is shorter than the interval; this is only defensive.
@@ -89,7 +146,7 @@ impl HealthService {
                 self.poll_load(host, cluster);
             }
         }
-        if self.polls.is_multiple_of(USAGE_EVERY) {
+        if self.bootstrap && self.polls.is_multiple_of(USAGE_EVERY) {
             match crate::usage::measure(host, &self.router.config) {
                 Ok(usage) => self.metrics.state_usage(host, &usage),
                 Err(e) => warn(host, format_args!("trino-gateway: cannot measure the routing state: {e:?}")),

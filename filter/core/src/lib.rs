@@ -17,6 +17,7 @@ pub mod failed_query;
 pub mod flow;
 pub mod headers;
 pub mod health;
+pub mod health_lease;
 pub mod health_service;
 pub mod host;
 pub mod metrics;

@@ -3,7 +3,7 @@
 use super::config::Config;
 use super::query_map::{bucket_key, records};
 use super::shared_data::{SharedData, SharedDataError};
-use super::{balancer, cluster_table, coordinator_map, health};
+use super::{balancer, cluster_table, coordinator_map, health, health_lease};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -22,7 +22,7 @@ pub struct Usage {
 /// other keys, so builds sharing a vm_id during an upgrade never misread
 /// each other's records.
 pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
-    [cluster_table::KEY, coordinator_map::KEY, balancer::KEY, health::KEY]
+    [cluster_table::KEY, coordinator_map::KEY, balancer::KEY, health::KEY, health_lease::KEY]
         .into_iter()
         .map(str::to_string)
         .chain((0..config.bucket_count()).map(bucket_key))

@@ -57,6 +57,12 @@ impl Host for WasmHost {
         hostcalls::get_map_value(MapType::HttpResponseHeaders, name).map_err(|s| failed("get response header", s))
     }
 
+    fn response_code_details(&self) -> Result<Option<String>, HostError> {
+        hostcalls::get_property(vec!["response", "code_details"])
+            .map(|bytes| bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+            .map_err(|s| failed("get response.code_details", s))
+    }
+
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostError> {
         hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size)
             .map(Option::unwrap_or_default)

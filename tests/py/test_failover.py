@@ -154,3 +154,20 @@ def test_a_paused_coordinator_keeps_its_running_queries(start_gateway):
         victim.process.send_signal(signal.SIGCONT)
     assert stats(gateway)["lost_queries_failed"] == 0
     wait_until(lambda: stats(gateway).get("cluster.coordinator-a.health") == 1, 10, what="a healthy again")
+
+
+def test_a_503_of_a_live_coordinator_does_not_fail_its_queries(start_gateway):
+    """Every 4th page request of both coordinators is answered 503 (as a proxy
+    or an overloaded server in front of Trino would). The coordinators are
+    alive: no query may be declared lost (it would be submitted again while it
+    may still run). The 503 is passed on and the client repeats the request."""
+    gateway = start_gateway("--page-rows", "10", "--fail-every", "4")
+    for _ in range(6):
+        cursor = gateway.connect().cursor()
+        cursor.execute("SELECT x FROM UNNEST(sequence(1, 60)) AS t(x)")
+        assert [row[0] for row in cursor.fetchall()] == list(range(1, 61))
+    stats = gateway.envoy.gateway_stats()
+    assert stats["lost_queries_failed"] == 0
+    injected = [e for c in gateway.coordinators.values() for e in c.log_entries() if e.status == 503]
+    assert len(injected) >= 4, "the faults were injected"
+    assert stats["transient_upstream_failures"] >= 4

@@ -35,9 +35,11 @@ use crate::classify::{classify, method_matters, RequestKind};
 use crate::coordinator_map::Entry;
 use crate::failed_query::{self, Loss};
 use crate::headers::{relayed_response_headers, resend_headers, ACCEPT_ENCODING};
+use crate::health::Health;
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
+use crate::upstream_failure;
 use crate::worker::{Reservation, Worker};
 use std::rc::Rc;
 use std::time::Duration;
@@ -229,6 +231,18 @@ impl Flow {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Watched { cluster, query_id, origin } => {
                 if is_failure(&status) {
+                    // Proof of a lost query: the coordinator cannot be reached
+                    // or dropped the request, or it is known to be down.
+                    // Anything else (its own or a proxy's 503, a full pool, the
+                    // route timeout) is passed on for the client to retry:
+                    // failing the query would have it submitted again while it
+                    // may still run.
+                    let details = self.read(host, host.response_code_details()).flatten().unwrap_or_default();
+                    let known_down = worker.health_snapshot().get(cluster) == Some(&Health::Unhealthy);
+                    if !(upstream_failure::is_confirmed_loss(&details) || known_down) {
+                        worker.metrics.transient_failure(host);
+                        return Action::Continue;
+                    }
                     worker.mark_failed(host, cluster, &status);
                     return self.fail(host, router.lost_query(cluster, query_id, Loss::Unreachable), &origin);
                 }

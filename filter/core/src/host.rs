@@ -54,6 +54,9 @@ pub trait Host: SharedData {
     fn request_body(&self, size: usize) -> Result<Vec<u8>, HostError>;
 
     fn response_header(&self, name: &str) -> Result<Option<String>, HostError>;
+    /// Envoy's `response.code_details` (why the answer is what it is, e.g.
+    /// `via_upstream`, `upstream_reset_before_response_started{remote_connection_failure}`).
+    fn response_code_details(&self) -> Result<Option<String>, HostError>;
     /// The buffered response body (`size` bytes).
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostError>;
     /// Answer the client from the gateway (replaces any upstream answer).

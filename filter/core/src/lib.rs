@@ -28,5 +28,6 @@ pub mod query_id;
 pub mod query_map;
 pub mod router;
 pub mod shared_data;
+pub mod upstream_failure;
 pub mod usage;
 pub mod worker;

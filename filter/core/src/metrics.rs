@@ -25,6 +25,7 @@ pub struct Metrics {
     query_not_found: Option<u32>,
     malformed_query_ids: Option<u32>,
     unparseable_responses: Option<u32>,
+    transient_failures: Option<u32>,
     shared_data_errors: Option<u32>,
     host_call_errors: Option<u32>,
     no_coordinator: Option<u32>,
@@ -108,6 +109,7 @@ impl Metrics {
             query_not_found: counter("query_not_found"),
             malformed_query_ids: counter("malformed_query_ids"),
             unparseable_responses: counter("unparseable_statement_responses"),
+            transient_failures: counter("transient_upstream_failures"),
             shared_data_errors: counter("shared_data_errors"),
             host_call_errors: counter("host_call_errors"),
             no_coordinator: counter("no_coordinator_available"),
@@ -190,6 +192,11 @@ impl Metrics {
 
     pub fn unparseable_response(&self, host: &dyn Host) {
         increment(host, self.unparseable_responses);
+    }
+
+    /// A query's request got a 502/503/504 that proves no loss: passed on.
+    pub fn transient_failure(&self, host: &dyn Host) {
+        increment(host, self.transient_failures);
     }
 
     pub fn shared_data_error(&self, host: &dyn Host) {

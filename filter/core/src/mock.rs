@@ -21,6 +21,7 @@ pub enum Call {
     RemoveRequestHeader(String),
     RequestBody,
     ResponseHeader(String),
+    ResponseCodeDetails,
     ResponseBody,
     SendResponse(u32),
     ResumeResponse,
@@ -46,6 +47,7 @@ impl Call {
             Call::RequestHeaders => "request_headers",
             Call::SetRequestHeader(..) => "set_request_header",
             Call::RemoveRequestHeader(_) => "remove_request_header",
+            Call::ResponseCodeDetails => "response_code_details",
             Call::RequestBody => "request_body",
             Call::ResponseHeader(_) => "response_header",
             Call::ResponseBody => "response_body",
@@ -97,6 +99,8 @@ pub struct RecordingHost {
     /// The chunk `request_body` returns.
     pub request_chunk: RefCell<Vec<u8>>,
     pub response_body: RefCell<Vec<u8>>,
+    /// What `response_code_details` returns (Envoy's reason for the answer).
+    pub code_details: RefCell<Option<String>>,
     /// The answer `call_response_*` return.
     pub call_response: RefCell<(Headers, Vec<u8>)>,
     pub calls: RefCell<Vec<Call>>,
@@ -130,11 +134,18 @@ impl RecordingHost {
         self.response_headers.borrow_mut().clear();
         self.response_body.borrow_mut().clear();
         self.request_chunk.borrow_mut().clear();
+        *self.code_details.borrow_mut() = None;
     }
 
     pub fn respond(&self, headers: &[(&str, &str)], body: &[u8]) {
         *self.response_headers.borrow_mut() = pairs(headers);
         *self.response_body.borrow_mut() = body.to_vec();
+    }
+
+    /// An answer Envoy made itself (`code_details` says why), e.g. for a refused connection.
+    pub fn envoy_answers(&self, status: &str, code_details: &str) {
+        self.respond(&[(":status", status)], b"");
+        *self.code_details.borrow_mut() = Some(code_details.to_string());
     }
 
     pub fn call_answers(&self, headers: &[(&str, &str)], body: &[u8]) {
@@ -235,6 +246,11 @@ impl Host for RecordingHost {
     fn response_header(&self, name: &str) -> Result<Option<String>, HostError> {
         self.record(Call::ResponseHeader(name.to_string()))?;
         Ok(Self::find(&self.response_headers.borrow(), name))
+    }
+
+    fn response_code_details(&self) -> Result<Option<String>, HostError> {
+        self.record(Call::ResponseCodeDetails)?;
+        Ok(self.code_details.borrow().clone())
     }
 
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostError> {

@@ -82,6 +82,10 @@ pub struct Config {
     /// protocol.spooling.inlining.max-rows: rows sent inline before segments are spooled.
     #[arg(long, default_value_t = 50_000)]
     pub spooling_inlining_max_rows: usize,
+    /// Fault injection (no Trino setting): every Nth GET of an executing URI
+    /// is answered 503, as a proxy or an overloaded server in front might.
+    #[arg(long, default_value_t = 0)]
+    pub fail_every: u64,
     /// protocol.spooling.shared-secret-key (base64 of 32 bytes): encrypts
     /// segment identifiers. Random at each start when not set.
     #[arg(long, value_parser = parse_secret_key)]

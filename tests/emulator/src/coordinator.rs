@@ -20,6 +20,7 @@ use http::{HeaderMap, Method};
 use serde_json::{json, Value as Json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -196,6 +197,8 @@ pub struct Coordinator {
     cipher: SegmentCipher,
     /// Where the segment storage listens (set once it is bound).
     storage_address: OnceLock<SocketAddr>,
+    /// GETs of executing URIs so far (for `--fail-every`).
+    executing_gets: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -215,6 +218,7 @@ impl Coordinator {
             }),
             cipher: SegmentCipher::new(&config.spooling_shared_secret_key.map_or_else(random_secret, |k| k.0)),
             storage_address: OnceLock::new(),
+            executing_gets: AtomicU64::new(0),
             coordinator_id,
             config,
         }
@@ -222,6 +226,18 @@ impl Coordinator {
 
     pub fn coordinator_id(&self) -> &str {
         &self.coordinator_id
+    }
+
+    /// Fault injection for one incoming request (once per request, before
+    /// any long poll): every `--fail-every`th GET of an executing URI is
+    /// answered 503.
+    pub fn injected_fault(&self, method: &Method, path: &str) -> Option<Reply> {
+        let fail = self.config.fail_every;
+        if fail == 0 || method != Method::GET || !path.starts_with("/v1/statement/executing/") {
+            return None;
+        }
+        let n = self.executing_gets.fetch_add(1, Ordering::Relaxed) + 1;
+        n.is_multiple_of(fail).then(|| Reply::text(503, "Service Unavailable"))
     }
 
     /// Records where the segment storage listens (pre-signed URLs name it).

@@ -148,7 +148,11 @@ async fn handle(
             return Ok(to_response(reply));
         }
     };
+    let injected = coordinator.injected_fault(&parts.method, &path);
     let reply = loop {
+        if let Some(fault) = &injected {
+            break fault.clone();
+        }
         let request = Request {
             method: &parts.method,
             path: &path,

@@ -170,8 +170,20 @@ fn a_lost_query_gets_a_failed_result_and_its_delete_a_204() {
     let host = RecordingHost::new();
     let w = worker(&host, PLUGIN);
     submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    // A failure that proves nothing (the coordinator's own 503, a full pool, the route timeout) is passed on.
+    for details in ["via_upstream", "upstream_reset_before_response_started{overflow}"] {
+        let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+        host.envoy_answers("503", details);
+        assert_eq!(flow.on_response_headers(&host, false), Action::Continue, "{details}");
+        assert!(host.last_reply().is_none(), "{details}");
+    }
+    assert_eq!(host.metric("trino_gateway.transient_upstream_failures"), 2);
+    // The coordinator cannot be reached: the query is lost.
     let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
-    host.respond(&[(":status", "503")], b"upstream connect error");
+    host.envoy_answers(
+        "503",
+        "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_Connection_refused}",
+    );
     assert_eq!(flow.on_response_headers(&host, false), Action::Pause);
     let reply = host.last_reply().unwrap();
     let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
@@ -179,7 +191,10 @@ fn a_lost_query_gets_a_failed_result_and_its_delete_a_204() {
     assert_eq!(page["infoUri"], format!("http://gw:8080/ui/query.html?{ID_A}"), "public_uri");
     assert!(page.get("nextUri").is_none());
     let (mut flow, _) = follow_up(&host, &w, "DELETE", &executing(ID_A));
-    host.respond(&[(":status", "503")], b"");
+    host.envoy_answers(
+        "503",
+        "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_Connection_refused}",
+    );
     assert_eq!(flow.on_response_headers(&host, true), Action::Pause);
     assert_eq!(host.last_reply().map(|r| (r.status, r.body)), Some((204, vec![])));
     assert_eq!(host.metric("trino_gateway.lost_queries_failed"), 2);
@@ -193,7 +208,7 @@ fn without_public_uri_the_origin_comes_from_the_request() {
     let mut flow = Flow::new(w.clone());
     host.request(&[(":method", "GET"), (":path", &executing(ID_A)), (":scheme", "https"), (":authority", "t.example")]);
     flow.on_request_headers(&host, true);
-    host.respond(&[(":status", "502")], b"");
+    host.envoy_answers("503", "upstream_reset_before_response_started{connection_failure}");
     flow.on_response_headers(&host, true);
     let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
     assert_eq!(page["infoUri"], format!("https://t.example/ui/query.html?{ID_A}"));

@@ -6,7 +6,9 @@
 
 use crate::base64;
 use crate::config::{format_duration, parse_duration, Config};
-use crate::ids::{format_instant, random_coordinator_id, unix_millis, QueryIdGenerator, Slug, SlugContext};
+use crate::ids::{
+    format_instant, random_bytes, random_coordinator_id, unix_millis, QueryIdGenerator, Slug, SlugContext,
+};
 use crate::reply::{jetty_error, Handled, Reply};
 use crate::results::{columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState};
 use crate::session::{url_encode, Protocol, SessionContext};
@@ -216,7 +218,7 @@ impl Coordinator {
                 waiting: VecDeque::new(),
                 segments: SegmentStore::new(),
             }),
-            cipher: SegmentCipher::new(&config.spooling_shared_secret_key.map_or_else(random_secret, |k| k.0)),
+            cipher: SegmentCipher::new(&config.spooling_shared_secret_key.map_or_else(random_bytes, |k| k.0)),
             storage_address: OnceLock::new(),
             executing_gets: AtomicU64::new(0),
             coordinator_id,
@@ -467,13 +469,11 @@ impl Coordinator {
         let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
         self.start_waiting(&mut guard);
+        // Counted only for a query about to enter the resource group, not on every poll.
+        let submitting =
+            guard.queries.get(id).is_some_and(|q| q.dispatched_at.is_none() && !q.waiting && !q.state.is_done());
+        let running = if submitting { guard.running() } else { 0 };
         let State { queries, transactions, history, waiting, .. } = &mut *guard;
-        let submitting = queries.get(id).is_some_and(|q| q.dispatched_at.is_none() && !q.waiting && !q.state.is_done());
-        let running = if submitting {
-            queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()).count()
-        } else {
-            0
-        };
         let Some(query) = queries.get_mut(id) else {
             return not_found();
         };
@@ -501,8 +501,7 @@ impl Coordinator {
         if query.dispatched_at.is_none() && !query.waiting && !query.state.is_done() {
             self.submit_to_resource_group(query, running, waiting, transactions);
             if query.state == QueryState::Failed {
-                query.finished_at = Some(Instant::now());
-                history.push_back(query.id.clone());
+                finish(query, waiting, history);
             }
         }
         if query.waiting {
@@ -718,9 +717,8 @@ impl Coordinator {
         let page = self.next_page(query, segments, base, token, running);
         query.last_token = Some(token);
         query.last_page = Some(page.clone());
-        if query.next_token.is_none() && query.finished_at.is_none() {
-            query.finished_at = Some(Instant::now());
-            history.push_back(query.id.clone());
+        if query.next_token.is_none() {
+            finish(query, waiting, history);
         }
         Handled::Reply(page)
     }
@@ -1118,8 +1116,7 @@ fn is_uuid(id: &str) -> bool {
 }
 
 fn new_uuid() -> String {
-    let mut b = [0u8; 16];
-    b.iter_mut().for_each(|x| *x = fastrand::u8(..));
+    let mut b: [u8; 16] = random_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -1135,12 +1132,6 @@ fn canonical_header(name: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("-")
-}
-
-fn random_secret() -> [u8; 32] {
-    let mut key = [0u8; 32];
-    key.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    key
 }
 
 mod spooled;

@@ -79,7 +79,7 @@ pub fn format_instant(unix_ms: u128) -> String {
 }
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -105,11 +105,17 @@ pub struct Slug {
     key: [u8; 16],
 }
 
+/// `N` random bytes: the per-process and per-query secrets (slug keys, UI
+/// signing key, spooling keys) and random names.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    bytes
+}
+
 impl Slug {
     pub fn random() -> Self {
-        let mut key = [0u8; 16];
-        key.iter_mut().for_each(|b| *b = fastrand::u8(..));
-        Slug { key }
+        Slug { key: random_bytes() }
     }
 
     pub fn make(&self, context: SlugContext, token: u64) -> String {

@@ -10,6 +10,7 @@
 //! `ackUri` on the coordinator, and the storage's encryption `headers`.
 
 use crate::base64;
+use crate::ids::random_bytes;
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::Aes256;
@@ -186,9 +187,7 @@ pub enum StorageError {
 
 impl SegmentStore {
     pub fn new() -> SegmentStore {
-        let mut signing_key = [0u8; 32];
-        signing_key.iter_mut().for_each(|b| *b = fastrand::u8(..));
-        SegmentStore { signing_key, segments: HashMap::new() }
+        SegmentStore { signing_key: random_bytes(), segments: HashMap::new() }
     }
 
     pub fn put(&mut self, name: [u8; 16], segment: StoredSegment) {
@@ -299,16 +298,9 @@ pub fn local_date_time(unix_ms: u128) -> String {
     crate::ids::format_instant(unix_ms).trim_end_matches('Z').to_string()
 }
 
-pub fn random_name() -> [u8; 16] {
-    let mut name = [0u8; 16];
-    name.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    name
-}
-
+/// A fresh SSE-C key (base64 of 256 bits).
 pub fn random_key() -> String {
-    let mut key = [0u8; 32];
-    key.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    base64::encode_standard(&key)
+    base64::encode_standard(&random_bytes::<32>())
 }
 
 #[cfg(test)]

@@ -22,9 +22,7 @@ pub struct WebUi {
 
 impl WebUi {
     pub fn new() -> WebUi {
-        let mut key = [0u8; 32];
-        key.iter_mut().for_each(|b| *b = fastrand::u8(..));
-        WebUi { key }
+        WebUi { key: crate::ids::random_bytes() }
     }
 
     fn sign(&self, data: &str) -> String {

@@ -4,10 +4,10 @@
 
 use super::{Coordinator, Request};
 use crate::base64;
-use crate::ids::unix_millis;
+use crate::ids::{random_bytes, unix_millis};
 use crate::reply::Reply;
 use crate::spooling::{
-    local_date_time, random_key, random_name, storage_error_body, Encoding, RetrievalMode, SegmentStore, StorageError,
+    local_date_time, random_key, storage_error_body, Encoding, RetrievalMode, SegmentStore, StorageError,
     StoredSegment, INLINING_MAX_SIZE, SEGMENT_TTL, SSE_ALGORITHM, SSE_KEY,
 };
 use crate::sql::error::{QueryError, GENERIC_INTERNAL_ERROR};
@@ -51,7 +51,7 @@ impl Coordinator {
                 "metadata": encoded.metadata(row_count, row_offset, None),
             })
         } else {
-            let name = random_name();
+            let name = random_bytes();
             let key = random_key();
             let expires_at = local_date_time(unix_millis() + SEGMENT_TTL.as_millis());
             let metadata = encoded.metadata(row_count, row_offset, Some(&expires_at));

@@ -74,27 +74,13 @@ pub fn check_time_zone(time_zone: &str) -> Result<(), QueryError> {
     zone(time_zone, 0).map(|_| ())
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// `start_ms` (Unix milliseconds) in `time_zone`, e.g. `2026-11-25 17:20:01.123 UTC`.
 pub fn render_timestamp_with_time_zone(start_ms: u128, time_zone: &str) -> Result<String, QueryError> {
     let (zone, offset_minutes) = zone(time_zone, start_ms)?;
     let millis = i64::try_from(start_ms).unwrap_or(i64::MAX) + offset_minutes * 60_000;
     let days = millis.div_euclid(86_400_000);
     let in_day = millis.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::ids::civil_from_days(days);
     let (hour, minute, second, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1_000 % 60, in_day % 1_000);
     Ok(format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}.{milli:03} {zone}"))
 }

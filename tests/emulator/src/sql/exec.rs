@@ -606,6 +606,13 @@ mod tests {
         }
     }
 
+    /// The result's column names and type names, exactly.
+    fn assert_columns(sql: &str, result: &ResultSet, names: &[&str], types: &[&str]) {
+        let got_names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+        let got_types: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
+        assert_eq!((got_names.as_slice(), got_types), (names, types.iter().map(|t| t.to_string()).collect()), "{sql}");
+    }
+
     fn json_rows(result: &ResultSet) -> serde_json::Value {
         let rows = result.rows.iter().map(|row| {
             serde_json::Value::Array(row.iter().zip(&result.columns).map(|(v, c)| v.to_json(&c.ty)).collect())
@@ -675,13 +682,7 @@ mod tests {
         ];
         for (sql, env, names, types, count, first) in cases {
             let result = run_in(sql, env).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let got_names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
-            let got_types: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
-            assert_eq!(
-                (got_names.as_slice(), got_types),
-                (*names, types.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
-                "{sql}"
-            );
+            assert_columns(sql, &result, names, types);
             assert_eq!(result.rows.len(), *count, "{sql}");
             assert_eq!(json_rows(&result)[0], *first, "{sql}");
         }
@@ -745,13 +746,7 @@ mod tests {
         ];
         for (sql, env, names, types, rows) in cases {
             let result = run_in(sql, env).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let got_names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
-            let got_types: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
-            assert_eq!(
-                (got_names.as_slice(), got_types),
-                (*names, types.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
-                "{sql}"
-            );
+            assert_columns(sql, &result, names, types);
             assert_eq!(json_rows(&result), *rows, "{sql}");
         }
     }

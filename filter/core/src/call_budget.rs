@@ -161,6 +161,39 @@ pub fn new_statement() -> Phases {
     Phases { kind: "new statement", request: request_side, request_body, response, response_body: calls(&host) }
 }
 
+/// A statement inside a transaction (the transaction learned), answered 200.
+pub fn transaction_statement() -> Phases {
+    const TX: &str = "7f0c3a7e-5d4b-4c0e-9a3e-1b2c3d4e5f60";
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    submit(&host, &w, "START TRANSACTION", "200", &statement_answer(ID_A));
+    let (mut flow, _) = follow_up_request(&host, &w, "GET", &executing(ID_A));
+    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"{}");
+    flow.on_response_headers(&host, false);
+    host.take_calls();
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-transaction-id", TX.into()));
+    request(&host, &headers);
+    flow.on_request_headers(&host, false);
+    let request_side = calls(&host);
+    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
+    flow.on_request_body(&host, 8, true);
+    let request_body = calls(&host);
+    let answer = statement_answer(ID_A2);
+    host.respond(&[(":status", "200")], &answer);
+    flow.on_response_headers(&host, false);
+    let response = calls(&host);
+    flow.on_response_body(&host, answer.len(), true);
+    Phases {
+        kind: "statement in a transaction",
+        request: request_side,
+        request_body,
+        response,
+        response_body: calls(&host),
+    }
+}
+
 /// A request any coordinator answers (`/v1/info`) or one of the web UI (`/ui/login`).
 pub fn pass_through(path: &'static str) -> Phases {
     let host = RecordingHost::new();
@@ -188,6 +221,7 @@ pub fn all() -> Vec<Phases> {
         follow_up_elsewhere(),
         follow_up(false),
         new_statement(),
+        transaction_statement(),
         pass_through("/v1/info"),
         pass_through("/ui/login"),
         unknown_query(),

@@ -9,8 +9,9 @@ use std::fmt;
 pub const SLOTS_PER_BUCKET: usize = 16;
 pub const DEFAULT_MAX_TRACKED_QUERIES: usize = 16_384;
 const MAX_MAX_TRACKED_QUERIES: usize = 1 << 20;
-/// Cluster indices are stored in one byte in shared data.
-pub const MAX_CLUSTERS: usize = 255;
+/// Cluster table ids are stored in one byte in shared data, whose top bit
+/// the query map uses as a flag (see `query_map::LEARN_TRANSACTION`).
+pub const MAX_CLUSTERS: usize = 127;
 const MAX_WEIGHT: u32 = 1000;
 pub const DEFAULT_ROUTING_HEADER: &str = "x-trino-gateway-cluster";
 
@@ -30,6 +31,17 @@ struct RawConfig {
     failover: Option<RawFailover>,
     #[serde(default)]
     public_uri: Option<String>,
+    #[serde(default)]
+    transactions: Option<RawTransactions>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransactions {
+    #[serde(default)]
+    max_tracked: Option<usize>,
+    #[serde(default)]
+    idle_timeout_seconds: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +124,23 @@ pub struct FailoverConfig {
     pub max_kept_bytes_per_worker: usize,
 }
 
+/// Routing statements of a transaction to the coordinator that started it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionsConfig {
+    /// Bound of the transaction → cluster map in shared data.
+    pub max_tracked: usize,
+    /// A transaction no statement used for this long is forgotten. Longer
+    /// than Trino's `transaction.idle-timeout` (5 minutes) plus the longest
+    /// statement inside a transaction: the gateway counts from a statement's
+    /// submission, Trino from its end, and a transaction Trino has expired
+    /// still gets Trino's own answer from its coordinator.
+    pub idle_timeout_seconds: u32,
+}
+
+pub const DEFAULT_TRANSACTIONS: TransactionsConfig =
+    TransactionsConfig { max_tracked: 4096, idle_timeout_seconds: 3600 };
+const MAX_MAX_TRACKED_TRANSACTIONS: usize = 1 << 18;
+
 pub const DEFAULT_FAILOVER: FailoverConfig =
     FailoverConfig { resend_timeout_ms: 5000, max_statement_bytes: 1 << 20, max_kept_bytes_per_worker: 4 << 20 };
 const MAX_KEPT_BYTES_PER_WORKER: usize = 1 << 30;
@@ -131,6 +160,7 @@ pub struct Config {
     /// `infoUri` of answers the gateway makes itself. None: read from each
     /// request that may need it (two more header reads per follow-up request).
     pub public_uri: Option<String>,
+    pub transactions: TransactionsConfig,
 }
 
 /// A configuration error: the JSON path of the offending field and what is wrong.
@@ -298,6 +328,25 @@ impl Config {
             None => None,
             Some(uri) => Some(validate_public_uri(&uri).map_err(|message| error("public_uri", message))?),
         };
+        let raw_transactions =
+            raw.transactions.unwrap_or(RawTransactions { max_tracked: None, idle_timeout_seconds: None });
+        let max_tracked = raw_transactions.max_tracked.unwrap_or(DEFAULT_TRANSACTIONS.max_tracked);
+        if !(SLOTS_PER_BUCKET..=MAX_MAX_TRACKED_TRANSACTIONS).contains(&max_tracked)
+            || !max_tracked.is_multiple_of(SLOTS_PER_BUCKET)
+        {
+            return Err(error(
+                "transactions.max_tracked",
+                format!("{max_tracked} must be a multiple of {SLOTS_PER_BUCKET} between {SLOTS_PER_BUCKET} and {MAX_MAX_TRACKED_TRANSACTIONS}"),
+            ));
+        }
+        let idle_timeout_seconds =
+            raw_transactions.idle_timeout_seconds.unwrap_or(DEFAULT_TRANSACTIONS.idle_timeout_seconds);
+        if !(60..=7 * 86_400).contains(&idle_timeout_seconds) {
+            return Err(error(
+                "transactions.idle_timeout_seconds",
+                format!("{idle_timeout_seconds} is out of range 60..=604800"),
+            ));
+        }
         Ok(Config {
             clusters,
             routing_header,
@@ -306,11 +355,16 @@ impl Config {
             health,
             failover: FailoverConfig { resend_timeout_ms, max_statement_bytes, max_kept_bytes_per_worker },
             public_uri,
+            transactions: TransactionsConfig { max_tracked, idle_timeout_seconds },
         })
     }
 
     pub fn bucket_count(&self) -> usize {
         self.max_tracked_queries / SLOTS_PER_BUCKET
+    }
+
+    pub fn transaction_bucket_count(&self) -> usize {
+        self.transactions.max_tracked / SLOTS_PER_BUCKET
     }
 }
 
@@ -324,7 +378,8 @@ mod tests {
             br#"{"clusters": [{"name": "coordinator-a", "weight": 3}, {"name": "coordinator-b", "draining": true}],
                  "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
                  "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000},
-                 "public_uri": "https://trino.example.com:8443/gw/"}"#,
+                 "public_uri": "https://trino.example.com:8443/gw/",
+                 "transactions": {"max_tracked": 64, "idle_timeout_seconds": 600}}"#,
         );
         assert_eq!(
             config,
@@ -347,6 +402,7 @@ mod tests {
                     max_kept_bytes_per_worker: 4 << 20
                 },
                 public_uri: Some("https://trino.example.com:8443/gw".into()),
+                transactions: TransactionsConfig { max_tracked: 64, idle_timeout_seconds: 600 },
             })
         );
     }
@@ -385,6 +441,17 @@ mod tests {
             ),
             (r#"{"clusters": [{"name": "a"}], "routing_header": "bad header"}"#, "routing_header", "not a valid"),
             (r#"{"clusters": [{"name": "a"}], "max_tracked_queries": 10}"#, "max_tracked_queries", "multiple of 16"),
+            (
+                r#"{"clusters": [{"name": "a"}], "transactions": {"max_tracked": 8}}"#,
+                "transactions.max_tracked",
+                "multiple of 16",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "transactions": {"idle_timeout_seconds": 5}}"#,
+                "transactions.idle_timeout_seconds",
+                "out of range",
+            ),
+            (r#"{"clusters": [{"name": "a"}], "transactions": {"idle": 5}}"#, "transactions.idle", "unknown field"),
             (
                 r#"{"clusters": [{"name": "a"}], "coordinators_process_forwarded": "yes"}"#,
                 "coordinators_process_forwarded",

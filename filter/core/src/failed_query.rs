@@ -23,6 +23,10 @@ pub const NO_NODES_AVAILABLE: ErrorCode =
 pub const REMOTE_HOST_GONE: ErrorCode =
     ErrorCode { name: "REMOTE_HOST_GONE", code: 65_558, error_type: "INTERNAL_ERROR" };
 
+/// Trino's code for a transaction id no coordinator knows (`NotInTransactionException`).
+pub const UNKNOWN_TRANSACTION: ErrorCode =
+    ErrorCode { name: "UNKNOWN_TRANSACTION", code: 20, error_type: "USER_ERROR" };
+
 /// Why a query's coordinator can no longer answer for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loss {

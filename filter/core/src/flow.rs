@@ -38,7 +38,11 @@ use crate::headers::{relayed_response_headers, resend_headers, ACCEPT_ENCODING};
 use crate::health::Health;
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
+use crate::query_map::LEARN_TRANSACTION;
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
+use crate::transaction::{
+    self, Control, InTransaction, TransactionId, STARTED_TRANSACTION_ID_HEADER, TRANSACTION_ID_HEADER,
+};
 use crate::upstream_failure;
 use crate::worker::{Reservation, Worker};
 use std::rc::Rc;
@@ -75,15 +79,43 @@ struct Kept {
     reservation: Reservation,
 }
 
+/// What the answer to a new statement teaches besides its owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Lesson {
+    /// A `START TRANSACTION`: its follow-ups read the transaction it starts.
+    starts_transaction: bool,
+    /// A `COMMIT` or `ROLLBACK` of this transaction: it ends once accepted.
+    ends: Option<TransactionId>,
+}
+
+impl Lesson {
+    fn of(control: Option<Control>, transaction: Option<TransactionId>) -> Lesson {
+        match (control, transaction) {
+            (Some(Control::Start), None) => Lesson { starts_transaction: true, ends: None },
+            (Some(Control::End), Some(id)) => Lesson { starts_transaction: false, ends: Some(id) },
+            _ => Lesson::default(),
+        }
+    }
+}
+
 enum State {
     /// Nothing routed, or nothing left to do.
     Idle,
-    /// A protocol request of `query_id`, watched for the loss of its coordinator.
-    Watched { cluster: usize, query_id: QueryId, origin: Origin },
+    /// A protocol request of `query_id`, watched for the loss of its
+    /// coordinator; `learn_transaction`: of a `START TRANSACTION` query.
+    Watched { cluster: usize, query_id: QueryId, origin: Origin, learn_transaction: bool },
     /// A new statement sent to `cluster`, kept (when it fits) until answered.
-    Submitted { cluster: usize, kept: Option<Kept>, origin: Origin },
+    /// `transaction`: the one it runs in (never re-sent); `control`: its
+    /// transaction control, once its first body bytes are seen.
+    Submitted {
+        cluster: usize,
+        kept: Option<Kept>,
+        origin: Origin,
+        transaction: Option<TransactionId>,
+        control: Option<Control>,
+    },
     /// The 200 answer of a new statement, held until complete to learn its query id.
-    Learning { cluster: usize },
+    Learning { cluster: usize, lesson: Lesson },
     /// Re-sent with an HTTP call (`token`) to `cluster`.
     Resending { token: u32, cluster: usize, kept: Kept, origin: Origin },
 }
@@ -95,6 +127,10 @@ pub struct Flow {
 
 /// Statuses that say the coordinator (or the way to it) failed: Envoy answers
 /// 503 itself on connect failures and resets, Trino 503 when it cannot serve.
+/// How much of a statement not kept for failover is read to find its
+/// transaction control (`START TRANSACTION`, `COMMIT`, `ROLLBACK`).
+const SNIFFED_BYTES: usize = 256;
+
 fn is_failure(status: &str) -> bool {
     matches!(status, "502" | "503" | "504")
 }
@@ -129,15 +165,25 @@ impl Flow {
         let headers = if method_matters(&path) { self.read(host, host.request_headers()) } else { None };
         let method = headers.as_ref().and_then(|h| find(h, ":method")).unwrap_or_default();
         let kind = classify(method, &path);
-        // Placing a new query reads the health now: a cluster another worker
-        // just saw failing must not get this statement too.
-        // Pass-through requests use the snapshot of the last tick (no host call).
-        let health = match kind {
-            RequestKind::NewStatement => worker.current_health(host),
-            RequestKind::AnyCoordinator | RequestKind::Other => worker.health_snapshot(),
-            _ => Vec::new(),
+        let in_transaction = match (kind, headers.as_ref()) {
+            (RequestKind::NewStatement, Some(h)) => transaction::of_header(find(h, TRANSACTION_ID_HEADER)),
+            _ => InTransaction::No,
         };
-        let (decision, shared_error) = router.decide(host, kind, &health);
+        let (decision, shared_error) = match &in_transaction {
+            InTransaction::Yes(id) => router.transaction_owner(host, id, host.now_seconds()),
+            InTransaction::Malformed(value) => (router.malformed_transaction(value), None),
+            InTransaction::No => {
+                // Placing a new query reads the health now: a cluster another worker
+                // just saw failing must not get this statement too.
+                // Pass-through requests use the snapshot of the last tick (no host call).
+                let health = match kind {
+                    RequestKind::NewStatement => worker.current_health(host),
+                    RequestKind::AnyCoordinator | RequestKind::Other => worker.health_snapshot(),
+                    _ => Vec::new(),
+                };
+                router.decide(host, kind, &health)
+            }
+        };
         if let Some(e) = shared_error {
             warn(host, format_args!("trino-gateway: shared data error while routing {path}: {e:?}"));
             worker.metrics.shared_data_error(host);
@@ -156,9 +202,12 @@ impl Flow {
                     // Not statement traffic: its answer marks nothing, so it is not even read.
                     Then::PassThrough => State::Idle,
                     Then::FailFastIfLost(query_id) => {
-                        State::Watched { cluster, query_id, origin: self.read_origin(host) }
+                        State::Watched { cluster, query_id, origin: self.read_origin(host), learn_transaction: false }
                     }
-                    Then::LearnOrResend => {
+                    Then::LearnTransaction(query_id) => {
+                        State::Watched { cluster, query_id, origin: self.read_origin(host), learn_transaction: true }
+                    }
+                    Then::LearnOrResend | Then::InTransaction(_) => {
                         // Trino gzips the QueryResults of a client that accepts
                         // it (query-results.compression-enabled, on by default):
                         // ask for a plain answer, the one the filter must read.
@@ -169,8 +218,14 @@ impl Flow {
                             }
                         }
                         let origin = self.origin_of(host, headers.as_ref());
-                        let kept = headers.and_then(|h| self.keep(host, h, end_of_stream));
-                        State::Submitted { cluster, kept, origin }
+                        let transaction = match then {
+                            Then::InTransaction(id) => Some(id),
+                            _ => None,
+                        };
+                        // A statement of a transaction is never re-sent: not kept.
+                        let kept =
+                            headers.filter(|_| transaction.is_none()).and_then(|h| self.keep(host, h, end_of_stream));
+                        State::Submitted { cluster, kept, origin, transaction, control: None }
                     }
                 };
                 Action::Continue
@@ -188,8 +243,21 @@ impl Flow {
     }
 
     pub fn on_request_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
-        let State::Submitted { kept: slot, .. } = &mut self.state else { return Action::Continue };
-        let Some(kept) = slot.as_mut().filter(|k| !k.complete) else { return Action::Continue };
+        let State::Submitted { kept: slot, control, .. } = &mut self.state else { return Action::Continue };
+        let Some(kept) = slot.as_mut().filter(|k| !k.complete) else {
+            if control.is_none() {
+                // Not kept: its first bytes only, for its transaction control.
+                *control = Some(match host.request_body(body_size.min(SNIFFED_BYTES)) {
+                    Ok(first) => transaction::control_of(&first),
+                    Err(e) => {
+                        warn(host, format_args!("trino-gateway: cannot read a statement's first bytes: {e}"));
+                        self.worker.metrics.host_call_error(host);
+                        Control::Other
+                    }
+                });
+            }
+            return Action::Continue;
+        };
         let failover = &self.worker.router.config.failover;
         let length = kept.body.len() + body_size;
         if length > failover.max_statement_bytes {
@@ -211,6 +279,9 @@ impl Flow {
             Ok(chunk) => {
                 kept.body.extend_from_slice(&chunk);
                 kept.complete = end_of_stream;
+                if control.is_none() {
+                    *control = Some(transaction::control_of(&kept.body));
+                }
             }
             Err(e) => {
                 warn(host, format_args!("trino-gateway: cannot keep a statement body for failover: {e}"));
@@ -229,7 +300,7 @@ impl Flow {
         let worker = self.worker.clone();
         let router = &worker.router;
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Watched { cluster, query_id, origin } => {
+            State::Watched { cluster, query_id, origin, learn_transaction } => {
                 if is_failure(&status) {
                     // Proof of a lost query: the coordinator cannot be reached
                     // or dropped the request, or it is known to be down.
@@ -237,9 +308,7 @@ impl Flow {
                     // route timeout) is passed on for the client to retry:
                     // failing the query would have it submitted again while it
                     // may still run.
-                    let details = self.read(host, host.response_code_details()).flatten().unwrap_or_default();
-                    let known_down = worker.health_snapshot().get(cluster) == Some(&Health::Unhealthy);
-                    if !(upstream_failure::is_confirmed_loss(&details) || known_down) {
+                    if !self.confirmed_loss(host, cluster) {
                         worker.metrics.transient_failure(host);
                         return Action::Continue;
                     }
@@ -258,16 +327,30 @@ impl Flow {
                         }
                     }
                 }
+                if learn_transaction && status == "200" {
+                    self.learn_transaction(host, cluster);
+                }
             }
-            State::Submitted { cluster, kept, origin } => {
+            State::Submitted { cluster, kept, origin, transaction, control } => {
                 if is_failure(&status) {
+                    if let Some(id) = transaction {
+                        // No other coordinator knows the transaction: only a
+                        // confirmed loss ends it, anything else is passed on.
+                        if !self.confirmed_loss(host, cluster) {
+                            worker.metrics.transient_failure(host);
+                            return Action::Continue;
+                        }
+                        worker.mark_failed(host, cluster, &status);
+                        return self.fail(host, router.lost_transaction(cluster, &id), &origin);
+                    }
                     worker.mark_failed(host, cluster, &status);
                     return self.resend_or_fail(host, kept, cluster, origin);
                 }
                 // Answered: the kept statement (and its budget) goes. Only a
                 // 200 carries QueryResults; errors (400, 401, 406...) teach nothing.
                 if status == "200" && !end_of_stream {
-                    self.state = State::Learning { cluster };
+                    let control = control.or_else(|| kept.as_ref().map(|k| transaction::control_of(&k.body)));
+                    self.state = State::Learning { cluster, lesson: Lesson::of(control, transaction) };
                 }
             }
             other => self.state = other,
@@ -276,14 +359,14 @@ impl Flow {
     }
 
     pub fn on_response_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
-        let State::Learning { cluster } = self.state else { return Action::Continue };
+        let State::Learning { cluster, lesson } = self.state else { return Action::Continue };
         if !end_of_stream {
             // Hold the (small) QueryResults until it is complete; it is passed on unchanged.
             return Action::Pause;
         }
         self.state = State::Idle;
         if let Some(body) = self.read(host, host.response_body(body_size)) {
-            self.learn(host, cluster, &body);
+            self.learn(host, cluster, &body, lesson);
         }
         Action::Continue
     }
@@ -324,7 +407,9 @@ impl Flow {
             return;
         };
         if status == "200" {
-            self.learn(host, cluster, &body);
+            // Only statements outside a transaction are re-sent.
+            let lesson = Lesson::of(Some(transaction::control_of(&kept.body)), None);
+            self.learn(host, cluster, &body, lesson);
         }
         drop(kept);
         self.worker.metrics.failover(host);
@@ -435,13 +520,48 @@ impl Flow {
         }
     }
 
-    fn learn(&self, host: &dyn Host, cluster: usize, body: &[u8]) {
+    /// Whether a 502/503/504 answer of `cluster` proves the coordinator is
+    /// lost: Envoy could not reach it or it dropped the request, or it is
+    /// known to be down. Anything else (its own or a proxy's 503, a full
+    /// pool, the route timeout) is passed on for the client to retry: failing
+    /// the query would have it submitted again while it may still run.
+    fn confirmed_loss(&self, host: &dyn Host, cluster: usize) -> bool {
+        let details = self.read(host, host.response_code_details()).flatten().unwrap_or_default();
+        let known_down = self.worker.health_snapshot().get(cluster) == Some(&Health::Unhealthy);
+        upstream_failure::is_confirmed_loss(&details) || known_down
+    }
+
+    /// An answer of a `START TRANSACTION` query: record the transaction it names.
+    fn learn_transaction(&self, host: &dyn Host, cluster: usize) {
+        let worker = &self.worker;
+        let Some(value) = self.read(host, host.response_header(STARTED_TRANSACTION_ID_HEADER)).flatten() else {
+            return;
+        };
+        let Some(id) = TransactionId::parse(value.trim()) else { return };
+        match worker.router.learn_transaction(host, cluster, id, host.now_seconds()) {
+            Ok(true) => worker.metrics.transaction_started(host),
+            Ok(false) => {}
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot record a transaction: {e:?}"));
+                worker.metrics.shared_data_error(host);
+            }
+        }
+    }
+
+    fn learn(&self, host: &dyn Host, cluster: usize, body: &[u8], lesson: Lesson) {
         let worker = &self.worker;
         let router = &worker.router;
         let now = host.now_seconds();
-        let learned = router.learn_statement_response(host, cluster, body, now, &worker.coordinators());
+        let flags = if lesson.starts_transaction { LEARN_TRANSACTION } else { 0 };
+        let learned = router.learn_statement_response(host, cluster, body, now, &worker.coordinators(), flags);
         match learned {
             Ok(Learned::Query(query_id)) => {
+                if let Some(id) = lesson.ends {
+                    if let Err(e) = router.end_transaction(host, &id) {
+                        warn(host, format_args!("trino-gateway: cannot forget a transaction: {e:?}"));
+                        worker.metrics.shared_data_error(host);
+                    }
+                }
                 if let Some(table_id) = router.table_id(cluster) {
                     let coordinator = query_id.coordinator_id();
                     if !crate::coordinator_map::is_fresh(&worker.coordinators(), coordinator, table_id, now) {
@@ -462,9 +582,9 @@ impl Flow {
     fn fail(&mut self, host: &dyn Host, failure: Failure, origin: &Origin) -> Action {
         let worker = self.worker.clone();
         worker.metrics.replied(host, failure.reason);
-        if failure.reason == ReplyReason::LostQuery {
+        if matches!(failure.reason, ReplyReason::LostQuery | ReplyReason::LostTransaction) {
             info(host, format_args!("trino-gateway: {}", failure.message));
-            if origin.is_delete {
+            if failure.reason == ReplyReason::LostQuery && origin.is_delete {
                 return self.reply(host, 204, &[], None);
             }
         } else {

@@ -28,6 +28,8 @@ pub mod query_id;
 pub mod query_map;
 pub mod router;
 pub mod shared_data;
+pub mod transaction;
+pub mod transaction_map;
 pub mod upstream_failure;
 pub mod usage;
 pub mod worker;

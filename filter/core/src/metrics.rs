@@ -31,6 +31,11 @@ pub struct Metrics {
     no_coordinator: Option<u32>,
     passive_unhealthy: Option<u32>,
     lost_queries: Option<u32>,
+    transaction_statements: Option<u32>,
+    transactions_started: Option<u32>,
+    unknown_transactions: Option<u32>,
+    malformed_transaction_ids: Option<u32>,
+    lost_transactions: Option<u32>,
     submissions_resent: Option<u32>,
     failovers: Option<u32>,
     statements_too_big_to_resend: Option<u32>,
@@ -115,6 +120,11 @@ impl Metrics {
             no_coordinator: counter("no_coordinator_available"),
             passive_unhealthy: counter("passive_unhealthy_marks"),
             lost_queries: counter("lost_queries_failed"),
+            transaction_statements: counter("transaction_statements"),
+            transactions_started: counter("transactions_started"),
+            unknown_transactions: counter("unknown_transactions"),
+            malformed_transaction_ids: counter("malformed_transaction_ids"),
+            lost_transactions: counter("lost_transactions_failed"),
             submissions_resent: counter("submissions_resent"),
             failovers: counter("failovers"),
             statements_too_big_to_resend: counter("statements_too_big_to_resend"),
@@ -144,6 +154,7 @@ impl Metrics {
             Via::CoordinatorId => self.coordinator_id_routes.count(),
             Via::AnyCoordinator => self.any_coordinator.count(),
             Via::Other => self.other.count(),
+            Via::Transaction => increment(host, self.transaction_statements),
         }
     }
 
@@ -155,6 +166,9 @@ impl Metrics {
                 ReplyReason::MalformedQueryId => self.malformed_query_ids,
                 ReplyReason::NoCoordinator => self.no_coordinator,
                 ReplyReason::LostQuery => self.lost_queries,
+                ReplyReason::UnknownTransaction => self.unknown_transactions,
+                ReplyReason::MalformedTransactionId => self.malformed_transaction_ids,
+                ReplyReason::LostTransaction => self.lost_transactions,
             },
         );
     }
@@ -164,6 +178,10 @@ impl Metrics {
     }
 
     /// A new statement re-sent to another coordinator after its first one failed.
+    pub fn transaction_started(&self, host: &dyn Host) {
+        increment(host, self.transactions_started);
+    }
+
     pub fn submission_resent(&self, host: &dyn Host) {
         increment(host, self.submissions_resent);
     }

@@ -13,7 +13,7 @@ use super::config::SLOTS_PER_BUCKET;
 use super::query_id::{QueryId, QUERY_ID_LENGTH};
 use super::shared_data::{update, SharedData, SharedDataError};
 
-/// 27 bytes of query id, 1 byte cluster table id, 4 bytes time (s, LE), 1 check byte.
+/// 27 bytes of query id, 1 byte cluster table id (and a flag), 4 bytes time (s, LE), 1 check byte.
 pub const RECORD_SIZE: usize = 33;
 const CLUSTER_AT: usize = QUERY_ID_LENGTH;
 const TIME_AT: usize = 28;
@@ -47,6 +47,13 @@ impl Record {
         Some(Record { query_id, cluster, seen_at })
     }
 }
+
+/// The top bit of a record's cluster byte: the query is a `START TRANSACTION`,
+/// so its answers name the transaction it starts (see `transaction`). Its
+/// follow-ups read that header; no other query's do.
+pub const LEARN_TRANSACTION: u8 = 0x80;
+/// The cluster table id in a record's cluster byte.
+pub const CLUSTER_MASK: u8 = 0x7f;
 
 pub const BUCKET_PREFIX: &str = "trino_gateway/v2/q/";
 

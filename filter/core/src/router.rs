@@ -11,8 +11,10 @@ use super::failed_query::{self, ErrorCode, Loss};
 use super::health::{self, Health};
 use super::owner_cache::OwnerCache;
 use super::query_id::QueryId;
-use super::query_map::QueryMap;
+use super::query_map::{QueryMap, CLUSTER_MASK, LEARN_TRANSACTION};
 use super::shared_data::{SharedData, SharedDataError};
+use super::transaction::{self, TransactionId};
+use super::transaction_map::{TransactionMap, REFRESH_SECONDS};
 use serde::Deserialize;
 use std::cell::Cell;
 
@@ -30,6 +32,8 @@ pub enum Via {
     /// Everything else: the first configured cluster, so that web UI sessions
     /// (cookies signed per coordinator) stay on one coordinator.
     Other,
+    /// A statement of a transaction, to the coordinator that started it.
+    Transaction,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,13 @@ pub enum Then {
     /// is only marked UNHEALTHY still gets the request: a GC pause or one
     /// reset connection must not end queries that are still running.
     FailFastIfLost(QueryId),
+    /// As `FailFastIfLost`, for a `START TRANSACTION` query: its answers
+    /// name the transaction it started, which is recorded.
+    LearnTransaction(QueryId),
+    /// A statement of this transaction: read the query id from a 200 like a
+    /// new statement, but never re-send it (no other coordinator knows the
+    /// transaction); if its coordinator is lost, so is the transaction.
+    InTransaction(TransactionId),
 }
 
 /// A query the gateway ends itself.
@@ -90,6 +101,12 @@ pub enum ReplyReason {
     NoCoordinator,
     /// A protocol request of a query whose coordinator is gone.
     LostQuery,
+    /// A statement naming a transaction no coordinator is known to hold.
+    UnknownTransaction,
+    /// A transaction id that is not a UUID.
+    MalformedTransactionId,
+    /// A statement of a transaction whose coordinator is gone.
+    LostTransaction,
 }
 
 fn health_name(health: Health) -> &'static str {
@@ -126,6 +143,7 @@ pub struct Router {
     ids: ClusterIds,
     schedule: Vec<usize>,
     queries: QueryMap,
+    transactions: TransactionMap,
     /// This worker's own memory of owners, in front of the shared query map.
     owners: OwnerCache,
     /// Per-worker position for requests that need no shared order.
@@ -144,6 +162,10 @@ impl Router {
         Ok(Router {
             schedule: balancer::schedule(&weights),
             queries: QueryMap { buckets: config.bucket_count() },
+            transactions: TransactionMap {
+                buckets: config.transaction_bucket_count(),
+                idle_seconds: config.transactions.idle_timeout_seconds,
+            },
             owners: OwnerCache::default(),
             ids,
             config,
@@ -382,8 +404,12 @@ impl Router {
                 }
             }),
         };
+        let mut learn_transaction = false;
         match recorded {
-            Ok(Some(table_id)) => owner = self.ids.config_index(table_id).map(|c| (c, Via::StickyHit)),
+            Ok(Some(byte)) => {
+                learn_transaction = byte & LEARN_TRANSACTION != 0;
+                owner = self.ids.config_index(byte & CLUSTER_MASK).map(|c| (c, Via::StickyHit));
+            }
             Ok(None) => {}
             Err(e) => error = Some(e),
         }
@@ -397,14 +423,102 @@ impl Router {
         let Some((cluster, via)) = owner else {
             return (Decision::Reply(query_not_found(ReplyReason::UnknownQuery)), error);
         };
-        let then =
-            if resource == QueryResource::Statement { Then::FailFastIfLost(*query_id) } else { Then::PassThrough };
+        let then = match resource {
+            QueryResource::Statement if learn_transaction => Then::LearnTransaction(*query_id),
+            QueryResource::Statement => Then::FailFastIfLost(*query_id),
+            _ => Then::PassThrough,
+        };
         (Decision::Route { cluster, via, then }, error)
+    }
+
+    /// Where a statement of transaction `id` goes: the coordinator that
+    /// started it, whatever its health (a draining coordinator finishes its
+    /// transactions). A transaction the gateway does not know (never seen,
+    /// ended, idle too long, or its cluster removed) gets Trino's
+    /// UNKNOWN_TRANSACTION failure and reaches no coordinator.
+    pub fn transaction_owner(
+        &self,
+        store: &dyn SharedData,
+        id: &TransactionId,
+        now: u32,
+    ) -> (Decision, Option<SharedDataError>) {
+        let unknown = || {
+            Decision::Fail(Failure {
+                query_id: None,
+                error: failed_query::UNKNOWN_TRANSACTION,
+                message: transaction::unknown_message(id),
+                reason: ReplyReason::UnknownTransaction,
+            })
+        };
+        let record = match self.transactions.lookup(store, id, now) {
+            Ok(record) => record,
+            Err(e) => return (unknown(), Some(e)),
+        };
+        let Some((record, cluster)) = record.and_then(|r| self.ids.config_index(r.cluster).map(|c| (r, c))) else {
+            return (unknown(), None);
+        };
+        // Keep it from going idle; at most one write per REFRESH_SECONDS.
+        let error = if now.saturating_sub(record.used_at) > REFRESH_SECONDS {
+            self.transactions.record(store, *id, record.cluster, now).err()
+        } else {
+            None
+        };
+        (Decision::Route { cluster, via: Via::Transaction, then: Then::InTransaction(*id) }, error)
+    }
+
+    /// Trino's answer to an `X-Trino-Transaction-Id` that is not a UUID.
+    pub fn malformed_transaction(&self, value: &str) -> Decision {
+        Decision::Reply(LocalReply {
+            status: 400,
+            content_type: "text/plain",
+            body: transaction::malformed_message(value),
+            reason: ReplyReason::MalformedTransactionId,
+        })
+    }
+
+    /// The gateway's FAILED answer for a statement whose transaction was lost with its coordinator.
+    pub fn lost_transaction(&self, cluster: usize, id: &TransactionId) -> Failure {
+        Failure {
+            query_id: None,
+            error: failed_query::UNKNOWN_TRANSACTION,
+            message: format!(
+                "Transaction {} was lost: its Trino coordinator '{}' is unreachable. Roll back and run the \
+                 transaction again.",
+                id.as_string(),
+                self.cluster_name(cluster)
+            ),
+            reason: ReplyReason::LostTransaction,
+        }
+    }
+
+    /// An answer of a `START TRANSACTION` query from `cluster` named the
+    /// transaction: record it (once; every later page names it again).
+    /// Returns whether it was new.
+    pub fn learn_transaction(
+        &self,
+        store: &dyn SharedData,
+        cluster: usize,
+        id: TransactionId,
+        now: u32,
+    ) -> Result<bool, SharedDataError> {
+        let Some(table_id) = self.ids.table_id(cluster) else { return Ok(false) };
+        if self.transactions.lookup(store, &id, now)?.is_some_and(|r| r.cluster == table_id) {
+            return Ok(false);
+        }
+        self.transactions.record(store, id, table_id, now)?;
+        Ok(true)
+    }
+
+    /// Its COMMIT or ROLLBACK was accepted: the coordinator clears the
+    /// transaction whatever the outcome, so it no longer routes.
+    pub fn end_transaction(&self, store: &dyn SharedData, id: &TransactionId) -> Result<(), SharedDataError> {
+        self.transactions.forget(store, id)
     }
 
     /// Learn from the body of a 200 answer to `POST /v1/statement` sent to
     /// `cluster`: the query's owner, and its coordinator id's cluster unless
     /// `known` (the worker's snapshot of the coordinator map) has it fresh.
+    /// `flags` (`query_map::LEARN_TRANSACTION` or 0) go with the owner.
     pub fn learn_statement_response(
         &self,
         store: &dyn SharedData,
@@ -412,6 +526,7 @@ impl Router {
         body: &[u8],
         now: u32,
         known: &[Entry],
+        flags: u8,
     ) -> Result<Learned, SharedDataError> {
         let Some(query_id) =
             serde_json::from_slice::<QueryResultsId<'_>>(body).ok().and_then(|r| QueryId::parse(&r.id))
@@ -421,8 +536,8 @@ impl Router {
         let Some(table_id) = self.ids.table_id(cluster) else {
             return Ok(Learned::Unparseable);
         };
-        self.owners.put(query_id, table_id);
-        self.queries.record(store, query_id, table_id, now)?;
+        self.owners.put(query_id, table_id | flags);
+        self.queries.record(store, query_id, table_id | flags, now)?;
         if !coordinator_map::is_fresh(known, query_id.coordinator_id(), table_id, now) {
             coordinator_map::learn(store, query_id.coordinator_id(), table_id, now)?;
         }
@@ -474,7 +589,7 @@ mod tests {
 
         let id = "20261125_101305_00001_bbbbb";
         assert_eq!(
-            r.learn_statement_response(&store, 1, &body(id), 100, &[]).ok(),
+            r.learn_statement_response(&store, 1, &body(id), 100, &[], 0).ok(),
             QueryId::parse(id).map(Learned::Query)
         );
         let query_id = QueryId::parse(id).unwrap_or_else(|| panic!());
@@ -496,7 +611,7 @@ mod tests {
     fn unrecorded_queries_follow_their_coordinator_id() {
         let store = MemorySharedData::new();
         let r = router(&store, TWO);
-        r.learn_statement_response(&store, 0, &body("20261125_101305_00001_aaaaa"), 100, &[])
+        r.learn_statement_response(&store, 0, &body("20261125_101305_00001_aaaaa"), 100, &[], 0)
             .unwrap_or_else(|e| panic!("{e:?}"));
         // Another query of the same coordinator, never seen by the gateway (other Envoy, evicted, ...).
         let path = "/v1/statement/executing/20261125_111111_00077_aaaaa/y/3";
@@ -535,7 +650,7 @@ mod tests {
         let r = router(&store, TWO);
         for bad in [&b""[..], b"not json", br#"{"id": 5}"#, br#"{"id": "../../x"}"#, br#"{"error": "x"}"#, b"\xff\xfe"]
         {
-            assert_eq!(r.learn_statement_response(&store, 0, bad, 1, &[]), Ok(Learned::Unparseable));
+            assert_eq!(r.learn_statement_response(&store, 0, bad, 1, &[], 0), Ok(Learned::Unparseable));
         }
         assert_eq!(crate::usage::measure(&store, &r.config).map(|u| u.tracked_queries), Ok(0));
     }
@@ -544,7 +659,7 @@ mod tests {
     fn a_cluster_removed_from_the_configuration_is_never_routed_to() {
         let store = MemorySharedData::new();
         let old = router(&store, TWO);
-        old.learn_statement_response(&store, 1, &body("20261125_101305_00001_bbbbb"), 1, &[])
+        old.learn_statement_response(&store, 1, &body("20261125_101305_00001_bbbbb"), 1, &[], 0)
             .unwrap_or_else(|e| panic!("{e:?}"));
         let new = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "c"}]}"#);
         let decision = route(&new, &store, "GET", "/v1/query/20261125_101305_00001_bbbbb");
@@ -641,9 +756,9 @@ mod tests {
         let r = router(&store, TWO);
         let old = "20261125_101305_00001_aaaaa";
         let query_id = QueryId::parse(old).unwrap_or_else(|| panic!());
-        r.learn_statement_response(&store, 0, &body(old), 100, &[]).unwrap_or_else(|e| panic!("{e:?}"));
+        r.learn_statement_response(&store, 0, &body(old), 100, &[], 0).unwrap_or_else(|e| panic!("{e:?}"));
         // A query of b's coordinator does not say anything about a.
-        r.learn_statement_response(&store, 1, &body("20261125_101306_00002_bbbbb"), 150, &[])
+        r.learn_statement_response(&store, 1, &body("20261125_101306_00002_bbbbb"), 150, &[], 0)
             .unwrap_or_else(|e| panic!("{e:?}"));
         let record = ClusterHealth {
             cluster: 0,
@@ -663,7 +778,7 @@ mod tests {
         publish(&store, ClusterHealth { restarted_at: 130, ..record }).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(r.restarted(&store, 0, &query_id), Ok(Some(Loss::Restarted { now: None })));
         // The new process answered a statement: it is named.
-        r.learn_statement_response(&store, 0, &body("20261125_101400_00000_zz9zz"), 200, &[])
+        r.learn_statement_response(&store, 0, &body("20261125_101400_00000_zz9zz"), 200, &[], 0)
             .unwrap_or_else(|e| panic!("{e:?}"));
         let loss = r.restarted(&store, 0, &query_id);
         assert_eq!(loss, Ok(CoordinatorId::parse("zz9zz").map(|now| Loss::Restarted { now: Some(now) })));
@@ -679,7 +794,7 @@ mod tests {
         let r = router(&store, TWO);
         let id = "20261125_101305_00001_aaaaa";
         let query_id = QueryId::parse(id).unwrap_or_else(|| panic!());
-        r.learn_statement_response(&store, 0, &body(id), 100, &[]).unwrap_or_else(|e| panic!("{e:?}"));
+        r.learn_statement_response(&store, 0, &body(id), 100, &[], 0).unwrap_or_else(|e| panic!("{e:?}"));
         let executing = format!("/v1/statement/executing/{id}/y/3");
         let info = format!("/v1/query/{id}");
         let healthy = ClusterHealth {

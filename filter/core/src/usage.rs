@@ -26,6 +26,7 @@ pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
         .into_iter()
         .map(str::to_string)
         .chain((0..config.bucket_count()).map(bucket_key))
+        .chain((0..config.transaction_bucket_count()).map(super::transaction_map::bucket_key))
 }
 
 /// Reads every owned key: for the health service's gauges (off the request
@@ -65,7 +66,7 @@ mod tests {
             let id = format!("20261125_101305_{n:05}_abcde");
             let body = format!(r#"{{"id": "{id}"}}"#);
             assert_eq!(
-                router.learn_statement_response(&store, 0, body.as_bytes(), n, &[]),
+                router.learn_statement_response(&store, 0, body.as_bytes(), n, &[], 0),
                 Ok(super::super::router::Learned::Query(QueryId::parse(&id).unwrap()))
             );
         }

@@ -110,7 +110,7 @@ proptest! {
     fn any_statement_answer_teaches_its_own_id_or_nothing(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let store = MemorySharedData::new();
         let router = router(&store);
-        match router.learn_statement_response(&store, 1, &bytes, 5, &[]) {
+        match router.learn_statement_response(&store, 1, &bytes, 5, &[], 0) {
             Ok(Learned::Query(id)) => prop_assert!(bytes.windows(27).any(|w| w == id.as_bytes())),
             Ok(Learned::Unparseable) => {}
             Err(e) => prop_assert!(false, "{:?}", e),
@@ -123,7 +123,7 @@ proptest! {
         let router = router(&store);
         let body = format!(r#"{{"id":"{id}","infoUri":"http://g/ui/query.html?{id}","nextUri":"http://g/v1/statement/queued/{id}/y/1","stats":{{"state":"QUEUED"}}}}"#);
         let cut = cut.min(body.len());
-        let learned = router.learn_statement_response(&store, 2, &body.as_bytes()[..cut], 5, &[]);
+        let learned = router.learn_statement_response(&store, 2, &body.as_bytes()[..cut], 5, &[], 0);
         prop_assert_eq!(learned, Ok(if cut == body.len() { Learned::Query(id) } else { Learned::Unparseable }));
     }
 
@@ -212,6 +212,6 @@ fn a_huge_statement_answer_is_read_once_and_learned() {
     let router = router(&store);
     let id = "20261125_101305_00001_abcde";
     let body = format!(r#"{{"id":"{id}","warnings":[],"padding":"{}","stats":{{}}}}"#, "x".repeat(4 << 20));
-    let learned = router.learn_statement_response(&store, 0, body.as_bytes(), 1, &[]);
+    let learned = router.learn_statement_response(&store, 0, body.as_bytes(), 1, &[], 0);
     assert_eq!(learned, Ok(QueryId::parse(id).map_or(Learned::Unparseable, Learned::Query)));
 }

@@ -379,3 +379,119 @@ mod host_call_budget {
         );
     }
 }
+
+const TX: &str = "7f0c3a7e-5d4b-4c0e-9a3e-1b2c3d4e5f60";
+
+/// `submit` with an `X-Trino-Transaction-Id`; None when the gateway answered itself.
+fn submit_in_transaction(
+    host: &RecordingHost,
+    w: &std::rc::Rc<crate::worker::Worker>,
+    sql: &str,
+    transaction: &str,
+    answer: &[u8],
+) -> Option<String> {
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(sql.len());
+    headers.push(("x-trino-transaction-id", transaction.to_string()));
+    request(host, &headers);
+    if flow.on_request_headers(host, false) == Action::Pause {
+        return None;
+    }
+    let cluster = routed_to(host);
+    *host.request_chunk.borrow_mut() = sql.as_bytes().to_vec();
+    flow.on_request_body(host, sql.len(), true);
+    host.respond(&[(":status", "200")], answer);
+    flow.on_response_headers(host, false);
+    flow.on_response_body(host, answer.len(), true);
+    cluster
+}
+
+#[test]
+fn a_transaction_stays_on_the_coordinator_that_started_it_until_it_ends() {
+    let host = RecordingHost::new();
+    let other_worker = host.sibling();
+    let w = worker(&host, PLUGIN);
+    let w2 = worker(&other_worker, PLUGIN);
+    // START TRANSACTION goes where the round robin says (a) and is learned with its flag.
+    assert_eq!(
+        submit_in_transaction(&host, &w, "START TRANSACTION", "NONE", &statement_answer(ID_B)).as_deref(),
+        Some("a")
+    );
+    // Its executing page names the transaction, on whichever worker serves it.
+    let (mut flow, _) = follow_up(&other_worker, &w2, "GET", &executing(ID_B));
+    other_worker.take_calls();
+    other_worker.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"");
+    flow.on_response_headers(&other_worker, false);
+    let calls = other_worker.take_calls();
+    assert!(calls.contains(&Call::ResponseHeader("x-trino-started-transaction-id".into())), "{calls:?}");
+    assert_eq!(other_worker.metric("trino_gateway.transactions_started"), 1);
+    // Every statement of the transaction goes to a, whatever the round robin and a's health.
+    for n in 0..3 {
+        let sql = format!("INSERT INTO t VALUES {n}");
+        assert_eq!(submit_in_transaction(&host, &w, &sql, TX, &statement_answer(ID_B)).as_deref(), Some("a"));
+        assert_eq!(host.dispatched.borrow().len(), 0, "never re-sent");
+    }
+    assert_eq!(host.metric("trino_gateway.transaction_statements"), 3);
+    // COMMIT goes there too; once accepted, the transaction no longer routes.
+    assert_eq!(submit_in_transaction(&host, &w, "COMMIT", TX, &statement_answer(ID_B)).as_deref(), Some("a"));
+    assert_eq!(submit_in_transaction(&host, &w, "SELECT 1", TX, b""), None);
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    assert_eq!(page["error"]["errorName"], "UNKNOWN_TRANSACTION");
+    assert_eq!(host.metric("trino_gateway.unknown_transactions"), 1);
+}
+
+#[test]
+fn unknown_and_malformed_transactions_reach_no_coordinator() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    assert_eq!(submit_in_transaction(&host, &w, "SELECT 1", TX, b""), None);
+    let reply = host.last_reply().unwrap();
+    let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!((reply.status, page["stats"]["state"].as_str()), (200, Some("FAILED")));
+    assert_eq!(
+        (page["error"]["errorName"].as_str(), page["error"]["errorCode"].as_u64(), page["error"]["errorType"].as_str()),
+        (Some("UNKNOWN_TRANSACTION"), Some(20), Some("USER_ERROR"))
+    );
+    assert_eq!(
+        page["error"]["message"],
+        format!("Unknown transaction ID: {TX}. Possibly expired? Commands ignored until end of transaction block")
+    );
+    assert_eq!(submit_in_transaction(&host, &w, "SELECT 1", "not-a-uuid", b""), None);
+    let reply = host.last_reply().unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (400, &b"Invalid UUID string: not-a-uuid"[..]));
+    // A query that starts no transaction never reads the header on its follow-ups.
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+    host.take_calls();
+    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"");
+    flow.on_response_headers(&host, false);
+    assert_eq!(host.take_calls(), vec![Call::ResponseHeader(":status".into())]);
+}
+
+#[test]
+fn a_transaction_whose_coordinator_is_lost_fails_and_is_never_resent() {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    submit_in_transaction(&host, &w, "START TRANSACTION", "NONE", &statement_answer(ID_B));
+    let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_B));
+    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"");
+    flow.on_response_headers(&host, false);
+    // A transient 503 (the coordinator's own) is passed on.
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-transaction-id", TX.to_string()));
+    request(&host, &headers);
+    flow.on_request_headers(&host, false);
+    host.envoy_answers("503", "via_upstream");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Continue);
+    // Refused: the transaction is gone with its coordinator.
+    let mut flow = Flow::new(w.clone());
+    request(&host, &headers);
+    flow.on_request_headers(&host, false);
+    host.envoy_answers("503", "upstream_reset_before_response_started{remote_connection_failure}");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Pause);
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    let message = page["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("Transaction {TX} was lost")) && message.contains("'a'"), "{message}");
+    assert!(host.dispatched.borrow().is_empty(), "no other coordinator knows the transaction");
+}

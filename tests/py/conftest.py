@@ -71,6 +71,7 @@ def start_gateway(tmp_path: Path, start_emulator):
         wait: bool = True,
         dynamic_plugin: bool = False,
         health_service: bool = True,
+        config_path=None,
     ) -> Gateway:
         coordinators = {name: start_emulator(name, *emulator_args) for name in ("coordinator-a", "coordinator-b")}
         envoy = Envoy(
@@ -82,6 +83,7 @@ def start_gateway(tmp_path: Path, start_emulator):
             concurrency,
             dynamic_plugin,
             health_service=health_service,
+            **({"config_path": config_path} if config_path else {}),
         )
         envoy.start(wait=wait)
         return Gateway(envoy, coordinators)

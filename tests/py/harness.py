@@ -203,6 +203,8 @@ class Envoy:
     # False: no bootstrap health-check service (as under Istio, whose
     # WasmPlugin adds HTTP filters only).
     health_service: bool = True
+    # Another bootstrap of the repository (e.g. envoy/envoy-self-routing.yaml).
+    config_path: Path = ENVOY_CONFIG
     process: Optional[subprocess.Popen] = None
     _ecds_version: int = 0
     _wasm_config: Optional[dict] = None
@@ -216,7 +218,7 @@ class Envoy:
         return f"http://127.0.0.1:{self.admin_port}"
 
     def render(self) -> dict:
-        config = load_envoy_config()
+        config = load_envoy_config(self.config_path)
         config["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=self.admin_port)
         listener = config["static_resources"]["listeners"][0]
         listener["address"]["socket_address"].update(address="127.0.0.1", port_value=self.port)
@@ -229,7 +231,7 @@ class Envoy:
         plugin = self.plugin if self.plugin is not None else json.loads(wasm["configuration"]["value"])
         if isinstance(plugin, dict) and "public_uri" in plugin:
             plugin = dict(plugin, public_uri=self.url)  # the address clients use here
-        if isinstance(plugin, dict) and plugin.get("coordinators_process_forwarded"):
+        if isinstance(plugin, dict) and plugin.get("coordinators_process_forwarded") and self.config_path == ENVOY_CONFIG:
             for network_filter in listener["filter_chains"][0]["filters"]:
                 for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
                     for route in vhost["routes"]:

@@ -33,6 +33,8 @@ struct RawConfig {
     public_uri: Option<String>,
     #[serde(default)]
     transactions: Option<RawTransactions>,
+    #[serde(default)]
+    self_routing_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +163,12 @@ pub struct Config {
     /// request that may need it (two more header reads per follow-up request).
     pub public_uri: Option<String>,
     pub transactions: TransactionsConfig,
+    /// Self-routing URIs: each new statement gets `X-Forwarded-Prefix:
+    /// {prefix}/{cluster}`, so every URI its coordinator builds (nextUri,
+    /// infoUri, segment and ack URIs) names the cluster, and Envoy routes
+    /// those paths natively (see envoy/envoy-self-routing.yaml). Needs
+    /// `coordinators_process_forwarded`.
+    pub self_routing_prefix: Option<String>,
 }
 
 /// A configuration error: the JSON path of the offending field and what is wrong.
@@ -347,6 +355,28 @@ impl Config {
                 format!("{idle_timeout_seconds} is out of range 60..=604800"),
             ));
         }
+        let self_routing_prefix = match raw.self_routing_prefix {
+            None => None,
+            Some(prefix) => {
+                let segments_ok = prefix.strip_prefix('/').is_some_and(|rest| {
+                    rest.split('/')
+                        .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)))
+                });
+                if !segments_ok {
+                    return Err(error(
+                        "self_routing_prefix",
+                        format!("{prefix:?} must be a path like \"/_trino\" (segments of letters, digits, - _ . ~; no trailing /)"),
+                    ));
+                }
+                if !raw.coordinators_process_forwarded {
+                    return Err(error(
+                        "self_routing_prefix",
+                        "needs \"coordinators_process_forwarded\": true (Trino builds URIs with X-Forwarded-Prefix only then)",
+                    ));
+                }
+                Some(prefix)
+            }
+        };
         Ok(Config {
             clusters,
             routing_header,
@@ -356,6 +386,7 @@ impl Config {
             failover: FailoverConfig { resend_timeout_ms, max_statement_bytes, max_kept_bytes_per_worker },
             public_uri,
             transactions: TransactionsConfig { max_tracked, idle_timeout_seconds },
+            self_routing_prefix,
         })
     }
 
@@ -379,7 +410,7 @@ mod tests {
                  "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
                  "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000},
                  "public_uri": "https://trino.example.com:8443/gw/",
-                 "transactions": {"max_tracked": 64, "idle_timeout_seconds": 600}}"#,
+                 "transactions": {"max_tracked": 64, "idle_timeout_seconds": 600}, "self_routing_prefix": "/_trino"}"#,
         );
         assert_eq!(
             config,
@@ -403,6 +434,7 @@ mod tests {
                 },
                 public_uri: Some("https://trino.example.com:8443/gw".into()),
                 transactions: TransactionsConfig { max_tracked: 64, idle_timeout_seconds: 600 },
+                self_routing_prefix: Some("/_trino".into()),
             })
         );
     }
@@ -452,6 +484,12 @@ mod tests {
                 "out of range",
             ),
             (r#"{"clusters": [{"name": "a"}], "transactions": {"idle": 5}}"#, "transactions.idle", "unknown field"),
+            (
+                r#"{"clusters": [{"name": "a"}], "coordinators_process_forwarded": true, "self_routing_prefix": "_trino/"}"#,
+                "self_routing_prefix",
+                "must be a path",
+            ),
+            (r#"{"clusters": [{"name": "a"}], "self_routing_prefix": "/_trino"}"#, "self_routing_prefix", "needs"),
             (
                 r#"{"clusters": [{"name": "a"}], "coordinators_process_forwarded": "yes"}"#,
                 "coordinators_process_forwarded",

@@ -501,7 +501,13 @@ impl Flow {
                 Err(failure) => return self.fail(host, failure, &origin),
             };
             let name = router.cluster_name(cluster);
-            match host.dispatch_http(name, &borrowed(&kept.headers), Some(&kept.body), timeout) {
+            // The route adds the cluster's X-Forwarded-Prefix to what it sends
+            // (self-routing URIs); an HTTP call gets no route edits, so here.
+            let mut headers = borrowed(&kept.headers);
+            if let Some(prefix) = router.forwarded_prefix(cluster) {
+                headers.push(("x-forwarded-prefix", prefix));
+            }
+            match host.dispatch_http(name, &headers, Some(&kept.body), timeout) {
                 Ok(token) => {
                     let failed_name = router.cluster_name(failed);
                     info(

@@ -148,6 +148,8 @@ pub struct Router {
     owners: OwnerCache,
     /// Per-worker position for requests that need no shared order.
     local_turn: Cell<usize>,
+    /// `X-Forwarded-Prefix` of each configured cluster (self-routing URIs).
+    forwarded_prefixes: Vec<String>,
 }
 
 impl Router {
@@ -159,7 +161,12 @@ impl Router {
         }
         let ids = ClusterIds::register(store, &config)?;
         let weights: Vec<u32> = config.clusters.iter().map(|c| c.weight).collect();
+        let forwarded_prefixes = match &config.self_routing_prefix {
+            Some(prefix) => config.clusters.iter().map(|c| format!("{prefix}/{}", c.name)).collect(),
+            None => Vec::new(),
+        };
         Ok(Router {
+            forwarded_prefixes,
             schedule: balancer::schedule(&weights),
             queries: QueryMap { buckets: config.bucket_count() },
             transactions: TransactionMap {
@@ -171,6 +178,13 @@ impl Router {
             config,
             local_turn: Cell::new(0),
         })
+    }
+
+    /// The `X-Forwarded-Prefix` a new statement sent to `cluster` carries:
+    /// every URI its coordinator builds then routes itself to that cluster.
+    /// None without self-routing.
+    pub fn forwarded_prefix(&self, cluster: usize) -> Option<&str> {
+        self.forwarded_prefixes.get(cluster).map(String::as_str)
     }
 
     pub fn cluster_name(&self, index: usize) -> &str {

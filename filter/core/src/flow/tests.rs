@@ -495,3 +495,17 @@ fn a_transaction_whose_coordinator_is_lost_fails_and_is_never_resent() {
     assert!(message.contains(&format!("Transaction {TX} was lost")) && message.contains("'a'"), "{message}");
     assert!(host.dispatched.borrow().is_empty(), "no other coordinator knows the transaction");
 }
+
+#[test]
+fn a_resent_statement_carries_the_new_clusters_forwarded_prefix() {
+    let host = RecordingHost::new();
+    let plugin = r#"{"clusters": [{"name": "a"}, {"name": "b"}], "coordinators_process_forwarded": true,
+                     "self_routing_prefix": "/_trino"}"#;
+    let w = worker(&host, plugin);
+    let (_, placed) = submit(&host, &w, "SELECT 1", "503", b"no healthy upstream");
+    assert_eq!(placed.as_deref(), Some("a"));
+    let dispatched = host.dispatched.borrow().last().cloned().unwrap();
+    let prefixes: Vec<&str> =
+        dispatched.headers.iter().filter(|(n, _)| n == "x-forwarded-prefix").map(|(_, v)| v.as_str()).collect();
+    assert_eq!((dispatched.cluster.as_str(), prefixes), ("b", vec!["/_trino/b"]));
+}

@@ -5,7 +5,13 @@ Throughput and latency of the same Trino workload (bench/loadgen) against
   plain-N  plain Envoy (--concurrency N), static routes, no wasm
   filter-N Envoy (--concurrency N) with the trino-gateway filter (envoy/envoy.yaml)
   noop-N   plain Envoy plus a wasm filter that does nothing (the floor of any wasm filter)
-in alternating rounds (direct, plain-1, noop-1, filter-1, plain-2, ..., direct, ...)
+  selfroute-N  wasm-free self-routing (envoy/envoy-self-routing.yaml without the
+           filter): new statements spread by weighted clusters, each adding its
+           X-Forwarded-Prefix; follow-ups routed by prefix (the baseline of
+           self-routing URIs: what no routing logic at all costs)
+  forwarded-N  the gateway with self-routing URIs (envoy/envoy-self-routing.yaml):
+           the filter places new statements, follow-ups skip it
+in alternating rounds (direct, plain-1, noop-1, filter-1, selfroute-1, forwarded-1, plain-2, ..., direct, ...)
 so that machine drift hits every configuration alike. Ratios are computed from
 the medians of the rounds, all measured in this one run. Each run is done twice:
 closed loop at saturation (throughput) and open loop at a fixed moderate rate
@@ -50,7 +56,9 @@ from harness import Emulator, Envoy, free_port, wasm_filter  # noqa: E402
 LOADGEN = REPO / "target" / "tools" / "trino-loadgen"
 NOOP_WASM = REPO / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
 RESULTS = REPO / "bench" / "results"
-EMULATOR_ARGS = ["--page-rows", "20", "--query-min-expire-age", "0s", "--query-max-history", "200", "--no-request-log"]
+# Forwarded processing on for every target: the self-routing ones need it and
+# the others send no X-Forwarded-* header (their routes remove them).
+EMULATOR_ARGS = ["--process-forwarded", "--page-rows", "20", "--query-min-expire-age", "0s", "--query-max-history", "200", "--no-request-log"]
 # Abandoned queries (memory stages, bursts: nobody fetches their results) expire after this.
 ABANDONING_EMULATOR_ARGS = EMULATOR_ARGS + ["--query-client-timeout", "1s"]
 WARMUP_SECONDS = 1.0
@@ -62,6 +70,8 @@ MIN_FILTER_VS_NOOP_THROUGHPUT = 0.95
 MAX_ADDED_P50_US = 30
 MAX_ADDED_P99_US = 100
 MAX_P999_OVER_NOOP_US = 200
+MAX_FORWARDED_VS_SELFROUTE_CPU = 1.05
+SELF_ROUTING = REPO / "envoy" / "envoy-self-routing.yaml"
 
 # Statement bursts: 1,000,000 bytes is the emulator's (and Trino's default)
 # query.max-length, and just under Envoy's 1 MiB default buffer limit.
@@ -102,6 +112,38 @@ class PlainEnvoy(Envoy):
                     route["route"]["cluster"] = cluster
             listeners.append(listener)
         config["static_resources"]["listeners"] = listeners
+        return config
+
+
+class SelfRoutingBaseline(Envoy):
+    """envoy/envoy-self-routing.yaml without the wasm filter: POST /v1/statement
+    goes to weighted clusters (equal weights), each adding its cluster's
+    X-Forwarded-Prefix; the prefixed routes are the file's own. The least any
+    gateway with self-routing URIs can cost (it keeps no query on anything but
+    the URIs, and knows no health)."""
+
+    def render(self) -> dict:
+        config = super().render()
+        hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
+        routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        for route in routes:
+            route.pop("typed_per_filter_config", None)
+        default = routes[-1]
+        default["route"].pop("cluster_header")
+        default["request_headers_to_add"] = [h for h in default["request_headers_to_add"] if h["header"]["key"] != "x-forwarded-prefix"]
+        statement = copy.deepcopy(default)
+        statement["match"] = {"path": "/v1/statement", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]}
+        # The weighted cluster's own X-Forwarded-Prefix replaces any a client sent
+        # (a route-level removal would run after it and take it off again).
+        statement["request_headers_to_remove"] = [h for h in statement["request_headers_to_remove"] if h != "x-forwarded-prefix"]
+        statement["route"]["weighted_clusters"] = {"clusters": [
+            {"name": name, "weight": 1, "request_headers_to_add": [
+                {"header": {"key": "x-forwarded-prefix", "value": f"/_trino/{name}"}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
+            for name in self.clusters]}
+        default["route"]["cluster"] = next(iter(self.clusters))
+        routes.insert(len(routes) - 1, statement)
+        config.pop("bootstrap_extensions", None)
         return config
 
 
@@ -186,7 +228,8 @@ def machine() -> str:
 
 def target_names(args) -> list:
     """The targets measured, in the order of a round."""
-    order = ["direct"] + [f"{kind}-{n}" for n in args.envoy_concurrency for kind in ("plain", "noop", "filter")]
+    kinds = ("plain", "noop", "filter", "selfroute", "forwarded")
+    order = ["direct"] + [f"{kind}-{n}" for n in args.envoy_concurrency for kind in kinds]
     return [name for name in order if name in args.only] if args.only else order
 
 
@@ -212,6 +255,16 @@ def throughput(args, workdir: Path) -> dict:
                 gateway = Envoy(free_port(), free_port(), clusters, workdir / f"filter-{n}.log", concurrency=n).start()
                 envoys[f"filter-{n}"] = gateway
                 targets[f"filter-{n}"] = [gateway.url]
+            if f"selfroute-{n}" in order:
+                baseline = SelfRoutingBaseline(free_port(), free_port(), clusters, workdir / f"selfroute-{n}.log", concurrency=n,
+                                               config_path=SELF_ROUTING).start()
+                envoys[f"selfroute-{n}"] = baseline
+                targets[f"selfroute-{n}"] = [baseline.url]
+            if f"forwarded-{n}" in order:
+                forwarded = Envoy(free_port(), free_port(), clusters, workdir / f"forwarded-{n}.log", concurrency=n,
+                                  config_path=SELF_ROUTING).start()
+                envoys[f"forwarded-{n}"] = forwarded
+                targets[f"forwarded-{n}"] = [forwarded.url]
         pids = {name: envoy_pid(envoy) for name, envoy in envoys.items()}
         runs = {name: [] for name in order}
         paced = {name: [] for name in order}
@@ -226,7 +279,7 @@ def throughput(args, workdir: Path) -> dict:
                                   ["--sql", args.sql, "--rate", str(args.rate)])
                 paced[name].append(latency)
                 cpu = report.get("envoy_cpu_us_per_request")
-                print(f"round {round_number + 1}/{args.rounds} {name:9s} {report['requests_per_second']:8.0f} req/s "
+                print(f"round {round_number + 1}/{args.rounds} {name:12s} {report['requests_per_second']:8.0f} req/s "
                       f"{report['queries_per_second']:7.0f} q/s (failed {report['failed_queries']})"
                       + (f", Envoy CPU {cpu:5.1f} µs/req" if cpu is not None else "")
                       + f"; at {args.rate:.0f} q/s: p50 {latency['all']['p50_us']:5d} µs  p99 {latency['all']['p99_us']:6d} µs  "
@@ -256,7 +309,14 @@ def throughput(args, workdir: Path) -> dict:
             "failed_queries": sum(r["failed_queries"] for r in runs[name] + paced[name]),
         }
     ratios = {}
+    self_routing = {}
     for n in args.envoy_concurrency:
+        if all(f"{kind}-{n}" in summary for kind in ("selfroute", "forwarded")):
+            selfroute, forwarded = summary[f"selfroute-{n}"], summary[f"forwarded-{n}"]
+            self_routing[n] = {
+                "forwarded_vs_selfroute_cpu": cpu_ratio(forwarded, selfroute),
+                "forwarded_vs_selfroute_throughput": forwarded["requests_per_second"] / selfroute["requests_per_second"],
+            }
         if not all(f"{kind}-{n}" in summary for kind in ("plain", "noop", "filter")):
             continue
         plain, noop, filtered = summary[f"plain-{n}"], summary[f"noop-{n}"], summary[f"filter-{n}"]
@@ -271,7 +331,7 @@ def throughput(args, workdir: Path) -> dict:
             "noop_vs_plain_cpu": cpu_ratio(noop, plain),
         }
     checks = {n: target_checks(summary, n, args.rate) for n in args.envoy_concurrency}
-    return {"summary": summary, "ratios": ratios, "targets": {n: c for n, c in checks.items() if c}, "runs": runs, "paced_runs": paced}
+    return {"summary": summary, "ratios": ratios, "self_routing": self_routing, "targets": {n: c for n, c in checks.items() if c}, "runs": runs, "paced_runs": paced}
 
 
 def cpu_ratio(a: dict, b: dict):
@@ -283,6 +343,7 @@ def target_checks(summary: dict, n: int, rate: float) -> list:
     """The targets at `n` workers that this run's targets allow checking: rows
     of target, measured (text), value, limit and met. Figures, never a failure."""
     plain, noop, filtered = (summary.get(f"{kind}-{n}") for kind in ("plain", "noop", "filter"))
+    selfroute, forwarded = (summary.get(f"{kind}-{n}") for kind in ("selfroute", "forwarded"))
     rows = []
 
     def check(target, value, limit, measured, at_most=True):
@@ -306,6 +367,12 @@ def target_checks(summary: dict, n: int, rate: float) -> list:
         added = filtered["p999_us"] - noop["p999_us"]
         check(f"p99.9 at {rate:.0f} q/s: filter ≤ no-op + {MAX_P999_OVER_NOOP_US} µs", added, MAX_P999_OVER_NOOP_US,
               f"{added:+.0f} µs ({filtered['p999_us']:.0f} vs {noop['p999_us']:.0f} µs)")
+    if selfroute and forwarded:
+        ratio = cpu_ratio(forwarded, selfroute)
+        if ratio is not None:
+            check(f"Envoy CPU per request: gateway with self-routing URIs ≤ {MAX_FORWARDED_VS_SELFROUTE_CPU:.2f} × wasm-free self-routing",
+                  ratio, MAX_FORWARDED_VS_SELFROUTE_CPU,
+                  f"{ratio:.3f} × ({forwarded['envoy_cpu_us_per_request']:.1f} vs {selfroute['envoy_cpu_us_per_request']:.1f} µs)")
     return rows
 
 
@@ -487,6 +554,12 @@ def markdown(result: dict) -> str:
             lines.append(f"| {n} | {r['throughput_ratio']:.1%} | {r['added_p50_us']:+.0f} µs | {r['added_p99_us']:+.0f} µs | "
                          f"{r['noop_ratio']:.1%} | {r['filter_vs_noop']:.1%} | {r['noop_added_p50_us']:+.0f} µs | "
                          f"{percent(r.get('filter_vs_noop_cpu'))} | {percent(r.get('noop_vs_plain_cpu'))} |")
+        self_routing = t.get("self_routing", {})
+        if self_routing:
+            lines += ["", "| Envoy workers | gateway (forwarded) / wasm-free self-routing: CPU per request | throughput |", "| ---: | ---: | ---: |"]
+            for n, r in self_routing.items():
+                lines.append(f"| {n} | {percent(r['forwarded_vs_selfroute_cpu'])} | "
+                             f"{r['forwarded_vs_selfroute_throughput']:.1%} |")
         for n, rows in t.get("targets", {}).items():
             lines += ["", f"Targets, {n} Envoy worker{'s' if n != 1 else ''} (this run's medians):", "",
                       "| target | measured | |", "| --- | --- | --- |"]

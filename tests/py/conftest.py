@@ -53,6 +53,18 @@ class Gateway:
                 return name
         raise KeyError(query_id)
 
+    def client_requests(self) -> dict:
+        """Each coordinator's logged requests but the gateway's health checks
+        (they run on their own clock, so a test counting what clients caused
+        leaves them out)."""
+        return {
+            name: [e for e in c.log_entries() if e.path not in HEALTH_CHECK_PATHS] for name, c in self.coordinators.items()
+        }
+
+
+# What the gateway's health checks ask.
+HEALTH_CHECK_PATHS = ("/v1/info", "/ui/login", "/ui/api/stats")
+
 
 def shipped_plugin(**changes) -> dict:
     plugin = plugin_configuration(load_envoy_config())
@@ -89,3 +101,43 @@ def start_gateway(tmp_path: Path, start_emulator):
         return Gateway(envoy, coordinators)
 
     return start
+
+
+# Spooled results through a gateway (tests/py/test_spooling.py, test_self_routing.py).
+SPOOLING_MODES = ["INLINE", "STORAGE", "COORDINATOR_STORAGE_REDIRECT", "COORDINATOR_PROXY"]
+SPOOLED_ROWS = "SELECT x, 'row ' || CAST(x AS varchar) AS label FROM UNNEST(sequence(1, 6000)) AS t(x)"
+
+
+def spooling_arguments(mode: str) -> list:
+    """Emulator arguments: 1000-row pages, the first 2000 rows inline (INLINE: all of them)."""
+    inline_rows = "100000" if mode == "INLINE" else "2000"
+    retrieval = "STORAGE" if mode == "INLINE" else mode
+    return ["--spooling", "--spooling-retrieval-mode", retrieval, "--page-rows", "1000", "--spooling-inlining-max-rows", inline_rows]
+
+
+def assert_spooled_segments_reach_their_coordinator(gateway: Gateway, mode: str) -> int:
+    """One spooled query on each coordinator with the Python client (json+zstd);
+    each coordinator encrypts its segment ids with its own key, so a download
+    or acknowledgement sent to the other one would fail. Returns the number of
+    spooled segments per query."""
+    from harness import wait_until
+
+    owners = []
+    for _ in range(2):
+        cursor = gateway.connect(encoding="json+zstd").cursor()
+        cursor.execute(SPOOLED_ROWS)
+        assert cursor.fetchall() == [[x, f"row {x}"] for x in range(1, 6001)]
+        owners.append(gateway.owner_of(cursor.query_id))
+    assert sorted(owners) == sorted(gateway.coordinators), "one query on each coordinator"
+
+    def spooled(name, kind):
+        return [e for e in gateway.coordinators[name].log_entries() if e.path.startswith(f"/v1/spooled/{kind}/")]
+
+    segments = 0 if mode == "INLINE" else 4
+    for name in gateway.coordinators:
+        # The client acknowledges in the background once it moves past a segment.
+        wait_until(lambda: len({e.path for e in spooled(name, "ack")}) == segments, timeout=5, what=f"acks on {name}")
+        assert all(e.status == 200 for e in spooled(name, "ack"))
+        expected = {"COORDINATOR_PROXY": [200] * 4, "COORDINATOR_STORAGE_REDIRECT": [303] * 4}.get(mode, [])
+        assert [e.status for e in spooled(name, "download")] == expected, name
+    return segments

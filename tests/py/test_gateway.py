@@ -146,24 +146,13 @@ def test_cancel_reaches_the_owning_coordinator(start_gateway):
         assert (info["state"], info["errorCode"]["name"]) == ("FAILED", "USER_CANCELED")
 
 
-# What the gateway's health checks ask; they run on their own clock, so a
-# test counting the requests clients caused leaves them out.
-HEALTH_CHECK_PATHS = ("/v1/info", "/ui/login", "/ui/api/stats")
-
-
-def client_requests(gateway):
-    return {
-        name: [e for e in c.log_entries() if e.path not in HEALTH_CHECK_PATHS] for name, c in gateway.coordinators.items()
-    }
-
-
 def test_forged_malformed_and_unknown_query_ids_get_404_from_the_gateway(start_gateway):
     gateway = start_gateway()
     cursor = gateway.connect().cursor()
     cursor.execute("SELECT 1")
     cursor.fetchall()
     real = cursor.query_id
-    before = client_requests(gateway)
+    before = gateway.client_requests()
     slug = "y" + "0" * 40
     paths = [
         f"/v1/statement/executing/20261125_101305_00001_zzzzz/{slug}/0",  # unknown coordinator
@@ -180,7 +169,7 @@ def test_forged_malformed_and_unknown_query_ids_get_404_from_the_gateway(start_g
         assert response.headers["content-type"] == "text/plain"
     # An encoded slash: refused by Envoy (as Trino's Jetty refuses it) before the filter.
     assert requests.get(gateway.envoy.url + "/v1/statement/executing/%2e%2e%2f%2e%2e/y/0", timeout=5).status_code == 400
-    assert client_requests(gateway) == before, "no upstream request was made"
+    assert gateway.client_requests() == before, "no upstream request was made"
     stats = gateway.envoy.gateway_stats()
     assert stats["query_not_found"] + stats["malformed_query_ids"] == len(paths)
     assert stats["malformed_query_ids"] >= 3

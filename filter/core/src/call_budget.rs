@@ -194,6 +194,42 @@ pub fn transaction_statement() -> Phases {
     }
 }
 
+/// A data page of a query whose results are spooled (its page read as it passes), and a
+/// download of a segment it named.
+pub fn spooled() -> [Phases; 2] {
+    let host = RecordingHost::new();
+    let w = worker(&host, PLUGIN);
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-query-data-encoding", "json+zstd".into()));
+    request(&host, &headers);
+    flow.on_request_headers(&host, false);
+    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
+    flow.on_request_body(&host, 8, true);
+    let answer = statement_answer(ID_A);
+    host.respond(&[(":status", "200"), ("x-trino-query-data-encoding", "json+zstd")], &answer);
+    flow.on_response_headers(&host, false);
+    flow.on_response_body(&host, answer.len(), true);
+    host.take_calls();
+    let (mut flow, _) = follow_up_request(&host, &w, "GET", &executing(ID_A));
+    let request_side = calls(&host);
+    let page = br#"{"data":{"segments":[{"type":"spooled","ackUri":"http://gw/v1/spooled/ack/c2VnbWVudA=="}]}}"#;
+    host.respond(&[(":status", "200")], page);
+    flow.on_response_headers(&host, false);
+    let response = calls(&host);
+    flow.on_response_body(&host, page.len(), true);
+    let page_phases = Phases {
+        kind: "data page of a spooled query",
+        request: request_side,
+        request_body: vec![],
+        response,
+        response_body: calls(&host),
+    };
+    let (_, _) = follow_up_request(&host, &w, "GET", "/v1/spooled/download/c2VnbWVudA==");
+    let download = Phases { kind: "segment download or ack", request: calls(&host), ..Phases::default() };
+    [page_phases, download]
+}
+
 /// A request any coordinator answers (`/v1/info`) or one of the web UI (`/ui/login`).
 pub fn pass_through(path: &'static str) -> Phases {
     let host = RecordingHost::new();
@@ -216,16 +252,11 @@ pub fn unknown_query() -> Phases {
 }
 
 pub fn all() -> Vec<Phases> {
-    vec![
-        follow_up(true),
-        follow_up_elsewhere(),
-        follow_up(false),
-        new_statement(),
-        transaction_statement(),
-        pass_through("/v1/info"),
-        pass_through("/ui/login"),
-        unknown_query(),
-    ]
+    vec![follow_up(true), follow_up_elsewhere(), follow_up(false), new_statement(), transaction_statement()]
+        .into_iter()
+        .chain(spooled())
+        .chain([pass_through("/v1/info"), pass_through("/ui/login"), unknown_query()])
+        .collect()
 }
 
 /// A markdown table of `all()`.
@@ -268,5 +299,7 @@ pub fn table() -> String {
             p.total()
         );
     }
-    out + "\nBody chunk reads (one per chunk of the statement, one for the buffered answer of a new statement) are not counted.\n"
+    out + "\nBody chunk reads (one per chunk of the statement, one for the buffered answer of a new statement, one per \
+           piece of a spooled query's data page) are not counted. A new statement whose client asks for spooled results \
+           (`X-Trino-Query-Data-Encoding`, sent by the Python client by default) reads one response header more.\n"
 }

@@ -12,6 +12,9 @@ pub enum RequestKind {
     QueryBound { query_id: QueryId, resource: QueryResource },
     /// The path names a query but the id cannot be one a coordinator made.
     MalformedQueryId { resource: QueryResource },
+    /// `/v1/spooled/{download,ack}/{identifier}`: a spooled segment, which only
+    /// the coordinator that wrote it can serve; `key` is its `segment_map` key.
+    Segment { key: [u8; 8] },
     /// Same answer from every coordinator (`/v1/info`, `/v1/status`, ...).
     AnyCoordinator,
     /// Anything else (web UI assets, login, OAuth2, spooling, ...).
@@ -81,6 +84,12 @@ pub fn classify(method: &str, path_and_query: &str) -> RequestKind {
         ("ui", Some("query.html"), None) => {
             bound(query.map(|q| q.split('&').next().unwrap_or_default()), QueryResource::WebUi)
         }
+        ("v1", Some("spooled"), Some("download" | "ack")) => match fourth {
+            Some(identifier) if !identifier.is_empty() && segments.next().is_none() => {
+                RequestKind::Segment { key: crate::segment_map::key_of(identifier.as_bytes()) }
+            }
+            _ => RequestKind::Other,
+        },
         ("v1", Some("info"), None | Some("state") | Some("coordinator")) | ("v1", Some("status"), None) => {
             RequestKind::AnyCoordinator
         }
@@ -113,6 +122,13 @@ mod tests {
             ("POST", "/v1;a=b/statement/?x=1".into(), RequestKind::NewStatement),
             ("GET", format!("/v1/statement/executing/{ID};x/{slug}/0/"), bound(Statement)),
             ("GET", "/v1/info/".into(), RequestKind::AnyCoordinator),
+            ("GET", "/v1/spooled/ack/c2Vn".into(), RequestKind::Segment { key: crate::segment_map::key_of(b"c2Vn") }),
+            (
+                "GET",
+                "/v1/spooled/download/c2Vn".into(),
+                RequestKind::Segment { key: crate::segment_map::key_of(b"c2Vn") },
+            ),
+            ("GET", "/v1/spooled/ack/".into(), RequestKind::Other),
             ("GET", format!("/v1/statement/queued/{ID}/{slug}/1"), bound(Statement)),
             ("DELETE", format!("/v1/statement/queued/{ID}/{slug}/1"), bound(Statement)),
             ("GET", format!("/v1/statement/executing/{ID}/{slug}/0"), bound(Statement)),

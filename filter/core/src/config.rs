@@ -9,9 +9,9 @@ use std::fmt;
 pub const SLOTS_PER_BUCKET: usize = 16;
 pub const DEFAULT_MAX_TRACKED_QUERIES: usize = 16_384;
 const MAX_MAX_TRACKED_QUERIES: usize = 1 << 20;
-/// Cluster table ids are stored in one byte in shared data, whose top bit
-/// the query map uses as a flag (see `query_map::LEARN_TRANSACTION`).
-pub const MAX_CLUSTERS: usize = 127;
+/// Cluster table ids are stored in one byte in shared data, whose top two
+/// bits the query map uses as flags (see `query_map::LEARN_TRANSACTION`).
+pub const MAX_CLUSTERS: usize = 63;
 const MAX_WEIGHT: u32 = 1000;
 pub const DEFAULT_ROUTING_HEADER: &str = "x-trino-gateway-cluster";
 
@@ -35,6 +35,8 @@ struct RawConfig {
     transactions: Option<RawTransactions>,
     #[serde(default)]
     self_routing_prefix: Option<String>,
+    #[serde(default)]
+    max_tracked_segments: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,7 +171,12 @@ pub struct Config {
     /// those paths natively (see envoy/envoy-self-routing.yaml). Needs
     /// `coordinators_process_forwarded`.
     pub self_routing_prefix: Option<String>,
+    /// Bound of the spooled segment → cluster map in shared data.
+    pub max_tracked_segments: usize,
 }
+
+pub const DEFAULT_MAX_TRACKED_SEGMENTS: usize = 8192;
+const MAX_MAX_TRACKED_SEGMENTS: usize = 1 << 20;
 
 /// A configuration error: the JSON path of the offending field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,6 +218,14 @@ fn validate_public_uri(uri: &str) -> Result<String, String> {
         return Err(format!("{uri:?} may hold only printable ASCII without spaces, quotes, '?' or '#'"));
     }
     Ok(uri.trim_end_matches('/').to_string())
+}
+
+/// The bound of a bucketed map in shared data: whole buckets, within `max`.
+fn bucket_bound(field: &str, value: usize, max: usize) -> Result<usize, ConfigError> {
+    if (SLOTS_PER_BUCKET..=max).contains(&value) && value.is_multiple_of(SLOTS_PER_BUCKET) {
+        return Ok(value);
+    }
+    Err(error(field, format!("{value} must be a multiple of {SLOTS_PER_BUCKET} between {SLOTS_PER_BUCKET} and {max}")))
 }
 
 impl Config {
@@ -271,15 +286,11 @@ impl Config {
                 format!("{routing_header:?} is a header clients or Trino use; pick a dedicated one"),
             ));
         }
-        let max_tracked_queries = raw.max_tracked_queries.unwrap_or(DEFAULT_MAX_TRACKED_QUERIES);
-        if !(SLOTS_PER_BUCKET..=MAX_MAX_TRACKED_QUERIES).contains(&max_tracked_queries)
-            || !max_tracked_queries.is_multiple_of(SLOTS_PER_BUCKET)
-        {
-            return Err(error(
-                "max_tracked_queries",
-                format!("{max_tracked_queries} must be a multiple of {SLOTS_PER_BUCKET} between {SLOTS_PER_BUCKET} and {MAX_MAX_TRACKED_QUERIES}"),
-            ));
-        }
+        let max_tracked_queries = bucket_bound(
+            "max_tracked_queries",
+            raw.max_tracked_queries.unwrap_or(DEFAULT_MAX_TRACKED_QUERIES),
+            MAX_MAX_TRACKED_QUERIES,
+        )?;
         let health = match raw.health {
             None => DEFAULT_HEALTH,
             Some(h) => {
@@ -338,15 +349,11 @@ impl Config {
         };
         let raw_transactions =
             raw.transactions.unwrap_or(RawTransactions { max_tracked: None, idle_timeout_seconds: None });
-        let max_tracked = raw_transactions.max_tracked.unwrap_or(DEFAULT_TRANSACTIONS.max_tracked);
-        if !(SLOTS_PER_BUCKET..=MAX_MAX_TRACKED_TRANSACTIONS).contains(&max_tracked)
-            || !max_tracked.is_multiple_of(SLOTS_PER_BUCKET)
-        {
-            return Err(error(
-                "transactions.max_tracked",
-                format!("{max_tracked} must be a multiple of {SLOTS_PER_BUCKET} between {SLOTS_PER_BUCKET} and {MAX_MAX_TRACKED_TRANSACTIONS}"),
-            ));
-        }
+        let max_tracked = bucket_bound(
+            "transactions.max_tracked",
+            raw_transactions.max_tracked.unwrap_or(DEFAULT_TRANSACTIONS.max_tracked),
+            MAX_MAX_TRACKED_TRANSACTIONS,
+        )?;
         let idle_timeout_seconds =
             raw_transactions.idle_timeout_seconds.unwrap_or(DEFAULT_TRANSACTIONS.idle_timeout_seconds);
         if !(60..=7 * 86_400).contains(&idle_timeout_seconds) {
@@ -377,6 +384,11 @@ impl Config {
                 Some(prefix)
             }
         };
+        let max_tracked_segments = bucket_bound(
+            "max_tracked_segments",
+            raw.max_tracked_segments.unwrap_or(DEFAULT_MAX_TRACKED_SEGMENTS),
+            MAX_MAX_TRACKED_SEGMENTS,
+        )?;
         Ok(Config {
             clusters,
             routing_header,
@@ -387,11 +399,16 @@ impl Config {
             public_uri,
             transactions: TransactionsConfig { max_tracked, idle_timeout_seconds },
             self_routing_prefix,
+            max_tracked_segments,
         })
     }
 
     pub fn bucket_count(&self) -> usize {
         self.max_tracked_queries / SLOTS_PER_BUCKET
+    }
+
+    pub fn segment_bucket_count(&self) -> usize {
+        self.max_tracked_segments / SLOTS_PER_BUCKET
     }
 
     pub fn transaction_bucket_count(&self) -> usize {
@@ -410,7 +427,8 @@ mod tests {
                  "routing_header": "X-Gateway-Cluster", "coordinators_process_forwarded": true, "max_tracked_queries": 32,
                  "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000},
                  "public_uri": "https://trino.example.com:8443/gw/",
-                 "transactions": {"max_tracked": 64, "idle_timeout_seconds": 600}, "self_routing_prefix": "/_trino"}"#,
+                 "transactions": {"max_tracked": 64, "idle_timeout_seconds": 600}, "self_routing_prefix": "/_trino",
+                 "max_tracked_segments": 256}"#,
         );
         assert_eq!(
             config,
@@ -435,6 +453,7 @@ mod tests {
                 public_uri: Some("https://trino.example.com:8443/gw".into()),
                 transactions: TransactionsConfig { max_tracked: 64, idle_timeout_seconds: 600 },
                 self_routing_prefix: Some("/_trino".into()),
+                max_tracked_segments: 256,
             })
         );
     }
@@ -490,6 +509,7 @@ mod tests {
                 "must be a path",
             ),
             (r#"{"clusters": [{"name": "a"}], "self_routing_prefix": "/_trino"}"#, "self_routing_prefix", "needs"),
+            (r#"{"clusters": [{"name": "a"}], "max_tracked_segments": 17}"#, "max_tracked_segments", "multiple of 16"),
             (
                 r#"{"clusters": [{"name": "a"}], "coordinators_process_forwarded": "yes"}"#,
                 "coordinators_process_forwarded",

@@ -38,8 +38,9 @@ use crate::headers::{relayed_response_headers, resend_headers, ACCEPT_ENCODING};
 use crate::health::Health;
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
-use crate::query_map::LEARN_TRANSACTION;
+use crate::query_map::{LEARN_SEGMENTS, LEARN_TRANSACTION};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
+use crate::segment_map::Scanner;
 use crate::transaction::{
     self, Control, InTransaction, TransactionId, STARTED_TRANSACTION_ID_HEADER, TRANSACTION_ID_HEADER,
 };
@@ -86,13 +87,15 @@ struct Lesson {
     starts_transaction: bool,
     /// A `COMMIT` or `ROLLBACK` of this transaction: it ends once accepted.
     ends: Option<TransactionId>,
+    /// Its results are spooled: its data pages name segments.
+    spooled: bool,
 }
 
 impl Lesson {
     fn of(control: Option<Control>, transaction: Option<TransactionId>) -> Lesson {
         match (control, transaction) {
-            (Some(Control::Start), None) => Lesson { starts_transaction: true, ends: None },
-            (Some(Control::End), Some(id)) => Lesson { starts_transaction: false, ends: Some(id) },
+            (Some(Control::Start), None) => Lesson { starts_transaction: true, ..Lesson::default() },
+            (Some(Control::End), Some(id)) => Lesson { ends: Some(id), ..Lesson::default() },
             _ => Lesson::default(),
         }
     }
@@ -102,8 +105,12 @@ enum State {
     /// Nothing routed, or nothing left to do.
     Idle,
     /// A protocol request of `query_id`, watched for the loss of its
-    /// coordinator; `learn_transaction`: of a `START TRANSACTION` query.
-    Watched { cluster: usize, query_id: QueryId, origin: Origin, learn_transaction: bool },
+    /// coordinator; `learn`: the query's flags (`query_map::LEARN_*`), what
+    /// its answer may teach.
+    Watched { cluster: usize, query_id: QueryId, origin: Origin, learn: u8 },
+    /// The 200 answer of a spooled query's page, read as it passes for the
+    /// segments it names (never held: a page with inline data can be large).
+    Scanning { cluster: usize, scanner: Scanner },
     /// A new statement sent to `cluster`, kept (when it fits) until answered.
     /// `transaction`: the one it runs in (never re-sent); `control`: its
     /// transaction control, once its first body bytes are seen.
@@ -113,6 +120,8 @@ enum State {
         origin: Origin,
         transaction: Option<TransactionId>,
         control: Option<Control>,
+        /// The client asked for spooled results (`X-Trino-Query-Data-Encoding`).
+        asks_spooling: bool,
     },
     /// The 200 answer of a new statement, held until complete to learn its query id.
     Learning { cluster: usize, lesson: Lesson },
@@ -130,6 +139,9 @@ pub struct Flow {
 /// How much of a statement not kept for failover is read to find its
 /// transaction control (`START TRANSACTION`, `COMMIT`, `ROLLBACK`).
 const SNIFFED_BYTES: usize = 256;
+
+/// Asked by a client for spooled results, and named by Trino on every answer of such a query.
+const QUERY_DATA_ENCODING: &str = "x-trino-query-data-encoding";
 
 fn is_failure(status: &str) -> bool {
     matches!(status, "502" | "503" | "504")
@@ -202,10 +214,17 @@ impl Flow {
                     // Not statement traffic: its answer marks nothing, so it is not even read.
                     Then::PassThrough => State::Idle,
                     Then::FailFastIfLost(query_id) => {
-                        State::Watched { cluster, query_id, origin: self.read_origin(host), learn_transaction: false }
+                        State::Watched { cluster, query_id, origin: self.read_origin(host), learn: 0 }
                     }
-                    Then::LearnTransaction(query_id) => {
-                        State::Watched { cluster, query_id, origin: self.read_origin(host), learn_transaction: true }
+                    Then::FailFastAndLearn(query_id, learn) => {
+                        if learn & LEARN_SEGMENTS != 0 {
+                            // Its data pages are read for segments: plain, please.
+                            if let Err(e) = host.remove_request_header(ACCEPT_ENCODING) {
+                                warn(host, format_args!("trino-gateway: cannot remove accept-encoding: {e}"));
+                                worker.metrics.host_call_error(host);
+                            }
+                        }
+                        State::Watched { cluster, query_id, origin: self.read_origin(host), learn }
                     }
                     Then::LearnOrResend | Then::InTransaction(_) => {
                         // Trino gzips the QueryResults of a client that accepts
@@ -222,10 +241,13 @@ impl Flow {
                             Then::InTransaction(id) => Some(id),
                             _ => None,
                         };
+                        // Segments route themselves under a self-routing prefix.
+                        let asks_spooling = router.config.self_routing_prefix.is_none()
+                            && headers.as_ref().is_some_and(|h| find(h, QUERY_DATA_ENCODING).is_some());
                         // A statement of a transaction is never re-sent: not kept.
                         let kept =
                             headers.filter(|_| transaction.is_none()).and_then(|h| self.keep(host, h, end_of_stream));
-                        State::Submitted { cluster, kept, origin, transaction, control: None }
+                        State::Submitted { cluster, kept, origin, transaction, control: None, asks_spooling }
                     }
                 };
                 Action::Continue
@@ -300,7 +322,7 @@ impl Flow {
         let worker = self.worker.clone();
         let router = &worker.router;
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Watched { cluster, query_id, origin, learn_transaction } => {
+            State::Watched { cluster, query_id, origin, learn } => {
                 if is_failure(&status) {
                     // Proof of a lost query: the coordinator cannot be reached
                     // or dropped the request, or it is known to be down.
@@ -327,11 +349,14 @@ impl Flow {
                         }
                     }
                 }
-                if learn_transaction && status == "200" {
+                if learn & LEARN_TRANSACTION != 0 && status == "200" {
                     self.learn_transaction(host, cluster);
                 }
+                if learn & LEARN_SEGMENTS != 0 && status == "200" && !end_of_stream {
+                    self.state = State::Scanning { cluster, scanner: Scanner::default() };
+                }
             }
-            State::Submitted { cluster, kept, origin, transaction, control } => {
+            State::Submitted { cluster, kept, origin, transaction, control, asks_spooling } => {
                 if is_failure(&status) {
                     if let Some(id) = transaction {
                         // No other coordinator knows the transaction: only a
@@ -350,7 +375,11 @@ impl Flow {
                 // 200 carries QueryResults; errors (400, 401, 406...) teach nothing.
                 if status == "200" && !end_of_stream {
                     let control = control.or_else(|| kept.as_ref().map(|k| transaction::control_of(&k.body)));
-                    self.state = State::Learning { cluster, lesson: Lesson::of(control, transaction) };
+                    let mut lesson = Lesson::of(control, transaction);
+                    // Trino names the encoding on every answer of a spooled query.
+                    lesson.spooled =
+                        asks_spooling && self.read(host, host.response_header(QUERY_DATA_ENCODING)).flatten().is_some();
+                    self.state = State::Learning { cluster, lesson };
                 }
             }
             other => self.state = other,
@@ -359,6 +388,31 @@ impl Flow {
     }
 
     pub fn on_response_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
+        if let State::Scanning { cluster, scanner } = &mut self.state {
+            let cluster = *cluster;
+            let found = match host.response_body(body_size) {
+                Ok(piece) => scanner.scan(&piece, end_of_stream),
+                Err(e) => {
+                    warn(host, format_args!("trino-gateway: cannot read a data page: {e}"));
+                    self.worker.metrics.host_call_error(host);
+                    Vec::new()
+                }
+            };
+            if end_of_stream {
+                self.state = State::Idle;
+            }
+            if !found.is_empty() {
+                let worker = &self.worker;
+                match worker.router.learn_segments(host, cluster, &found, host.now_seconds()) {
+                    Ok(()) => worker.metrics.segments_learned(host, found.len()),
+                    Err(e) => {
+                        warn(host, format_args!("trino-gateway: cannot record spooled segments: {e:?}"));
+                        worker.metrics.shared_data_error(host);
+                    }
+                }
+            }
+            return Action::Continue;
+        }
         let State::Learning { cluster, lesson } = self.state else { return Action::Continue };
         if !end_of_stream {
             // Hold the (small) QueryResults until it is complete; it is passed on unchanged.
@@ -408,7 +462,10 @@ impl Flow {
         };
         if status == "200" {
             // Only statements outside a transaction are re-sent.
-            let lesson = Lesson::of(Some(transaction::control_of(&kept.body)), None);
+            let mut lesson = Lesson::of(Some(transaction::control_of(&kept.body)), None);
+            lesson.spooled = self.worker.router.config.self_routing_prefix.is_none()
+                && find(&kept.headers, QUERY_DATA_ENCODING).is_some()
+                && find(&headers, QUERY_DATA_ENCODING).is_some();
             self.learn(host, cluster, &body, lesson);
         }
         drop(kept);
@@ -558,7 +615,8 @@ impl Flow {
         let worker = &self.worker;
         let router = &worker.router;
         let now = host.now_seconds();
-        let flags = if lesson.starts_transaction { LEARN_TRANSACTION } else { 0 };
+        let flags = if lesson.starts_transaction { LEARN_TRANSACTION } else { 0 }
+            | if lesson.spooled { LEARN_SEGMENTS } else { 0 };
         let learned = router.learn_statement_response(host, cluster, body, now, &worker.coordinators(), flags);
         match learned {
             Ok(Learned::Query(query_id)) => {

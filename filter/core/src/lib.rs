@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
 pub mod balancer;
+pub mod bucket_map;
 #[cfg(any(test, feature = "testing"))]
 pub mod call_budget;
 pub mod checksum;
@@ -27,6 +28,7 @@ pub mod owner_cache;
 pub mod query_id;
 pub mod query_map;
 pub mod router;
+pub mod segment_map;
 pub mod shared_data;
 pub mod transaction;
 pub mod transaction_map;

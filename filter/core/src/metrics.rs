@@ -36,6 +36,9 @@ pub struct Metrics {
     unknown_transactions: Option<u32>,
     malformed_transaction_ids: Option<u32>,
     lost_transactions: Option<u32>,
+    segment_requests: Deferred,
+    segments_learned: Option<u32>,
+    unknown_segments: Option<u32>,
     submissions_resent: Option<u32>,
     failovers: Option<u32>,
     statements_too_big_to_resend: Option<u32>,
@@ -125,6 +128,9 @@ impl Metrics {
             unknown_transactions: counter("unknown_transactions"),
             malformed_transaction_ids: counter("malformed_transaction_ids"),
             lost_transactions: counter("lost_transactions_failed"),
+            segment_requests: Deferred::new(counter("segment_requests")),
+            segments_learned: counter("segments_learned"),
+            unknown_segments: counter("unknown_segments"),
             submissions_resent: counter("submissions_resent"),
             failovers: counter("failovers"),
             statements_too_big_to_resend: counter("statements_too_big_to_resend"),
@@ -142,7 +148,9 @@ impl Metrics {
 
     /// Adds the worker-counted counters to Envoy's (on tick).
     pub fn flush(&self, host: &dyn Host) {
-        for deferred in [&self.sticky_hits, &self.coordinator_id_routes, &self.any_coordinator, &self.other] {
+        for deferred in
+            [&self.sticky_hits, &self.coordinator_id_routes, &self.any_coordinator, &self.other, &self.segment_requests]
+        {
             deferred.flush(host);
         }
     }
@@ -155,6 +163,7 @@ impl Metrics {
             Via::AnyCoordinator => self.any_coordinator.count(),
             Via::Other => self.other.count(),
             Via::Transaction => increment(host, self.transaction_statements),
+            Via::Segment => self.segment_requests.count(),
         }
     }
 
@@ -169,6 +178,7 @@ impl Metrics {
                 ReplyReason::UnknownTransaction => self.unknown_transactions,
                 ReplyReason::MalformedTransactionId => self.malformed_transaction_ids,
                 ReplyReason::LostTransaction => self.lost_transactions,
+                ReplyReason::UnknownSegment => self.unknown_segments,
             },
         );
     }
@@ -178,6 +188,12 @@ impl Metrics {
     }
 
     /// A new statement re-sent to another coordinator after its first one failed.
+    pub fn segments_learned(&self, host: &dyn Host, count: usize) {
+        if let (Some(id), true) = (self.segments_learned, count > 0) {
+            let _ = host.increment_metric(id, count as i64);
+        }
+    }
+
     pub fn transaction_started(&self, host: &dyn Host) {
         increment(host, self.transactions_started);
     }

@@ -52,8 +52,12 @@ impl Record {
 /// so its answers name the transaction it starts (see `transaction`). Its
 /// follow-ups read that header; no other query's do.
 pub const LEARN_TRANSACTION: u8 = 0x80;
+/// The next bit: the query's results are spooled, so its data pages name
+/// segments only its coordinator serves (see `segment_map`). Its follow-ups
+/// read their answers' bodies as they pass; no other query's do.
+pub const LEARN_SEGMENTS: u8 = 0x40;
 /// The cluster table id in a record's cluster byte.
-pub const CLUSTER_MASK: u8 = 0x7f;
+pub const CLUSTER_MASK: u8 = 0x3f;
 
 pub const BUCKET_PREFIX: &str = "trino_gateway/v2/q/";
 

@@ -11,7 +11,8 @@ use super::failed_query::{self, ErrorCode, Loss};
 use super::health::{self, Health};
 use super::owner_cache::OwnerCache;
 use super::query_id::QueryId;
-use super::query_map::{QueryMap, CLUSTER_MASK, LEARN_TRANSACTION};
+use super::query_map::{QueryMap, CLUSTER_MASK, LEARN_SEGMENTS, LEARN_TRANSACTION};
+use super::segment_map::SegmentMap;
 use super::shared_data::{SharedData, SharedDataError};
 use super::transaction::{self, TransactionId};
 use super::transaction_map::{TransactionMap, REFRESH_SECONDS};
@@ -34,6 +35,8 @@ pub enum Via {
     Other,
     /// A statement of a transaction, to the coordinator that started it.
     Transaction,
+    /// A spooled segment's download or acknowledgement, to the coordinator that wrote it.
+    Segment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +67,11 @@ pub enum Then {
     /// is only marked UNHEALTHY still gets the request: a GC pause or one
     /// reset connection must not end queries that are still running.
     FailFastIfLost(QueryId),
-    /// As `FailFastIfLost`, for a `START TRANSACTION` query: its answers
-    /// name the transaction it started, which is recorded.
-    LearnTransaction(QueryId),
+    /// As `FailFastIfLost`, for a query recorded with flags
+    /// (`query_map::LEARN_TRANSACTION`: a `START TRANSACTION`, whose answers
+    /// name the transaction; `LEARN_SEGMENTS`: spooled results, whose data
+    /// pages name segments): what its answers teach is recorded.
+    FailFastAndLearn(QueryId, u8),
     /// A statement of this transaction: read the query id from a 200 like a
     /// new statement, but never re-send it (no other coordinator knows the
     /// transaction); if its coordinator is lost, so is the transaction.
@@ -107,6 +112,8 @@ pub enum ReplyReason {
     MalformedTransactionId,
     /// A statement of a transaction whose coordinator is gone.
     LostTransaction,
+    /// A spooled segment no coordinator is known for.
+    UnknownSegment,
 }
 
 fn health_name(health: Health) -> &'static str {
@@ -144,6 +151,7 @@ pub struct Router {
     schedule: Vec<usize>,
     queries: QueryMap,
     transactions: TransactionMap,
+    segments: SegmentMap,
     /// This worker's own memory of owners, in front of the shared query map.
     owners: OwnerCache,
     /// Per-worker position for requests that need no shared order.
@@ -169,10 +177,11 @@ impl Router {
             forwarded_prefixes,
             schedule: balancer::schedule(&weights),
             queries: QueryMap { buckets: config.bucket_count() },
-            transactions: TransactionMap {
-                buckets: config.transaction_bucket_count(),
-                idle_seconds: config.transactions.idle_timeout_seconds,
-            },
+            segments: SegmentMap::new(config.segment_bucket_count()),
+            transactions: TransactionMap::new(
+                config.transaction_bucket_count(),
+                config.transactions.idle_timeout_seconds,
+            ),
             owners: OwnerCache::default(),
             ids,
             config,
@@ -223,6 +232,7 @@ impl Router {
                 (decision, error)
             }
             RequestKind::QueryBound { query_id, resource } => self.owner_of(store, &query_id, resource),
+            RequestKind::Segment { key } => self.segment_owner(store, &key),
             RequestKind::MalformedQueryId { .. } => {
                 (Decision::Reply(query_not_found(ReplyReason::MalformedQueryId)), None)
             }
@@ -418,10 +428,10 @@ impl Router {
                 }
             }),
         };
-        let mut learn_transaction = false;
+        let mut flags = 0;
         match recorded {
             Ok(Some(byte)) => {
-                learn_transaction = byte & LEARN_TRANSACTION != 0;
+                flags = byte & (LEARN_TRANSACTION | LEARN_SEGMENTS);
                 owner = self.ids.config_index(byte & CLUSTER_MASK).map(|c| (c, Via::StickyHit));
             }
             Ok(None) => {}
@@ -438,11 +448,45 @@ impl Router {
             return (Decision::Reply(query_not_found(ReplyReason::UnknownQuery)), error);
         };
         let then = match resource {
-            QueryResource::Statement if learn_transaction => Then::LearnTransaction(*query_id),
+            QueryResource::Statement if flags != 0 => Then::FailFastAndLearn(*query_id, flags),
             QueryResource::Statement => Then::FailFastIfLost(*query_id),
             _ => Then::PassThrough,
         };
         (Decision::Route { cluster, via, then }, error)
+    }
+
+    /// Where a spooled segment's download or acknowledgement goes: the
+    /// coordinator whose data page named it. An identifier the gateway never
+    /// saw (forged, or its record overwritten) reaches no coordinator.
+    fn segment_owner(&self, store: &dyn SharedData, key: &[u8; 8]) -> (Decision, Option<SharedDataError>) {
+        let unknown = || {
+            Decision::Reply(LocalReply {
+                status: 404,
+                content_type: "text/plain",
+                body: "Error 404 Not Found: Segment not found".into(),
+                reason: ReplyReason::UnknownSegment,
+            })
+        };
+        match self.segments.lookup_key(store, key) {
+            Ok(Some(table_id)) => match self.ids.config_index(table_id) {
+                Some(cluster) => (Decision::Route { cluster, via: Via::Segment, then: Then::PassThrough }, None),
+                None => (unknown(), None),
+            },
+            Ok(None) => (unknown(), None),
+            Err(e) => (unknown(), Some(e)),
+        }
+    }
+
+    /// A data page from `cluster` named these spooled segments: record them.
+    pub fn learn_segments(
+        &self,
+        store: &dyn SharedData,
+        cluster: usize,
+        identifiers: &[Vec<u8>],
+        now: u32,
+    ) -> Result<(), SharedDataError> {
+        let Some(table_id) = self.ids.table_id(cluster) else { return Ok(()) };
+        identifiers.iter().try_for_each(|identifier| self.segments.record(store, identifier, table_id, now))
     }
 
     /// Where a statement of transaction `id` goes: the coordinator that

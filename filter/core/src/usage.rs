@@ -27,6 +27,7 @@ pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
         .map(str::to_string)
         .chain((0..config.bucket_count()).map(bucket_key))
         .chain((0..config.transaction_bucket_count()).map(super::transaction_map::bucket_key))
+        .chain((0..config.segment_bucket_count()).map(super::segment_map::bucket_key))
 }
 
 /// Reads every owned key: for the health service's gauges (off the request

@@ -509,3 +509,63 @@ fn a_resent_statement_carries_the_new_clusters_forwarded_prefix() {
         dispatched.headers.iter().filter(|(n, _)| n == "x-forwarded-prefix").map(|(_, v)| v.as_str()).collect();
     assert_eq!((dispatched.cluster.as_str(), prefixes), ("b", vec!["/_trino/b"]));
 }
+
+#[test]
+fn spooled_segments_are_learned_from_data_pages_and_reach_their_coordinator() {
+    let host = RecordingHost::new();
+    let other_worker = host.sibling();
+    let w = worker(&host, PLUGIN);
+    let w2 = worker(&other_worker, PLUGIN);
+    // A spooled query: the client asks for an encoding, the coordinator names it.
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-query-data-encoding", "json+zstd,json".into()));
+    request(&host, &headers);
+    flow.on_request_headers(&host, false);
+    assert_eq!(routed_to(&host).as_deref(), Some("a"));
+    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
+    flow.on_request_body(&host, 8, true);
+    let answer = statement_answer(ID_B);
+    host.respond(&[(":status", "200"), ("x-trino-query-data-encoding", "json+zstd")], &answer);
+    flow.on_response_headers(&host, false);
+    flow.on_response_body(&host, answer.len(), true);
+    // Its data page, on another worker, in two pieces cut inside an identifier.
+    let mut flow_page = Flow::new(w2.clone());
+    let path = executing(ID_B);
+    other_worker.request(&[
+        (":method", "GET"),
+        (":path", &path),
+        (":authority", "gw:8080"),
+        ("accept-encoding", "gzip"),
+    ]);
+    assert_eq!(flow_page.on_request_headers(&other_worker, true), Action::Continue);
+    assert!(other_worker.request_headers.borrow().iter().all(|(n, _)| n != "accept-encoding"), "data pages plain");
+    let page = br#"{"data":{"segments":[{"type":"spooled","uri":"http://g/v1/spooled/download/c2VnbWVudA==","ackUri":"http://g/v1/spooled/ack/c2VnbWVudA=="}]}}"#;
+    other_worker.respond(&[(":status", "200")], page);
+    flow_page.on_response_headers(&other_worker, false);
+    let cut = page.len() - 30;
+    *other_worker.response_body.borrow_mut() = page[..cut].to_vec();
+    assert_eq!(flow_page.on_response_body(&other_worker, cut, false), Action::Continue, "never held");
+    *other_worker.response_body.borrow_mut() = page[cut..].to_vec();
+    flow_page.on_response_body(&other_worker, page.len() - cut, true);
+    assert_eq!(other_worker.metric("trino_gateway.segments_learned"), 1);
+    // Its download and acknowledgement go to a; a forged one nowhere.
+    for path in ["/v1/spooled/download/c2VnbWVudA==", "/v1/spooled/ack/c2VnbWVudA=="] {
+        let (_, action) = follow_up(&host, &w, "GET", path);
+        assert_eq!((action, routed_to(&host).as_deref()), (Action::Continue, Some("a")), "{path}");
+    }
+    let (_, action) = follow_up(&host, &w, "GET", "/v1/spooled/ack/Zm9yZ2Vk");
+    let reply = host.last_reply().unwrap();
+    assert_eq!(
+        (action, reply.status, reply.body.as_slice()),
+        (Action::Pause, 404, &b"Error 404 Not Found: Segment not found"[..])
+    );
+    // A query without spooling never has its pages read.
+    submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+    let (mut plain, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+    host.take_calls();
+    host.respond(&[(":status", "200")], page);
+    plain.on_response_headers(&host, false);
+    plain.on_response_body(&host, page.len(), true);
+    assert_eq!(host.take_calls(), vec![Call::ResponseHeader(":status".into())]);
+}

@@ -1,0 +1,139 @@
+//! The bounded spooled segment → cluster map, in Envoy shared data (a
+//! `bucket_map` under `trino_gateway/v2/seg/`).
+//!
+//! With spooling, a query's data pages name segments by an identifier the
+//! coordinator encrypts with its own key: no query id can be read from it,
+//! and only that coordinator can serve `/v1/spooled/download/{id}` and
+//! `/v1/spooled/ack/{id}`. The filter learns each identifier from the data
+//! pages of the queries that use spooling (read as they pass, never held)
+//! and keeps a 64-bit hash of it: 14-byte records. An identifier the map does
+//! not know reaches no coordinator.
+
+use super::bucket_map::{BucketMap, Record};
+use super::shared_data::{SharedData, SharedDataError};
+
+pub const BUCKET_PREFIX: &str = "trino_gateway/v2/seg/";
+pub const RECORD_SIZE: usize = Record::<8>::SIZE;
+
+/// What a data page's segment URIs end with; the identifier follows.
+pub const ACK_PATH: &[u8] = b"/v1/spooled/ack/";
+
+pub fn bucket_key(bucket: usize) -> String {
+    format!("{BUCKET_PREFIX}{bucket}")
+}
+
+/// The map key of a segment identifier (FNV-1a, 64 bits).
+pub fn key_of(identifier: &[u8]) -> [u8; 8] {
+    identifier
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+        .to_le_bytes()
+}
+
+/// Characters of an identifier in a URI (URL-safe base64 and what percent-encoding adds).
+fn is_identifier_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_=.~%".contains(&b)
+}
+
+/// Finds segment identifiers in the pieces of a data page as they pass.
+/// `carry` keeps the tail of the last piece that may hold the start of a
+/// URI cut by the piece boundary (bounded: an identifier longer than
+/// `MAX_IDENTIFIER` is not one).
+#[derive(Debug, Default)]
+pub struct Scanner {
+    carry: Vec<u8>,
+}
+
+pub const MAX_IDENTIFIER: usize = 1024;
+
+impl Scanner {
+    /// The identifiers complete in `carry + piece`; `last`: no more pieces.
+    pub fn scan(&mut self, piece: &[u8], last: bool) -> Vec<Vec<u8>> {
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(piece);
+        let mut found = Vec::new();
+        let mut at = 0;
+        let mut keep_from = data.len().saturating_sub(ACK_PATH.len() - 1);
+        while let Some(offset) =
+            data.get(at..).and_then(|rest| rest.windows(ACK_PATH.len()).position(|w| w == ACK_PATH))
+        {
+            let start = at + offset + ACK_PATH.len();
+            let length =
+                data.get(start..).map_or(0, |rest| rest.iter().take_while(|b| is_identifier_byte(**b)).count());
+            if start + length == data.len() && !last {
+                // Cut by the boundary: look again with the next piece.
+                keep_from = keep_from.min(at + offset);
+                break;
+            }
+            if (1..=MAX_IDENTIFIER).contains(&length) {
+                if let Some(identifier) = data.get(start..start + length) {
+                    found.push(identifier.to_vec());
+                }
+            }
+            at = start + length;
+        }
+        if !last {
+            self.carry = data.get(keep_from..).unwrap_or_default().to_vec();
+            if self.carry.len() > MAX_IDENTIFIER + ACK_PATH.len() {
+                self.carry.clear();
+            }
+        }
+        found
+    }
+}
+
+pub struct SegmentMap {
+    map: BucketMap<8>,
+}
+
+impl SegmentMap {
+    pub fn new(buckets: usize) -> SegmentMap {
+        SegmentMap { map: BucketMap { prefix: BUCKET_PREFIX, buckets } }
+    }
+
+    /// The cluster table id of the segment with this `key_of` its identifier.
+    pub fn lookup_key(&self, store: &dyn SharedData, key: &[u8; 8]) -> Result<Option<u8>, SharedDataError> {
+        Ok(self.map.lookup(store, key)?.map(|r| r.cluster))
+    }
+
+    pub fn record(
+        &self,
+        store: &dyn SharedData,
+        identifier: &[u8],
+        cluster: u8,
+        now: u32,
+    ) -> Result<(), SharedDataError> {
+        self.map.record(store, key_of(identifier), cluster, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"{"data":{"encoding":"json+zstd","segments":[{"type":"inline","data":"AAAA","metadata":{}},
+        {"type":"spooled","uri":"http://g/v1/spooled/download/Zm9v_YmFy-1=","ackUri":"http://g/v1/spooled/ack/Zm9v_YmFy-1=",
+         "headers":{}},{"type":"spooled","uri":"http://s/bucket/x?sig=1","ackUri":"http://g/v1/spooled/ack/c2Vjb25k","headers":{}}]}}"#;
+
+    #[test]
+    fn identifiers_are_found_whatever_the_piece_boundaries() {
+        let whole = Scanner::default().scan(PAGE.as_bytes(), true);
+        assert_eq!(whole, vec![b"Zm9v_YmFy-1=".to_vec(), b"c2Vjb25k".to_vec()]);
+        for size in [1, 2, 3, 7, 16, 17, 40, 100] {
+            let mut scanner = Scanner::default();
+            let pieces: Vec<&[u8]> = PAGE.as_bytes().chunks(size).collect();
+            let mut found = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                found.extend(scanner.scan(piece, i + 1 == pieces.len()));
+            }
+            assert_eq!(found, whole, "pieces of {size}");
+        }
+    }
+
+    #[test]
+    fn pages_without_spooled_segments_give_nothing() {
+        for page in [&b""[..], b"{}", br#"{"data":[[1,2]]}"#, b"/v1/spooled/ack/", b"/v1/spooled/ack/\""] {
+            assert!(Scanner::default().scan(page, true).is_empty(), "{page:?}");
+        }
+    }
+}

@@ -69,6 +69,15 @@ impl Host for WasmHost {
             .map_err(|s| failed("get response body", s))
     }
 
+    fn remove_response_header(&self, name: &str) -> Result<(), HostError> {
+        hostcalls::remove_map_value(MapType::HttpResponseHeaders, name).map_err(|s| failed("remove response header", s))
+    }
+
+    fn set_response_body(&self, size: usize, body: &[u8]) -> Result<(), HostError> {
+        // Offset 0 and the whole buffered size: any other range is refused.
+        hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body).map_err(|s| failed("set response body", s))
+    }
+
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(), HostError> {
         hostcalls::send_http_response(status, headers.to_vec(), body).map_err(|s| failed("send_http_response", s))
     }

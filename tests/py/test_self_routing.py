@@ -100,3 +100,23 @@ def test_spooled_segments_route_themselves(start_gateway, mode):
     assert (stats["other_requests"], stats["segment_requests"], stats["segments_learned"]) == (0, 0, 0), (
         "no segment request went through the wasm filter"
     )
+
+
+def test_a_transaction_stays_on_its_coordinator_under_self_routing(gateway):
+    """The answers of the START TRANSACTION query name the transaction; the
+    filter takes the prefix out of that query's URIs so they come through it."""
+    from trino.transaction import IsolationLevel
+
+    connection = gateway.connect(isolation_level=IsolationLevel.READ_COMMITTED)
+    cursor = connection.cursor()
+    owners = set()
+    for n in range(4):
+        cursor.execute(f"SELECT {n}")
+        assert cursor.fetchall() == [[n]]
+        owners.add(gateway.owner_of(cursor.query_id))
+    connection.commit()
+    assert len(owners) == 1
+    stats = gateway.envoy.gateway_stats()
+    assert (stats["transactions_started"], stats["transaction_statements"]) == (1, 5)
+    # Statements of the transaction self-route like any other: the filter saw none of their follow-ups.
+    assert stats["sticky_hits"] <= 4, "only the START TRANSACTION query's follow-ups came through the filter"

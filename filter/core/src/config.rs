@@ -375,6 +375,13 @@ impl Config {
                         format!("{prefix:?} must be a path like \"/_trino\" (segments of letters, digits, - _ . ~; no trailing /)"),
                     ));
                 }
+                if let Some(i) = clusters.iter().position(|c| c.name.bytes().all(|b| b == b'.')) {
+                    // `/_trino/..` would be resolved away by Envoy's path normalization.
+                    return Err(error(
+                        format!("clusters[{i}].name"),
+                        "a name of only dots cannot be a self-routing path segment",
+                    ));
+                }
                 if !raw.coordinators_process_forwarded {
                     return Err(error(
                         "self_routing_prefix",

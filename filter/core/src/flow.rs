@@ -89,6 +89,10 @@ struct Lesson {
     ends: Option<TransactionId>,
     /// Its results are spooled: its data pages name segments.
     spooled: bool,
+    /// A `START TRANSACTION` under self-routing URIs: its answer's URIs lose
+    /// their prefix, so that its follow-ups (whose answers name the
+    /// transaction) come through the filter rather than past it.
+    unprefix: bool,
 }
 
 impl Lesson {
@@ -112,14 +116,14 @@ enum State {
     /// segments it names (never held: a page with inline data can be large).
     Scanning { cluster: usize, scanner: Scanner },
     /// A new statement sent to `cluster`, kept (when it fits) until answered.
-    /// `transaction`: the one it runs in (never re-sent); `control`: its
-    /// transaction control, once its first body bytes are seen.
+    /// `transaction`: the one it runs in (never re-sent); `head`: the first
+    /// `SNIFFED_BYTES` of its body, kept or not, for its transaction control.
     Submitted {
         cluster: usize,
         kept: Option<Kept>,
         origin: Origin,
         transaction: Option<TransactionId>,
-        control: Option<Control>,
+        head: Vec<u8>,
         /// The client asked for spooled results (`X-Trino-Query-Data-Encoding`).
         asks_spooling: bool,
     },
@@ -136,9 +140,16 @@ pub struct Flow {
 
 /// Statuses that say the coordinator (or the way to it) failed: Envoy answers
 /// 503 itself on connect failures and resets, Trino 503 when it cannot serve.
-/// How much of a statement not kept for failover is read to find its
-/// transaction control (`START TRANSACTION`, `COMMIT`, `ROLLBACK`).
-const SNIFFED_BYTES: usize = 256;
+/// How much of a statement's start is looked at for its transaction control
+/// (`START TRANSACTION`, `COMMIT`, `ROLLBACK`), after blanks and comments
+/// such as dbt's query comment.
+const SNIFFED_BYTES: usize = 4096;
+
+/// Set on the follow-ups of a `START TRANSACTION` query under self-routing
+/// URIs: the route that matches it adds no `X-Forwarded-Prefix` (see
+/// envoy/envoy-self-routing.yaml). A client sending it only keeps its own
+/// requests coming through the filter.
+pub const UNPREFIXED_HEADER: &str = "x-trino-gateway-unprefixed";
 
 /// Asked by a client for spooled results, and named by Trino on every answer of such a query.
 const QUERY_DATA_ENCODING: &str = "x-trino-query-data-encoding";
@@ -217,6 +228,14 @@ impl Flow {
                         State::Watched { cluster, query_id, origin: self.read_origin(host), learn: 0 }
                     }
                     Then::FailFastAndLearn(query_id, learn) => {
+                        if learn & LEARN_TRANSACTION != 0 && router.forwarded_prefix(cluster).is_some() {
+                            // Its answers must keep coming through the filter until
+                            // one names the transaction: no self-routing prefix.
+                            if let Err(e) = host.set_request_header(UNPREFIXED_HEADER, "true") {
+                                warn(host, format_args!("trino-gateway: cannot mark a request unprefixed: {e}"));
+                                worker.metrics.host_call_error(host);
+                            }
+                        }
                         if learn & LEARN_SEGMENTS != 0 {
                             // Its data pages are read for segments: plain, please.
                             if let Err(e) = host.remove_request_header(ACCEPT_ENCODING) {
@@ -247,7 +266,7 @@ impl Flow {
                         // A statement of a transaction is never re-sent: not kept.
                         let kept =
                             headers.filter(|_| transaction.is_none()).and_then(|h| self.keep(host, h, end_of_stream));
-                        State::Submitted { cluster, kept, origin, transaction, control: None, asks_spooling }
+                        State::Submitted { cluster, kept, origin, transaction, head: Vec::new(), asks_spooling }
                     }
                 };
                 Action::Continue
@@ -265,18 +284,18 @@ impl Flow {
     }
 
     pub fn on_request_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
-        let State::Submitted { kept: slot, control, .. } = &mut self.state else { return Action::Continue };
+        let State::Submitted { kept: slot, head, .. } = &mut self.state else { return Action::Continue };
         let Some(kept) = slot.as_mut().filter(|k| !k.complete) else {
-            if control.is_none() {
-                // Not kept: its first bytes only, for its transaction control.
-                *control = Some(match host.request_body(body_size.min(SNIFFED_BYTES)) {
-                    Ok(first) => transaction::control_of(&first),
+            let wanted = SNIFFED_BYTES.saturating_sub(head.len()).min(body_size);
+            if wanted > 0 {
+                // Not kept: only the first bytes, for its transaction control.
+                match host.request_body(wanted) {
+                    Ok(first) => head.extend_from_slice(&first),
                     Err(e) => {
                         warn(host, format_args!("trino-gateway: cannot read a statement's first bytes: {e}"));
                         self.worker.metrics.host_call_error(host);
-                        Control::Other
                     }
-                });
+                }
             }
             return Action::Continue;
         };
@@ -299,11 +318,10 @@ impl Flow {
         }
         match host.request_body(body_size) {
             Ok(chunk) => {
+                let wanted = SNIFFED_BYTES.saturating_sub(head.len()).min(chunk.len());
+                head.extend_from_slice(chunk.get(..wanted).unwrap_or_default());
                 kept.body.extend_from_slice(&chunk);
                 kept.complete = end_of_stream;
-                if control.is_none() {
-                    *control = Some(transaction::control_of(&kept.body));
-                }
             }
             Err(e) => {
                 warn(host, format_args!("trino-gateway: cannot keep a statement body for failover: {e}"));
@@ -356,7 +374,7 @@ impl Flow {
                     self.state = State::Scanning { cluster, scanner: Scanner::default() };
                 }
             }
-            State::Submitted { cluster, kept, origin, transaction, control, asks_spooling } => {
+            State::Submitted { cluster, kept, origin, transaction, head, asks_spooling } => {
                 if is_failure(&status) {
                     if let Some(id) = transaction {
                         // No other coordinator knows the transaction: only a
@@ -366,6 +384,11 @@ impl Flow {
                             return Action::Continue;
                         }
                         worker.mark_failed(host, cluster, &status);
+                        // Gone with its coordinator: its ROLLBACK must not fail as lost too.
+                        if let Err(e) = router.end_transaction(host, &id) {
+                            warn(host, format_args!("trino-gateway: cannot forget a transaction: {e:?}"));
+                            worker.metrics.shared_data_error(host);
+                        }
                         return self.fail(host, router.lost_transaction(cluster, &id), &origin);
                     }
                     worker.mark_failed(host, cluster, &status);
@@ -374,8 +397,17 @@ impl Flow {
                 // Answered: the kept statement (and its budget) goes. Only a
                 // 200 carries QueryResults; errors (400, 401, 406...) teach nothing.
                 if status == "200" && !end_of_stream {
-                    let control = control.or_else(|| kept.as_ref().map(|k| transaction::control_of(&k.body)));
-                    let mut lesson = Lesson::of(control, transaction);
+                    let mut lesson = Lesson::of(Some(transaction::control_of(&head)), transaction);
+                    if lesson.starts_transaction && router.forwarded_prefix(cluster).is_some() {
+                        // The body will change length: no content-length (chunked).
+                        match host.remove_response_header("content-length") {
+                            Ok(()) => lesson.unprefix = true,
+                            Err(e) => {
+                                warn(host, format_args!("trino-gateway: cannot remove content-length: {e}"));
+                                worker.metrics.host_call_error(host);
+                            }
+                        }
+                    }
                     // Trino names the encoding on every answer of a spooled query.
                     lesson.spooled =
                         asks_spooling && self.read(host, host.response_header(QUERY_DATA_ENCODING)).flatten().is_some();
@@ -421,6 +453,13 @@ impl Flow {
         self.state = State::Idle;
         if let Some(body) = self.read(host, host.response_body(body_size)) {
             self.learn(host, cluster, &body, lesson);
+            if lesson.unprefix {
+                let unprefixed = self.worker.router.unprefixed(cluster, &body);
+                if let Err(e) = host.set_response_body(body_size, &unprefixed) {
+                    error(host, format_args!("trino-gateway: cannot rewrite a START TRANSACTION answer: {e}"));
+                    self.worker.metrics.host_call_error(host);
+                }
+            }
         }
         Action::Continue
     }
@@ -468,6 +507,11 @@ impl Flow {
                 && find(&headers, QUERY_DATA_ENCODING).is_some();
             self.learn(host, cluster, &body, lesson);
         }
+        let body = if status == "200" && transaction::control_of(&kept.body) == Control::Start {
+            self.worker.router.unprefixed(cluster, &body)
+        } else {
+            body
+        };
         drop(kept);
         self.worker.metrics.failover(host);
         let code = status.parse::<u32>().unwrap_or(502);

@@ -59,6 +59,11 @@ pub trait Host: SharedData {
     fn response_code_details(&self) -> Result<Option<String>, HostError>;
     /// The buffered response body (`size` bytes).
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostError>;
+    /// Removes a response header (in the response headers callback).
+    fn remove_response_header(&self, name: &str) -> Result<(), HostError>;
+    /// Replaces the buffered response body (`size` bytes) with `body`; its
+    /// `content-length` must have been removed in the headers callback.
+    fn set_response_body(&self, size: usize, body: &[u8]) -> Result<(), HostError>;
     /// Answer the client from the gateway (replaces any upstream answer).
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(), HostError>;
     /// Let a paused response go on.

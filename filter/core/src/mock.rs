@@ -23,6 +23,8 @@ pub enum Call {
     ResponseHeader(String),
     ResponseCodeDetails,
     ResponseBody,
+    RemoveResponseHeader(String),
+    SetResponseBody,
     SendResponse(u32),
     ResumeResponse,
     DispatchHttp(String),
@@ -51,6 +53,8 @@ impl Call {
             Call::RequestBody => "request_body",
             Call::ResponseHeader(_) => "response_header",
             Call::ResponseBody => "response_body",
+            Call::RemoveResponseHeader(_) => "remove_response_header",
+            Call::SetResponseBody => "set_response_body",
             Call::SendResponse(_) => "send_response",
             Call::ResumeResponse => "resume_response",
             Call::DispatchHttp(_) => "dispatch_http",
@@ -257,6 +261,18 @@ impl Host for RecordingHost {
         self.record(Call::ResponseBody)?;
         let body = self.response_body.borrow();
         Ok(body.get(..size.min(body.len())).unwrap_or_default().to_vec())
+    }
+
+    fn remove_response_header(&self, name: &str) -> Result<(), HostError> {
+        self.record(Call::RemoveResponseHeader(name.to_string()))?;
+        self.response_headers.borrow_mut().retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        Ok(())
+    }
+
+    fn set_response_body(&self, _size: usize, body: &[u8]) -> Result<(), HostError> {
+        self.record(Call::SetResponseBody)?;
+        *self.response_body.borrow_mut() = body.to_vec();
+        Ok(())
     }
 
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(), HostError> {

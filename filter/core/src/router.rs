@@ -196,6 +196,23 @@ impl Router {
         self.forwarded_prefixes.get(cluster).map(String::as_str)
     }
 
+    /// `body` (an answer of `cluster`) with the cluster's self-routing prefix
+    /// taken out of its URIs; unchanged without self-routing.
+    pub fn unprefixed(&self, cluster: usize, body: &[u8]) -> Vec<u8> {
+        let Some(prefix) = self.forwarded_prefix(cluster) else { return body.to_vec() };
+        let needle = format!("{prefix}/");
+        let needle = needle.as_bytes();
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = body;
+        while let Some(at) = rest.windows(needle.len()).position(|w| w == needle) {
+            out.extend_from_slice(rest.get(..at).unwrap_or_default());
+            out.push(b'/');
+            rest = rest.get(at + needle.len()..).unwrap_or_default();
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+
     pub fn cluster_name(&self, index: usize) -> &str {
         self.config.clusters.get(index).map_or("", |c| c.name.as_str())
     }

@@ -15,8 +15,16 @@ use super::shared_data::{SharedData, SharedDataError};
 pub const BUCKET_PREFIX: &str = "trino_gateway/v2/seg/";
 pub const RECORD_SIZE: usize = Record::<8>::SIZE;
 
-/// What a data page's segment URIs end with; the identifier follows.
+/// The JSON key of a spooled segment's acknowledgement URI, whose path ends
+/// with `ACK_PATH` and the identifier. Anchoring on the key (quotes and all)
+/// keeps text a user controls out: inside a JSON string its quotes are escaped.
+pub const ACK_KEY: &[u8] = b"\"ackUri\":\"";
 pub const ACK_PATH: &[u8] = b"/v1/spooled/ack/";
+/// A page names one segment (Trino: one per data page); more are not learned.
+pub const MAX_PER_PAGE: usize = 64;
+pub const MAX_IDENTIFIER: usize = 1024;
+/// The longest `"ackUri":"…"` value looked at (a URI with a long prefix and identifier).
+const MAX_URI: usize = 4096;
 
 pub fn bucket_key(bucket: usize) -> String {
     format!("{BUCKET_PREFIX}{bucket}")
@@ -35,16 +43,22 @@ fn is_identifier_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-_=.~%".contains(&b)
 }
 
+/// The identifier at the end of an `ackUri` value, if it is one.
+fn identifier_of(uri: &[u8]) -> Option<&[u8]> {
+    let at = uri.windows(ACK_PATH.len()).rposition(|w| w == ACK_PATH)?;
+    let identifier = uri.get(at + ACK_PATH.len()..)?;
+    let valid = (1..=MAX_IDENTIFIER).contains(&identifier.len()) && identifier.iter().all(|b| is_identifier_byte(*b));
+    valid.then_some(identifier)
+}
+
 /// Finds segment identifiers in the pieces of a data page as they pass.
-/// `carry` keeps the tail of the last piece that may hold the start of a
-/// URI cut by the piece boundary (bounded: an identifier longer than
-/// `MAX_IDENTIFIER` is not one).
+/// `carry` keeps the tail of the last piece that may hold the start of an
+/// `ackUri` cut by the piece boundary (bounded by `MAX_URI`).
 #[derive(Debug, Default)]
 pub struct Scanner {
     carry: Vec<u8>,
+    found: usize,
 }
-
-pub const MAX_IDENTIFIER: usize = 1024;
 
 impl Scanner {
     /// The identifiers complete in `carry + piece`; `last`: no more pieces.
@@ -53,20 +67,18 @@ impl Scanner {
         data.extend_from_slice(piece);
         let mut found = Vec::new();
         let mut at = 0;
-        let mut keep_from = data.len().saturating_sub(ACK_PATH.len() - 1);
-        while let Some(offset) =
-            data.get(at..).and_then(|rest| rest.windows(ACK_PATH.len()).position(|w| w == ACK_PATH))
+        let mut keep_from = data.len().saturating_sub(ACK_KEY.len() - 1);
+        while let Some(offset) = data.get(at..).and_then(|rest| rest.windows(ACK_KEY.len()).position(|w| w == ACK_KEY))
         {
-            let start = at + offset + ACK_PATH.len();
-            let length =
-                data.get(start..).map_or(0, |rest| rest.iter().take_while(|b| is_identifier_byte(**b)).count());
-            if start + length == data.len() && !last {
-                // Cut by the boundary: look again with the next piece.
+            let start = at + offset + ACK_KEY.len();
+            let Some(length) = data.get(start..).and_then(|rest| rest.iter().position(|b| *b == b'"')) else {
+                // The value goes on in the next piece: look again then.
                 keep_from = keep_from.min(at + offset);
                 break;
-            }
-            if (1..=MAX_IDENTIFIER).contains(&length) {
-                if let Some(identifier) = data.get(start..start + length) {
+            };
+            if let Some(identifier) = data.get(start..start + length).and_then(identifier_of) {
+                if self.found < MAX_PER_PAGE {
+                    self.found += 1;
                     found.push(identifier.to_vec());
                 }
             }
@@ -74,7 +86,7 @@ impl Scanner {
         }
         if !last {
             self.carry = data.get(keep_from..).unwrap_or_default().to_vec();
-            if self.carry.len() > MAX_IDENTIFIER + ACK_PATH.len() {
+            if self.carry.len() > MAX_URI + ACK_KEY.len() {
                 self.carry.clear();
             }
         }
@@ -132,7 +144,16 @@ mod tests {
 
     #[test]
     fn pages_without_spooled_segments_give_nothing() {
-        for page in [&b""[..], b"{}", br#"{"data":[[1,2]]}"#, b"/v1/spooled/ack/", b"/v1/spooled/ack/\""] {
+        // A user's text holding the same words: its quotes are escaped in JSON.
+        let forged = br#"{"columns":[{"name":"\"ackUri\":\"http://g/v1/spooled/ack/Zm9yZ2Vk"}],"data":[["/v1/spooled/ack/eA"]]}"#;
+        for page in [
+            &b""[..],
+            b"{}",
+            br#"{"data":[[1,2]]}"#,
+            b"/v1/spooled/ack/",
+            br#""ackUri":"http://g/v1/spooled/ack/""#,
+            forged,
+        ] {
             assert!(Scanner::default().scan(page, true).is_empty(), "{page:?}");
         }
     }

@@ -569,3 +569,29 @@ fn spooled_segments_are_learned_from_data_pages_and_reach_their_coordinator() {
     plain.on_response_body(&host, page.len(), true);
     assert_eq!(host.take_calls(), vec![Call::ResponseHeader(":status".into())]);
 }
+
+#[test]
+fn start_transaction_is_seen_after_a_long_comment_in_pieces_even_when_not_kept() {
+    let host = RecordingHost::new();
+    let w =
+        worker(&host, r#"{"clusters": [{"name": "a"}, {"name": "b"}], "failover": {"max_kept_bytes_per_worker": 0}}"#);
+    let sql = format!("/* {} */\nSTART TRANSACTION", "x".repeat(600));
+    let mut flow = Flow::new(w.clone());
+    request(&host, &post_headers(sql.len()));
+    flow.on_request_headers(&host, false);
+    let (first, second) = sql.as_bytes().split_at(300);
+    *host.request_chunk.borrow_mut() = first.to_vec();
+    flow.on_request_body(&host, first.len(), false);
+    *host.request_chunk.borrow_mut() = second.to_vec();
+    flow.on_request_body(&host, second.len(), true);
+    let answer = statement_answer(ID_B);
+    host.respond(&[(":status", "200")], &answer);
+    flow.on_response_headers(&host, false);
+    flow.on_response_body(&host, answer.len(), true);
+    // Its follow-up reads the transaction header: the query was flagged.
+    let (mut page, _) = follow_up(&host, &w, "GET", &executing(ID_B));
+    host.take_calls();
+    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"");
+    page.on_response_headers(&host, false);
+    assert_eq!(host.metric("trino_gateway.transactions_started"), 1);
+}

@@ -62,9 +62,7 @@ impl<const K: usize> BucketMap<K> {
     }
 
     fn key_of(&self, key: &[u8; K]) -> String {
-        // Keys are random (UUIDs) or hashes: any bytes spread well.
-        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
-        self.bucket_key((hash % self.buckets.max(1) as u64) as usize)
+        self.bucket_key(super::hash::bucket_of(key, self.buckets))
     }
 
     pub fn lookup(&self, store: &dyn SharedData, key: &[u8; K]) -> Result<Option<Record<K>>, SharedDataError> {

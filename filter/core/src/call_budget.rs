@@ -16,6 +16,8 @@ pub const ID_A: &str = "20261125_101305_00001_aaaaa";
 pub const ID_A2: &str = "20261125_101307_00003_aaaaa";
 pub const ID_B: &str = "20261125_101306_00002_bbbbb";
 pub const ROUTING: &str = "x-trino-gateway-cluster";
+pub const TX_ID: &str = "7f0c3a7e-5d4b-4c0e-9a3e-1b2c3d4e5f60";
+const ENCODING: &str = "x-trino-query-data-encoding";
 
 pub fn worker(host: &RecordingHost, plugin: &str) -> Rc<Worker> {
     Rc::new(Worker::configure(host, plugin.as_bytes()).unwrap_or_else(|| panic!("{:?}", host.logs.borrow())))
@@ -56,18 +58,39 @@ pub fn submit(
     status: &str,
     answer: &[u8],
 ) -> (Flow, Option<String>) {
+    submit_with(host, worker, &[], sql, status, &[], answer)
+        .unwrap_or_else(|| panic!("the gateway answered {sql:?} itself"))
+}
+
+/// `submit` with `extra` request headers, and `answer_headers` on the
+/// coordinator's answer. None when the gateway answered the statement itself.
+pub fn submit_with(
+    host: &RecordingHost,
+    worker: &Rc<Worker>,
+    extra: &[(&'static str, &str)],
+    sql: &str,
+    status: &str,
+    answer_headers: &[(&str, &str)],
+    answer: &[u8],
+) -> Option<(Flow, Option<String>)> {
     let mut flow = Flow::new(worker.clone());
-    request(host, &post_headers(sql.len()));
-    assert_eq!(flow.on_request_headers(host, false), Action::Continue);
+    let mut headers = post_headers(sql.len());
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
+    request(host, &headers);
+    if flow.on_request_headers(host, false) == Action::Pause {
+        return None;
+    }
     let cluster = routed_to(host);
     *host.request_chunk.borrow_mut() = sql.as_bytes().to_vec();
     assert_eq!(flow.on_request_body(host, sql.len(), true), Action::Continue);
-    host.respond(&[(":status", status), ("content-type", "application/json")], answer);
+    let mut response = vec![(":status", status), ("content-type", "application/json")];
+    response.extend_from_slice(answer_headers);
+    host.respond(&response, answer);
     if flow.on_response_headers(host, false) == Action::Continue && status == "200" {
         assert_eq!(flow.on_response_body(host, answer.len() / 2, false), Action::Pause, "held until complete");
         assert_eq!(flow.on_response_body(host, answer.len(), true), Action::Continue);
     }
-    (flow, cluster)
+    Some((flow, cluster))
 }
 
 pub fn follow_up_request(host: &RecordingHost, worker: &Rc<Worker>, method: &str, path: &str) -> (Flow, Action) {
@@ -138,6 +161,32 @@ fn follow_up_phases(host: &RecordingHost, w: &Rc<Worker>, kind: &'static str) ->
     Phases { kind, request, request_body: vec![], response, response_body: calls(host) }
 }
 
+/// The host calls of `SELECT 1` with `extra` request headers, answered 200,
+/// by callback, on a worker the caller has prepared.
+fn statement_phases(
+    host: &RecordingHost,
+    w: &Rc<Worker>,
+    kind: &'static str,
+    extra: &[(&'static str, &str)],
+) -> Phases {
+    host.take_calls();
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
+    request(host, &headers);
+    flow.on_request_headers(host, false);
+    let request_side = calls(host);
+    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
+    flow.on_request_body(host, 8, true);
+    let request_body = calls(host);
+    let answer = statement_answer(ID_A2);
+    host.respond(&[(":status", "200")], &answer);
+    flow.on_response_headers(host, false);
+    let response = calls(host);
+    flow.on_response_body(host, answer.len(), true);
+    Phases { kind, request: request_side, request_body, response, response_body: calls(host) }
+}
+
 /// `POST /v1/statement` in the steady state (both coordinators known), answered 200.
 pub fn new_statement() -> Phases {
     let host = RecordingHost::new();
@@ -145,53 +194,18 @@ pub fn new_statement() -> Phases {
     submit(&host, &w, "SELECT 0", "200", &statement_answer(ID_A));
     submit(&host, &w, "SELECT 0", "200", &statement_answer(ID_B));
     w.refresh(&host);
-    host.take_calls();
-    let mut flow = Flow::new(w.clone());
-    request(&host, &post_headers(8));
-    flow.on_request_headers(&host, false);
-    let request_side = calls(&host);
-    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
-    flow.on_request_body(&host, 8, true);
-    let request_body = calls(&host);
-    let answer = statement_answer(ID_A2);
-    host.respond(&[(":status", "200")], &answer);
-    flow.on_response_headers(&host, false);
-    let response = calls(&host);
-    flow.on_response_body(&host, answer.len(), true);
-    Phases { kind: "new statement", request: request_side, request_body, response, response_body: calls(&host) }
+    statement_phases(&host, &w, "new statement", &[])
 }
 
 /// A statement inside a transaction (the transaction learned), answered 200.
 pub fn transaction_statement() -> Phases {
-    const TX: &str = "7f0c3a7e-5d4b-4c0e-9a3e-1b2c3d4e5f60";
     let host = RecordingHost::new();
     let w = worker(&host, PLUGIN);
     submit(&host, &w, "START TRANSACTION", "200", &statement_answer(ID_A));
     let (mut flow, _) = follow_up_request(&host, &w, "GET", &executing(ID_A));
-    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"{}");
+    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX_ID)], b"{}");
     flow.on_response_headers(&host, false);
-    host.take_calls();
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(8);
-    headers.push(("x-trino-transaction-id", TX.into()));
-    request(&host, &headers);
-    flow.on_request_headers(&host, false);
-    let request_side = calls(&host);
-    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
-    flow.on_request_body(&host, 8, true);
-    let request_body = calls(&host);
-    let answer = statement_answer(ID_A2);
-    host.respond(&[(":status", "200")], &answer);
-    flow.on_response_headers(&host, false);
-    let response = calls(&host);
-    flow.on_response_body(&host, answer.len(), true);
-    Phases {
-        kind: "statement in a transaction",
-        request: request_side,
-        request_body,
-        response,
-        response_body: calls(&host),
-    }
+    statement_phases(&host, &w, "statement in a transaction", &[("x-trino-transaction-id", TX_ID)])
 }
 
 /// A data page of a query whose results are spooled (its page read as it passes), and a
@@ -199,17 +213,8 @@ pub fn transaction_statement() -> Phases {
 pub fn spooled() -> [Phases; 2] {
     let host = RecordingHost::new();
     let w = worker(&host, PLUGIN);
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(8);
-    headers.push(("x-trino-query-data-encoding", "json+zstd".into()));
-    request(&host, &headers);
-    flow.on_request_headers(&host, false);
-    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
-    flow.on_request_body(&host, 8, true);
-    let answer = statement_answer(ID_A);
-    host.respond(&[(":status", "200"), ("x-trino-query-data-encoding", "json+zstd")], &answer);
-    flow.on_response_headers(&host, false);
-    flow.on_response_body(&host, answer.len(), true);
+    let encoding = [(ENCODING, "json+zstd")];
+    submit_with(&host, &w, &encoding, "SELECT 1", "200", &encoding, &statement_answer(ID_A));
     host.take_calls();
     let (mut flow, _) = follow_up_request(&host, &w, "GET", &executing(ID_A));
     let request_side = calls(&host);

@@ -499,16 +499,19 @@ impl Flow {
             }
             return;
         };
-        if status == "200" {
+        let body = if status == "200" {
             // Only statements outside a transaction are re-sent.
             let mut lesson = Lesson::of(Some(transaction::control_of(&kept.body)), None);
             lesson.spooled = self.worker.router.config.self_routing_prefix.is_none()
                 && find(&kept.headers, QUERY_DATA_ENCODING).is_some()
                 && find(&headers, QUERY_DATA_ENCODING).is_some();
             self.learn(host, cluster, &body, lesson);
-        }
-        let body = if status == "200" && transaction::control_of(&kept.body) == Control::Start {
-            self.worker.router.unprefixed(cluster, &body)
+            // A START TRANSACTION's answer loses its self-routing prefix, as when not re-sent.
+            if lesson.starts_transaction {
+                self.worker.router.unprefixed(cluster, &body)
+            } else {
+                body
+            }
         } else {
             body
         };

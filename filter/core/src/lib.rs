@@ -16,6 +16,7 @@ pub mod config;
 pub mod coordinator_map;
 pub mod failed_query;
 pub mod flow;
+pub mod hash;
 pub mod headers;
 pub mod health;
 pub mod health_lease;

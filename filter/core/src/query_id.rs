@@ -51,13 +51,9 @@ impl QueryId {
         CoordinatorId(id)
     }
 
-    /// FNV-1a: a stable hash to pick the query map bucket (same in every worker).
+    /// The query map bucket (and owner cache slot) of this id, the same in every worker.
     pub fn bucket(&self, buckets: usize) -> usize {
-        let hash = self
-            .0
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
-        (hash % buckets.max(1) as u64) as usize
+        crate::hash::bucket_of(&self.0, buckets)
     }
 }
 

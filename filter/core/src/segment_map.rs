@@ -32,10 +32,7 @@ pub fn bucket_key(bucket: usize) -> String {
 
 /// The map key of a segment identifier (FNV-1a, 64 bits).
 pub fn key_of(identifier: &[u8]) -> [u8; 8] {
-    identifier
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
-        .to_le_bytes()
+    super::hash::fnv1a(identifier).to_le_bytes()
 }
 
 /// Characters of an identifier in a URI (URL-safe base64 and what percent-encoding adds).

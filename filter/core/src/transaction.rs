@@ -53,14 +53,6 @@ impl TransactionId {
         let hex: String = self.0.iter().map(|b| format!("{b:02x}")).collect();
         format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
     }
-
-    /// The bucket of the transaction map (FNV-1a over the bytes; the UUID is
-    /// random, any spread would do).
-    pub fn bucket(&self, buckets: usize) -> usize {
-        let hash =
-            self.0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
-        (hash % buckets.max(1) as u64) as usize
-    }
 }
 
 /// What a statement's `X-Trino-Transaction-Id` says.

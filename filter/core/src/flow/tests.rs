@@ -5,6 +5,7 @@ use super::{Action, Flow};
 use crate::call_budget::{
     self, executing, follow_up_request as follow_up, post_headers, request, routed_to, statement_answer, submit, worker,
 };
+use crate::call_budget::{submit_with, TX_ID as TX};
 use crate::call_budget::{ID_A, ID_B, NO_PUBLIC_URI, PLUGIN, ROUTING};
 use crate::mock::{Call, RecordingHost};
 
@@ -380,8 +381,6 @@ mod host_call_budget {
     }
 }
 
-const TX: &str = "7f0c3a7e-5d4b-4c0e-9a3e-1b2c3d4e5f60";
-
 /// `submit` with an `X-Trino-Transaction-Id`; None when the gateway answered itself.
 fn submit_in_transaction(
     host: &RecordingHost,
@@ -390,20 +389,8 @@ fn submit_in_transaction(
     transaction: &str,
     answer: &[u8],
 ) -> Option<String> {
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(sql.len());
-    headers.push(("x-trino-transaction-id", transaction.to_string()));
-    request(host, &headers);
-    if flow.on_request_headers(host, false) == Action::Pause {
-        return None;
-    }
-    let cluster = routed_to(host);
-    *host.request_chunk.borrow_mut() = sql.as_bytes().to_vec();
-    flow.on_request_body(host, sql.len(), true);
-    host.respond(&[(":status", "200")], answer);
-    flow.on_response_headers(host, false);
-    flow.on_response_body(host, answer.len(), true);
-    cluster
+    submit_with(host, w, &[("x-trino-transaction-id", transaction)], sql, "200", &[], answer)
+        .and_then(|(_, cluster)| cluster)
 }
 
 #[test]
@@ -517,18 +504,10 @@ fn spooled_segments_are_learned_from_data_pages_and_reach_their_coordinator() {
     let w = worker(&host, PLUGIN);
     let w2 = worker(&other_worker, PLUGIN);
     // A spooled query: the client asks for an encoding, the coordinator names it.
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(8);
-    headers.push(("x-trino-query-data-encoding", "json+zstd,json".into()));
-    request(&host, &headers);
-    flow.on_request_headers(&host, false);
-    assert_eq!(routed_to(&host).as_deref(), Some("a"));
-    *host.request_chunk.borrow_mut() = b"SELECT 1".to_vec();
-    flow.on_request_body(&host, 8, true);
-    let answer = statement_answer(ID_B);
-    host.respond(&[(":status", "200"), ("x-trino-query-data-encoding", "json+zstd")], &answer);
-    flow.on_response_headers(&host, false);
-    flow.on_response_body(&host, answer.len(), true);
+    let asked = [("x-trino-query-data-encoding", "json+zstd,json")];
+    let named = [("x-trino-query-data-encoding", "json+zstd")];
+    let placed = submit_with(&host, &w, &asked, "SELECT 1", "200", &named, &statement_answer(ID_B));
+    assert_eq!(placed.and_then(|(_, cluster)| cluster).as_deref(), Some("a"));
     // Its data page, on another worker, in two pieces cut inside an identifier.
     let mut flow_page = Flow::new(w2.clone());
     let path = executing(ID_B);

@@ -101,7 +101,10 @@ def test_show_catalogs(start_emulator):
         ("SELECT 1 / 0", "DIVISION_BY_ZERO", "USER_ERROR", "Division by zero"),
         ("SELECT nope", "COLUMN_NOT_FOUND", "USER_ERROR", "line 1:8: Column 'nope' cannot be resolved"),
         ("SELECT * FROM hive.tiny.nation", "CATALOG_NOT_FOUND", "USER_ERROR", "line 1:15: Catalog 'hive' not found"),
-        ("CREATE TABLE t (x integer)", "NOT_SUPPORTED", "USER_ERROR", "line 1:1: Statement 'CREATE'"),
+        ("CREATE TABLE t (x integer)", "MISSING_CATALOG_NAME", "USER_ERROR", "line 1:14: Catalog must be specified"),
+        ("CREATE TABLE tpch.tiny.t (x integer)", "NOT_SUPPORTED", "USER_ERROR", "line 1:14: This connector does not support creating tables"),
+        ("SELECT ARRAY[1, 2]", "NOT_SUPPORTED", "USER_ERROR", "Not supported by the Trino coordinator emulator"),
+        ("SELECT 2147483647 + 1", "NUMERIC_VALUE_OUT_OF_RANGE", "USER_ERROR", "Out of range for integer"),
     ],
 )
 def test_failures_are_trino_errors(emulator, sql, error_name, error_type, message):

@@ -54,6 +54,11 @@ pub struct Config {
     /// Catalogs this coordinator has besides `system` and `tpch`, which are always there.
     #[arg(long, value_delimiter = ',')]
     pub catalogs: Vec<String>,
+    /// A catalog kept in a directory that several emulators can share, as
+    /// clusters share a metastore and an object store: `NAME=DIR` (repeatable,
+    /// e.g. `--catalog-dir lake=.run/lake`). Created when missing.
+    #[arg(long = "catalog-dir", value_parser = parse_catalog_dir)]
+    pub catalog_dirs: Vec<(String, std::path::PathBuf)>,
     /// query-results.compression-enabled: when false, the statement resources
     /// answer `Content-Encoding: identity` and are never gzipped.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -90,6 +95,18 @@ pub struct Config {
     /// segment identifiers. Random at each start when not set.
     #[arg(long, value_parser = parse_secret_key)]
     pub spooling_shared_secret_key: Option<SecretKey>,
+}
+
+/// `NAME=DIR` for `--catalog-dir`: a lower-case catalog name Trino would accept.
+fn parse_catalog_dir(value: &str) -> Result<(String, std::path::PathBuf), String> {
+    let (name, dir) = value.split_once('=').ok_or("expected NAME=DIR")?;
+    let valid = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !matches!(name, "system" | "tpch" | "main" | "temp");
+    if !valid || dir.is_empty() {
+        return Err(format!("invalid catalog '{name}' (lower-case letters, digits, _; not system, tpch, main, temp)"));
+    }
+    Ok((name.to_string(), dir.into()))
 }
 
 /// Trino's `@Min(1)` on `query.max-concurrent-queries` and `query.max-queued-queries`.

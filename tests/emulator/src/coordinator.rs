@@ -13,7 +13,7 @@ use crate::reply::{jetty_error, Handled, Reply};
 use crate::results::{columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState};
 use crate::session::{url_encode, Protocol, SessionContext};
 use crate::spooling::{Encoding, SegmentCipher, SegmentStore};
-use crate::sql::ast::Statement;
+use crate::sql::{Engine, Statement};
 use crate::sql::error::{self as codes, QueryError};
 use crate::sql::types::Value;
 use crate::sql::{self, Column, Environment, Outcome};
@@ -23,7 +23,7 @@ use serde_json::{json, Value as Json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// query.max-length default.
@@ -97,6 +97,8 @@ enum Work {
     Rows {
         columns: Vec<Column>,
         rows: Vec<Vec<Value>>,
+        /// INSERT, DELETE, CREATE TABLE AS: `updateType` and `updateCount`.
+        update: Option<(&'static str, u64)>,
     },
     /// A statement without rows; `headers` go on every executing page.
     Update {
@@ -201,13 +203,18 @@ pub struct Coordinator {
     storage_address: OnceLock<SocketAddr>,
     /// GETs of executing URIs so far (for `--fail-every`).
     executing_gets: AtomicU64,
+    /// The SQL engine and its catalogs (shared ones live in `--catalog-dir`).
+    engine: Arc<Engine>,
     state: Mutex<State>,
 }
 
 impl Coordinator {
-    pub fn new(config: Config) -> Coordinator {
+    /// Fails when a catalog cannot be opened (e.g. a damaged `--catalog-dir`).
+    pub fn new(config: Config) -> Result<Coordinator, String> {
         let coordinator_id = config.coordinator_id.clone().unwrap_or_else(random_coordinator_id);
-        Coordinator {
+        let engine = Arc::new(Engine::open(&config.catalogs, &config.catalog_dirs)?);
+        Ok(Coordinator {
+            engine,
             started: Instant::now(),
             web_ui: WebUi::new(),
             state: Mutex::new(State {
@@ -223,7 +230,7 @@ impl Coordinator {
             executing_gets: AtomicU64::new(0),
             coordinator_id,
             config,
-        }
+        })
     }
 
     pub fn coordinator_id(&self) -> &str {
@@ -368,13 +375,11 @@ impl Coordinator {
     }
 
     fn environment(&self, query: &Query) -> Environment {
-        let mut catalogs = vec!["system".to_string()];
-        catalogs.extend(self.config.catalogs.iter().filter(|c| *c != "system").cloned());
         Environment {
+            engine: self.engine.clone(),
             node_id: self.config.node_id.clone(),
             http_uri: format!("http://{}", self.config.listen),
             node_version: self.config.node_version.clone(),
-            catalogs,
             session_catalog: query.catalog.clone(),
             session_schema: query.schema.clone(),
             prepared: query.session.prepared.clone(),
@@ -592,7 +597,7 @@ impl Coordinator {
         sql::clock::check_time_zone(&query.session.time_zone)?;
         let environment = self.environment(query);
         for (name, value) in &query.session.properties {
-            sql::session_properties::check_header_property(name, value, &environment.catalogs)?;
+            sql::session_properties::check_header_property(name, value, &environment.catalogs())?;
         }
         let statement = sql::parse(&query.sql)?;
         sql::prepare(statement, &environment)
@@ -625,7 +630,13 @@ impl Coordinator {
     ) -> Result<Work, QueryError> {
         let header = |name: &str, value: String| vec![(query.protocol.response_header(name), value)];
         Ok(match outcome {
-            Outcome::Rows(result) => Work::Rows { columns: result.columns, rows: result.rows },
+            Outcome::Rows(result) => Work::Rows { columns: result.columns, rows: result.rows, update: None },
+            Outcome::Modified { update_type, count } => Work::Rows {
+                columns: vec![Column { name: "rows".into(), ty: sql::types::Type::Bigint }],
+                rows: vec![vec![Value::Int(count as i64)]],
+                update: Some((update_type, count)),
+            },
+            Outcome::Ddl(update_type) => Work::Update { update_type, headers: Vec::new() },
             Outcome::StartTransaction => {
                 if !query.client_transaction_support {
                     return Err(QueryError::new(codes::INCOMPATIBLE_CLIENT, "Client does not support transactions"));
@@ -760,6 +771,7 @@ impl Coordinator {
         let page_rows = self.config.page_rows.max(1);
         let mut headers = Vec::new();
         let (mut columns, mut data, mut update_type) = (None, None, None);
+        let mut update_count = None;
         let mut has_more = true;
         if running {
             // Nothing yet: an empty page pointing at the next token.
@@ -768,7 +780,11 @@ impl Coordinator {
         } else {
             let mut failure = None;
             match &query.work {
-                Some(Work::Rows { columns: cols, rows }) => {
+                Some(Work::Rows { columns: cols, rows, update }) => {
+                    if let Some((kind, count)) = update {
+                        update_type = Some(*kind);
+                        update_count = Some(*count);
+                    }
                     columns = Some(columns_json(cols));
                     let end = (query.next_row + page_rows).min(rows.len());
                     if query.next_row < end {
@@ -823,7 +839,7 @@ impl Coordinator {
             stats: statement_stats(query.state, query.progress()),
             error: if query.state == QueryState::Failed { query.error.as_ref() } else { None },
             update_type,
-            update_count: None,
+            update_count,
         });
         let mut reply = with_encoding(Reply::json(200, &body).for_query(&query.id), query);
         reply.headers.extend(headers);

@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let coordinator = Arc::new(Coordinator::new(config.clone()));
+        let coordinator = Arc::new(Coordinator::new(config.clone()).map_err(std::io::Error::other)?);
         if config.spooling {
             let storage = tokio::net::TcpListener::bind(config.spooling_storage_listen).await?;
             let address = storage.local_addr()?;

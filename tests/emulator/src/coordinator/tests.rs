@@ -6,7 +6,7 @@ use clap::Parser;
 fn coordinator(args: &[&str]) -> Coordinator {
     let mut argv = vec!["trino-emulator", "--coordinator-id", "abcde"];
     argv.extend_from_slice(args);
-    Coordinator::new(Config::parse_from(argv))
+    Coordinator::new(Config::parse_from(argv)).expect("the coordinator starts")
 }
 
 struct Call<'a> {

@@ -1,27 +1,32 @@
-//! Runs a parsed statement against the emulator's tiny catalog: literal
-//! SELECTs, UNNEST, `system.runtime.nodes`, `system.metadata.catalogs` and
-//! SHOW CATALOGS. Transaction statements are handed back to the caller, which
-//! owns the coordinator's transaction table.
+//! Runs a parsed statement: queries on the embedded engine (translated to
+//! SQLite, typed as Trino types them), DDL and DML on the catalogs, session
+//! and transaction statements handed back to the coordinator.
 
-use super::ast::{Ident, Query, Relation, SelectItem, Statement};
+use super::ddl;
+use super::engine::Engine;
 use super::error::*;
-use super::expr::{
-    aggregate, aggregate_calls, analyze, analyze_aggregating, contains_aggregate, evaluate, Aggregation, Context,
-    ScopeColumn,
-};
-use super::format::format_expr;
+use super::functions::carried_error;
+use super::metadata::Node;
+use super::names::Resolver;
+use super::statement::{location_of, Statement};
 use super::statements;
-use super::tpch::{self, all_catalogs};
+use super::translate::{output_name, Constants, Translator};
 use super::types::{Type, Value};
-use std::collections::BTreeMap;
+use super::typing::{from_values, infer, parse_type, to_value};
+use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::Connection;
+use sqlparser::ast::{self, Expr, SelectItem, SetExpr, Visit};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
-/// What the coordinator knows about itself, for the system tables.
+/// What the coordinator knows about itself and the query's session.
 #[derive(Clone, Debug)]
 pub struct Environment {
+    pub engine: Arc<Engine>,
     pub node_id: String,
     pub http_uri: String,
     pub node_version: String,
-    pub catalogs: Vec<String>,
     pub session_catalog: Option<String>,
     pub session_schema: Option<String>,
     /// Prepared statements of the session (`X-Trino-Prepared-Statement`): name → SQL.
@@ -30,6 +35,31 @@ pub struct Environment {
     pub time_zone: String,
     /// The query's start, for `now()` / `current_timestamp` (Unix milliseconds).
     pub start_ms: u128,
+}
+
+impl Environment {
+    /// Every catalog name (`system`, `tpch`, `--catalogs`, `--catalog-dir`).
+    pub fn catalogs(&self) -> Vec<String> {
+        self.engine.catalog_names()
+    }
+
+    pub fn node(&self) -> Node {
+        Node { node_id: self.node_id.clone(), http_uri: self.http_uri.clone(), node_version: self.node_version.clone() }
+    }
+
+    pub fn constants(&self) -> Result<Constants, QueryError> {
+        let now = super::clock::render_timestamp_with_time_zone(self.start_ms, &self.time_zone)?;
+        Ok(Constants { today: now.get(..10).unwrap_or_default().to_string(), now, version: self.node_version.clone() })
+    }
+
+    pub fn resolver<'a>(&'a self, connection: &'a Connection) -> Resolver<'a> {
+        Resolver {
+            engine: &self.engine,
+            connection,
+            session_catalog: self.session_catalog.clone(),
+            session_schema: self.session_schema.clone(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +77,13 @@ pub struct ResultSet {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Rows(ResultSet),
+    /// INSERT, DELETE, CREATE TABLE AS: Trino answers a `rows` column and `updateCount`.
+    Modified {
+        update_type: &'static str,
+        count: u64,
+    },
+    /// DDL: only `updateType`.
+    Ddl(&'static str),
     StartTransaction,
     Commit,
     Rollback,
@@ -79,25 +116,20 @@ pub enum Outcome {
 
 /// Dispatch-time work (Trino's `QueryPreparer`): `EXECUTE name [USING …]` and
 /// `EXECUTE IMMEDIATE '…' [USING …]` become the statement they name, with
-/// parameters bound. Errors here fail the query in dispatch (reported by the
-/// queued resource), e.g. `Prepared statement not found: x`.
+/// parameters bound. Errors here fail the query in dispatch.
 pub fn prepare(statement: Statement, env: &Environment) -> Result<Statement, QueryError> {
     statements::prepare(statement, env)
 }
 
-/// What `version()`, `now()` and `current_timestamp` read from the environment.
-pub fn context(env: &Environment) -> Context<'_> {
-    Context { node_version: &env.node_version, time_zone: &env.time_zone, start_ms: env.start_ms }
-}
-
 pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, QueryError> {
     match statement {
-        Statement::Query(query) => select(query, env).map(Outcome::Rows),
+        Statement::Query(query) => {
+            let connection = env.engine.lock();
+            run_query(query, env, &connection).map(Outcome::Rows)
+        }
         Statement::ShowCatalogs { like } => {
-            let names: Vec<String> = all_catalogs(&env.catalogs)
-                .into_iter()
-                .filter(|c| like.as_deref().is_none_or(|p| like_match(p, c)))
-                .collect();
+            let names: Vec<String> =
+                env.catalogs().into_iter().filter(|c| like.as_deref().is_none_or(|p| like_match(p, c))).collect();
             Ok(Outcome::Rows(ResultSet {
                 columns: vec![Column { name: "Catalog".into(), ty: Type::Varchar(None) }],
                 rows: names.into_iter().map(|c| vec![Value::Varchar(c)]).collect(),
@@ -108,15 +140,22 @@ pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, Quer
         Statement::Rollback => Ok(Outcome::Rollback),
         Statement::SetSession { name, value } => statements::set_session(name, value, env),
         Statement::ResetSession { name, location } => statements::reset_session(name, *location, env),
-        Statement::Use { catalog, schema, location } => {
-            statements::use_schema(catalog.as_ref(), schema, *location, env)
-        }
+        Statement::Use { catalog, schema, location } => statements::use_schema(catalog.as_ref(), schema, *location, env),
         Statement::Prepare { name, statement, sql } => statements::prepare_statement(name, statement, sql),
         Statement::Deallocate { name } => statements::deallocate(name, env),
+        Statement::Unsupported { kind } => Err(QueryError::at(
+            NOT_SUPPORTED,
+            Location { line: 1, column: 1 },
+            format!("Statement '{kind}' is not supported by the Trino coordinator emulator"),
+        )),
         Statement::Execute { .. } | Statement::ExecuteImmediate { .. } => Err(QueryError::new(
             NOT_SUPPORTED,
             "EXECUTE must be resolved by sql::prepare before execution in the Trino coordinator emulator",
         )),
+        Statement::CreateView { .. } | Statement::CommentOnView { .. } | Statement::RenameView { .. } | Statement::Sql(_) => {
+            let connection = env.engine.lock();
+            ddl::execute(statement, env, &connection)
+        }
     }
 }
 
@@ -133,672 +172,254 @@ fn like_match(pattern: &str, text: &str) -> bool {
     go(&pattern.chars().collect::<Vec<_>>(), &text.chars().collect::<Vec<_>>())
 }
 
-fn select(query: &Query, env: &Environment) -> Result<ResultSet, QueryError> {
-    let context = context(env);
-    let (scope, input_rows) = match &query.from {
-        None => (Vec::new(), vec![Vec::new()]),
-        Some(relation) => relation_rows(relation, env)?,
-    };
-    let aggregating = query.items.iter().any(|item| match item {
-        SelectItem::Expr { expr, .. } => contains_aggregate(expr),
-        SelectItem::Wildcard(_) => false,
+/// Every error code a custom SQL function may raise.
+const CARRIED: &[ErrorCode] = &[
+    DIVISION_BY_ZERO,
+    INVALID_CAST_ARGUMENT,
+    NUMERIC_VALUE_OUT_OF_RANGE,
+    INVALID_FUNCTION_ARGUMENT,
+    TYPE_NOT_FOUND,
+    NOT_SUPPORTED,
+];
+
+/// Where an identifier named `name` is written in the statement.
+fn identifier_location(node: &impl Visit, name: &str) -> Option<Location> {
+    let mut found = None;
+    let _ = sqlparser::ast::visit_expressions(node, |expr| {
+        let ident = match expr {
+            Expr::Identifier(ident) => Some(ident),
+            Expr::CompoundIdentifier(parts) => parts.last(),
+            _ => None,
+        };
+        if let Some(ident) = ident.filter(|i| i.value.eq_ignore_ascii_case(name)) {
+            found = Some(location_of(ident.span.start));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     });
-    let aggregation = Aggregation::default();
-    let mut projections = Vec::new();
-    let mut columns = Vec::new();
-    for (index, item) in query.items.iter().enumerate() {
-        match item {
-            SelectItem::Wildcard(location) => {
-                if scope.is_empty() {
-                    return Err(QueryError::at(
-                        GENERIC_USER_ERROR,
-                        *location,
-                        "SELECT * not allowed in queries without FROM clause",
-                    ));
-                }
-                if aggregating {
-                    if let Some(first) = scope.first() {
-                        return Err(QueryError::at(
-                            EXPRESSION_NOT_AGGREGATE,
-                            *location,
-                            format!("'{}' must be an aggregate expression or appear in GROUP BY clause", first.name),
-                        ));
-                    }
-                }
-                for (i, column) in scope.iter().enumerate() {
-                    columns.push(Column { name: column.name.clone(), ty: column.ty.clone() });
-                    projections.push(Projection::Column(i));
-                }
-            }
-            SelectItem::Expr { expr, alias } => {
-                let typed = if aggregating {
-                    analyze_aggregating(expr, &scope, &context, &aggregation)?
-                } else {
-                    analyze(expr, &scope, &context)?
-                };
-                let name = match (alias, typed.column_index()) {
-                    (Some(alias), _) => alias.canonical(),
-                    (None, Some(i)) => scope[i].name.clone(),
-                    (None, None) => format!("_col{index}"),
-                };
-                columns.push(Column { name, ty: typed.ty.clone() });
-                projections.push(Projection::Expr(typed));
-            }
-        }
-    }
-    let filter = match &query.filter {
-        Some(expr) => {
-            let calls = aggregate_calls(expr);
-            if !calls.is_empty() {
-                let shown: Vec<String> = calls.into_iter().map(format_expr).collect();
-                return Err(QueryError::at(
-                    EXPRESSION_NOT_SCALAR,
-                    expr.location,
-                    format!(
-                        "WHERE clause cannot contain aggregations, window functions or grouping operations: [{}]",
-                        shown.join(", ")
-                    ),
-                ));
-            }
-            let typed = analyze(expr, &scope, &context)?;
-            if !matches!(typed.ty, Type::Boolean | Type::Unknown) {
-                return Err(QueryError::at(
-                    TYPE_MISMATCH,
-                    expr.location,
-                    format!("WHERE clause must evaluate to a boolean: actual type {}", typed.ty.display_name()),
-                ));
-            }
-            Some(typed)
-        }
-        None => None,
+    found
+}
+
+/// An SQLite error in Trino's terms.
+pub fn engine_error(error: rusqlite::Error, node: &impl Visit) -> QueryError {
+    let message = match &error {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
     };
-    let calls = aggregation.finish()?;
-    let mut kept = Vec::new();
-    for row in &input_rows {
-        if !aggregating && query.limit.is_some_and(|limit| kept.len() as u64 >= limit) {
-            break;
-        }
-        if let Some(filter) = &filter {
-            if evaluate(filter, row)? != Value::Boolean(true) {
-                continue;
-            }
-        }
-        kept.push(row);
+    if let Some(carried) = carried_error(&message, CARRIED) {
+        return carried;
     }
-    // Without GROUP BY an aggregating SELECT yields one row, over the values
-    // of its aggregate calls.
-    let aggregated;
-    if aggregating {
-        aggregated = vec![aggregate(&calls, &kept)?];
-        kept = aggregated.iter().collect();
+    let at = |code, name: &str, text: String| match identifier_location(node, name) {
+        Some(location) => QueryError::at(code, location, text),
+        None => QueryError::new(code, text),
+    };
+    if let Some(column) = message.strip_prefix("no such column: ") {
+        let name = column.rsplit('.').next().unwrap_or(column).to_string();
+        return at(COLUMN_NOT_FOUND, &name, format!("Column '{}' cannot be resolved", column.to_lowercase()));
     }
-    let mut rows = Vec::new();
-    for row in kept {
-        if query.limit.is_some_and(|limit| rows.len() as u64 >= limit) {
-            break;
-        }
-        let out: Vec<Value> = projections
-            .iter()
-            .map(|p| match p {
-                Projection::Column(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),
-                Projection::Expr(typed) => evaluate(typed, row),
-            })
-            .collect::<Result<_, _>>()?;
-        rows.push(out);
+    if let Some(column) = message.strip_prefix("ambiguous column name: ") {
+        let name = column.rsplit('.').next().unwrap_or(column).to_string();
+        return at(AMBIGUOUS_NAME, &name, format!("Column '{}' is ambiguous", column.to_lowercase()));
     }
-    Ok(ResultSet { columns, rows })
+    if message.starts_with("no such function: sequence") {
+        return QueryError::new(NOT_SUPPORTED, "Not supported by the Trino coordinator emulator: arrays (sequence outside UNNEST)");
+    }
+    if message.contains("database is locked") || message.contains("disk I/O") {
+        return QueryError::new(GENERIC_INTERNAL_ERROR, format!("Catalog storage: {message}"));
+    }
+    QueryError::new(NOT_SUPPORTED, format!("Not supported by the Trino coordinator emulator's SQL engine: {message}"))
 }
 
-enum Projection {
-    Column(usize),
-    Expr(super::expr::Typed),
-}
-
-type Rows = (Vec<ScopeColumn>, Vec<Vec<Value>>);
-
-fn relation_rows(relation: &Relation, env: &Environment) -> Result<Rows, QueryError> {
-    match relation {
-        Relation::Unnest { args, alias, columns: names, location } => {
-            let alias_name = alias.as_ref().map(Ident::canonical);
-            let mut arrays = Vec::new();
-            let mut scope = Vec::new();
-            for (i, arg) in args.iter().enumerate() {
-                let typed = analyze(arg, &[], &context(env))?;
-                let Type::Array(element) = typed.ty.clone() else {
-                    return Err(QueryError::at(
-                        TYPE_MISMATCH,
-                        arg.location,
-                        format!("Cannot unnest type: {}", typed.ty.display_name()),
-                    ));
+/// The Trino type of each result column whose SQLite column has no declared type.
+fn inferred_types(
+    original: &ast::Query,
+    translated: &ast::Query,
+    connection: &Connection,
+    declared: &[Option<Type>],
+) -> Vec<Option<Type>> {
+    let mut out = vec![None; declared.len()];
+    if let SetExpr::Values(values) = original.body.as_ref() {
+        for (index, slot) in out.iter_mut().enumerate() {
+            let mut ty = Some(Type::Unknown);
+            for row in &values.rows {
+                ty = match (ty, row.get(index).and_then(|e| infer(e, &|_| None))) {
+                    (Some(acc), Some(next)) => super::typing::super_type(&acc, &next),
+                    _ => None,
                 };
-                let values = match evaluate(&typed, &[])? {
-                    Value::Array(values) => values,
-                    _ => Vec::new(),
-                };
-                arrays.push(values);
-                scope.push(ScopeColumn {
-                    name: names.get(i).map(Ident::canonical).unwrap_or_default(),
-                    relation: alias_name.clone(),
-                    ty: *element,
-                });
             }
-            if !names.is_empty() && names.len() != scope.len() {
-                return Err(QueryError::at(
-                    MISMATCHED_COLUMN_ALIASES,
-                    *location,
-                    format!(
-                        "Column alias list has {} entries but '{}' has {} columns available",
-                        names.len(),
-                        alias_name.unwrap_or_default(),
-                        scope.len()
-                    ),
-                ));
-            }
-            let length = arrays.iter().map(Vec::len).max().unwrap_or(0);
-            let rows = (0..length)
-                .map(|r| arrays.iter().map(|a| a.get(r).cloned().unwrap_or(Value::Null)).collect())
-                .collect();
-            Ok((scope, rows))
+            *slot = ty;
         }
-        Relation::Table { name, alias, location } => {
-            let parts: Vec<String> = name.iter().map(Ident::canonical).collect();
-            let (catalog, schema, table) = match parts.as_slice() {
-                [c, s, t] => (c.clone(), s.clone(), t.clone()),
-                [s, t] => match &env.session_catalog {
-                    Some(c) => (c.clone(), s.clone(), t.clone()),
-                    None => {
-                        return Err(QueryError::at(
-                            MISSING_CATALOG_NAME,
-                            *location,
-                            "Catalog must be specified when session catalog is not set",
-                        ))
-                    }
-                },
-                [t] => match (&env.session_catalog, &env.session_schema) {
-                    (Some(c), Some(s)) => (c.clone(), s.clone(), t.clone()),
-                    (None, _) => {
-                        return Err(QueryError::at(
-                            MISSING_CATALOG_NAME,
-                            *location,
-                            "Catalog must be specified when session catalog is not set",
-                        ))
-                    }
-                    (Some(_), None) => {
-                        return Err(QueryError::at(
-                            MISSING_SCHEMA_NAME,
-                            *location,
-                            "Schema must be specified when session schema is not set",
-                        ))
-                    }
-                },
-                _ => {
-                    return Err(QueryError::at(
-                        SYNTAX_ERROR,
-                        *location,
-                        format!("Too many dots in table name: {}", parts.join(".")),
-                    ))
+        return out;
+    }
+    if let (SetExpr::Query(inner), SetExpr::Query(translated_inner)) = (original.body.as_ref(), translated.body.as_ref()) {
+        return inferred_types(inner, translated_inner, connection, declared);
+    }
+    let SetExpr::Select(select) = original.body.as_ref() else { return out };
+    if select.projection.len() != declared.len()
+        || select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+    {
+        return out;
+    }
+    let exprs: Vec<&Expr> = select
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => unreachable_expr(),
+        })
+        .collect();
+    // The declared types of the column references inside, from a probe
+    // query with the same FROM clause (prepared, never run).
+    let mut references: Vec<Expr> = Vec::new();
+    for (expr, declared) in exprs.iter().zip(declared) {
+        if declared.is_none() {
+            let _ = sqlparser::ast::visit_expressions(*expr, |e| {
+                if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) && !references.contains(e) {
+                    references.push(e.clone());
                 }
-            };
-            let catalogs = all_catalogs(&env.catalogs);
-            if !catalogs.contains(&catalog) {
-                return Err(QueryError::at(CATALOG_NOT_FOUND, *location, format!("Catalog '{catalog}' not found")));
+                ControlFlow::<()>::Continue(())
+            });
+        }
+    }
+    let mut known: HashMap<String, Type> = HashMap::new();
+    if !references.is_empty() {
+        let mut probe = translated.clone();
+        probe.order_by = None;
+        probe.limit_clause = None;
+        if let SetExpr::Select(select) = probe.body.as_mut() {
+            select.projection = references.iter().cloned().map(SelectItem::UnnamedExpr).collect();
+            if let Ok(statement) = connection.prepare(&probe.to_string()) {
+                for (reference, column) in references.iter().zip(statement.columns()) {
+                    if let Some(ty) = column.decl_type().and_then(|t| parse_type(t).ok()) {
+                        known.insert(reference.to_string(), ty);
+                    }
+                }
             }
-            let qualified = format!("{catalog}.{schema}.{table}");
-            let relation_name = alias.as_ref().map(Ident::canonical).unwrap_or_else(|| table.clone());
-            let varchar = Type::Varchar(None);
-            let (columns, rows): (Vec<(&str, Type)>, Vec<Vec<Value>>) =
-                match (catalog.as_str(), schema.as_str(), table.as_str()) {
-                    ("system", "runtime", "nodes") => (
-                        vec![
-                            ("node_id", varchar.clone()),
-                            ("http_uri", varchar.clone()),
-                            ("node_version", varchar.clone()),
-                            ("coordinator", Type::Boolean),
-                            ("state", varchar),
-                        ],
-                        vec![vec![
-                            Value::Varchar(env.node_id.clone()),
-                            Value::Varchar(env.http_uri.clone()),
-                            Value::Varchar(env.node_version.clone()),
-                            Value::Boolean(true),
-                            Value::Varchar("active".into()),
-                        ]],
-                    ),
-                    ("system", "metadata", "catalogs") => (
-                        vec![
-                            ("catalog_name", varchar.clone()),
-                            ("connector_id", varchar.clone()),
-                            ("connector_name", varchar),
-                        ],
-                        catalogs
-                            .iter()
-                            .map(|c| {
-                                vec![Value::Varchar(c.clone()), Value::Varchar(c.clone()), Value::Varchar(c.clone())]
-                            })
-                            .collect(),
-                    ),
-                    ("tpch", "tiny", "nation") => (
-                        vec![
-                            ("nationkey", Type::Bigint),
-                            ("name", Type::Varchar(Some(25))),
-                            ("regionkey", Type::Bigint),
-                            ("comment", Type::Varchar(Some(152))),
-                        ],
-                        tpch::NATION
-                            .iter()
-                            .map(|(key, name, region, comment)| {
-                                vec![
-                                    Value::Int(*key),
-                                    Value::Varchar(name.to_string()),
-                                    Value::Int(*region),
-                                    Value::Varchar(comment.to_string()),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                    ("tpch", "tiny", "region") => (
-                        vec![
-                            ("regionkey", Type::Bigint),
-                            ("name", Type::Varchar(Some(25))),
-                            ("comment", Type::Varchar(Some(152))),
-                        ],
-                        tpch::REGION
-                            .iter()
-                            .map(|(key, name, comment)| {
-                                vec![
-                                    Value::Int(*key),
-                                    Value::Varchar(name.to_string()),
-                                    Value::Varchar(comment.to_string()),
-                                ]
-                            })
-                            .collect(),
-                    ),
-                    ("tpch", s, t)
-                        if tpch::SCHEMAS.contains(&s)
-                            && (tpch::TABLES.contains(&t)
-                                || (s == "information_schema" && is_information_table(t))) =>
-                    {
-                        return Err(QueryError::at(
-                            NOT_SUPPORTED,
-                            *location,
-                            format!("Table '{qualified}' is not supported by the Trino coordinator emulator"),
-                        ))
-                    }
-                    ("tpch", s, _) if tpch::SCHEMAS.contains(&s) => {
-                        return Err(QueryError::at(
-                            TABLE_NOT_FOUND,
-                            *location,
-                            format!("Table '{qualified}' does not exist"),
-                        ))
-                    }
-                    ("system", "runtime" | "metadata" | "information_schema" | "jdbc", _) => {
-                        return Err(QueryError::at(
-                            TABLE_NOT_FOUND,
-                            *location,
-                            format!("Table '{qualified}' does not exist"),
-                        ))
-                    }
-                    _ => {
-                        return Err(QueryError::at(
-                            SCHEMA_NOT_FOUND,
-                            *location,
-                            format!("Schema '{schema}' does not exist"),
-                        ))
-                    }
-                };
-            let scope = columns
-                .into_iter()
-                .map(|(n, ty)| ScopeColumn { name: n.into(), relation: Some(relation_name.clone()), ty })
-                .collect();
-            Ok((scope, rows))
         }
+    }
+    for (index, expr) in exprs.iter().enumerate() {
+        if declared.get(index).is_some_and(Option::is_none) {
+            out[index] = infer(expr, &|reference| known.get(&reference.to_string()).cloned());
+        }
+    }
+    out
+}
+
+fn unreachable_expr() -> &'static Expr {
+    static NULL: std::sync::OnceLock<Expr> = std::sync::OnceLock::new();
+    NULL.get_or_init(|| Expr::value(ast::Value::Null))
+}
+
+/// Runs a Trino query and types its result as Trino would.
+pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection) -> Result<ResultSet, QueryError> {
+    // `(SELECT …)` as a whole statement (CREATE TABLE … AS (…), INSERT … (…)).
+    if let SetExpr::Query(inner) = query.body.as_ref() {
+        if query.with.is_none() && query.order_by.is_none() && query.limit_clause.is_none() && query.fetch.is_none() {
+            return run_query(inner, env, connection);
+        }
+    }
+    let resolver = env.resolver(connection);
+    let node = env.node();
+    let constants = env.constants()?;
+    if let Some(location) = wildcard_without_from(query) {
+        return Err(QueryError::at(GENERIC_USER_ERROR, location, "SELECT * not allowed in queries without FROM clause"));
+    }
+    super::analysis::check(query)?;
+    let mut translator = Translator::new(&resolver, &node, &constants);
+    let translated = translator.query(query)?;
+    let sql = translated.to_string();
+    let mut statement = connection.prepare(&sql).map_err(|e| engine_error(e, query))?;
+    let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
+    let declared: Vec<Option<Type>> =
+        statement.columns().iter().map(|c| c.decl_type().and_then(|t| parse_type(t).ok())).collect();
+    let inferred = inferred_types(query, &translated, connection, &declared);
+    let width = names.len();
+    let mut raw: Vec<Vec<Sql>> = Vec::new();
+    let mut rows = statement.query([]).map_err(|e| engine_error(e, query))?;
+    loop {
+        match rows.next() {
+            Ok(Some(row)) => {
+                let mut values = Vec::with_capacity(width);
+                for index in 0..width {
+                    values.push(row.get::<_, Sql>(index).map_err(|e| engine_error(e, query))?);
+                }
+                raw.push(values);
+            }
+            Ok(None) => break,
+            Err(error) => return Err(engine_error(error, query)),
+        }
+    }
+    let mut columns = Vec::with_capacity(width);
+    for (index, name) in names.iter().enumerate() {
+        let ty = declared[index]
+            .clone()
+            .or_else(|| inferred[index].clone())
+            .or_else(|| translator.view_columns.get(name).cloned())
+            .unwrap_or_else(|| from_values(raw.iter().map(|row| ValueRef::from(&row[index]))));
+        columns.push(Column { name: name.clone(), ty });
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for row in &raw {
+        let mut values = Vec::with_capacity(width);
+        for (value, column) in row.iter().zip(&columns) {
+            values.push(to_value(ValueRef::from(value), &column.ty)?);
+        }
+        out.push(values);
+    }
+    Ok(ResultSet { columns, rows: out })
+}
+
+fn wildcard_without_from(query: &ast::Query) -> Option<Location> {
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    if !select.from.is_empty() {
+        return None;
+    }
+    select.projection.iter().find_map(|item| match item {
+        SelectItem::Wildcard(options) => Some(location_of(options.wildcard_token.0.span.start)),
+        _ => None,
+    })
+}
+
+/// The value of a constant expression (SET SESSION, EXECUTE parameters).
+pub fn evaluate_constant(expr: &Expr, env: &Environment) -> Result<(Type, Value), QueryError> {
+    let query = ast::Query {
+        with: None,
+        body: Box::new(SetExpr::Select(Box::new(ast::Select {
+            projection: vec![SelectItem::UnnamedExpr(expr.clone())],
+            ..empty_select()
+        }))),
+        order_by: None,
+        limit_clause: None,
+        fetch: None,
+        locks: Vec::new(),
+        for_clause: None,
+        settings: None,
+        format_clause: None,
+        pipe_operators: Vec::new(),
+    };
+    let connection = env.engine.lock();
+    let result = run_query(&query, env, &connection)?;
+    let ty = result.columns.first().map_or(Type::Unknown, |c| c.ty.clone());
+    let value = result.rows.into_iter().next().and_then(|r| r.into_iter().next()).unwrap_or(Value::Null);
+    Ok((ty, value))
+}
+
+fn empty_select() -> ast::Select {
+    match super::statement::parse("SELECT 1") {
+        Ok(Statement::Query(query)) => match *query.body {
+            SetExpr::Select(select) => *select,
+            _ => unreachable_select(),
+        },
+        _ => unreachable_select(),
     }
 }
 
-/// The tables of every catalog's `information_schema`.
-fn is_information_table(table: &str) -> bool {
-    [
-        "applicable_roles",
-        "columns",
-        "enabled_roles",
-        "role_authorization_descriptors",
-        "roles",
-        "schemata",
-        "table_privileges",
-        "tables",
-        "views",
-    ]
-    .contains(&table)
+fn unreachable_select() -> ast::Select {
+    panic!("SELECT 1 parses")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::super::parser::parse;
-    use super::*;
-    use serde_json::json;
-
-    fn env() -> Environment {
-        Environment {
-            node_id: "emu-a".into(),
-            http_uri: "http://127.0.0.1:8081".into(),
-            node_version: "480".into(),
-            catalogs: vec!["system".into()],
-            session_catalog: None,
-            session_schema: None,
-            prepared: BTreeMap::new(),
-            time_zone: "UTC".into(),
-            start_ms: 1_764_000_000_000,
-        }
-    }
-
-    fn run(sql: &str) -> Result<ResultSet, QueryError> {
-        match execute(&parse(sql)?, &env())? {
-            Outcome::Rows(rows) => Ok(rows),
-            other => panic!("{sql}: {other:?}"),
-        }
-    }
-
-    /// (SQL, expected column types, expected first row as JSON)
-    #[test]
-    fn literal_selects_give_trino_types_and_values() {
-        let cases: &[(&str, &[&str], serde_json::Value)] = &[
-            ("SELECT 1", &["integer"], json!([1])),
-            ("SELECT 3000000000", &["bigint"], json!([3000000000i64])),
-            ("SELECT BIGINT '5' + 1", &["bigint"], json!([6])),
-            (
-                "SELECT 1.5, 1e3, 'abc', true, NULL",
-                &["decimal(2,1)", "double", "varchar(3)", "boolean", "unknown"],
-                json!(["1.5", 1000.0, "abc", true, null]),
-            ),
-            ("SELECT 1.50 + 2", &["decimal(13,2)"], json!(["3.50"])),
-            ("SELECT 2.5 * 1.25", &["decimal(5,3)"], json!(["3.125"])),
-            ("SELECT 10 / 4, 10 % 4, -7 / 2", &["integer", "integer", "integer"], json!([2, 2, -3])),
-            ("SELECT 1.0 / 3", &["decimal(2,1)"], json!(["0.3"])),
-            ("SELECT 1 + 2.0E0", &["double"], json!([3.0])),
-            ("SELECT 'a' || 'bc'", &["varchar(3)"], json!(["abc"])),
-            (
-                "SELECT 1 = 1, 1 < 2.5, 'a' <> 'b', NULL = 1",
-                &["boolean", "boolean", "boolean", "boolean"],
-                json!([true, true, true, null]),
-            ),
-            (
-                "SELECT CAST('42' AS bigint), CAST(2.5 AS integer), CAST(1 AS decimal(5,2))",
-                &["bigint", "integer", "decimal(5,2)"],
-                json!([42, 3, "1.00"]),
-            ),
-            ("SELECT NULL + 1", &["integer"], json!([null])),
-            ("SELECT 1 IS NULL, NOT false AND true", &["boolean", "boolean"], json!([false, true])),
-        ];
-        for (sql, types, row) in cases {
-            let result = run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let got: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
-            assert_eq!(got, *types, "{sql}");
-            let values: Vec<_> = result.rows[0].iter().zip(&result.columns).map(|(v, c)| v.to_json(&c.ty)).collect();
-            assert_eq!(serde_json::Value::Array(values), *row, "{sql}");
-        }
-    }
-
-    #[test]
-    fn column_names() {
-        let result = run("SELECT 1, 2 AS Two, 3 \"Three\"").unwrap_or_else(|e| panic!("{e}"));
-        let names: Vec<_> = result.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["_col0", "two", "Three"]);
-    }
-
-    #[test]
-    fn unnest_sequence_and_system_tables() {
-        let result = run("SELECT x FROM UNNEST(sequence(1, 10000)) AS t(x)").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(result.columns, vec![Column { name: "x".into(), ty: Type::Bigint }]);
-        assert_eq!(result.rows.len(), 10_000);
-        assert_eq!(result.rows[9_999], vec![Value::Int(10_000)]);
-        let filtered = run("SELECT t.x * 2 AS y FROM UNNEST(sequence(1, 10)) t(x) WHERE x > 8 LIMIT 5")
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(filtered.rows, vec![vec![Value::Int(18)], vec![Value::Int(20)]]);
-        let nodes = run("SELECT node_id, coordinator FROM system.runtime.nodes").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(nodes.rows, vec![vec![Value::Varchar("emu-a".into()), Value::Boolean(true)]]);
-        let catalogs = execute(&Statement::ShowCatalogs { like: None }, &env());
-        assert!(
-            matches!(catalogs, Ok(Outcome::Rows(ResultSet { rows, .. })) if rows == vec![vec![Value::Varchar("system".into())], vec![Value::Varchar("tpch".into())]])
-        );
-    }
-
-    #[test]
-    fn errors_match_trino() {
-        let cases = [
-            ("SELECT 2147483647 + 1", "NUMERIC_VALUE_OUT_OF_RANGE", "integer addition overflow: 2147483647 + 1"),
-            ("SELECT 1 / 0", "DIVISION_BY_ZERO", "Division by zero"),
-            ("SELECT 1 + 'a'", "TYPE_MISMATCH", "line 1:10: Cannot apply operator: integer + varchar(1)"),
-            (
-                "SELECT y FROM UNNEST(sequence(1, 2)) AS t(x)",
-                "COLUMN_NOT_FOUND",
-                "line 1:8: Column 'y' cannot be resolved",
-            ),
-            ("SELECT foo(1)", "FUNCTION_NOT_FOUND", "line 1:8: Function 'foo' not registered"),
-            (
-                "SELECT x FROM UNNEST(sequence(1, 10001)) AS t(x)",
-                "INVALID_FUNCTION_ARGUMENT",
-                "result of sequence function must not have more than 10000 entries",
-            ),
-            ("SELECT * FROM nope.tiny.nation", "CATALOG_NOT_FOUND", "line 1:15: Catalog 'nope' not found"),
-            (
-                "SELECT * FROM system.runtime.nope",
-                "TABLE_NOT_FOUND",
-                "line 1:15: Table 'system.runtime.nope' does not exist",
-            ),
-            ("SELECT CAST('x' AS integer)", "INVALID_CAST_ARGUMENT", "Cannot cast 'x' to INT"),
-            ("SELECT CAST(1 AS foo)", "TYPE_NOT_FOUND", "line 1:8: Unknown type: foo"),
-        ];
-        for (sql, name, message) in cases {
-            let error = run(sql).err().unwrap_or_else(|| panic!("{sql} succeeded"));
-            assert_eq!((error.code.name, error.message.as_str()), (name, message), "{sql}");
-        }
-    }
-
-    /// (SQL, environment, column names, column types, number of rows, first row)
-    type TableCase<'a> = (&'a str, &'a Environment, &'a [&'a str], &'a [&'a str], usize, serde_json::Value);
-    /// (SQL, environment, column names, column types, rows)
-    type RowsCase<'a> = (&'a str, &'a Environment, &'a [&'a str], &'a [&'a str], serde_json::Value);
-
-    fn run_in(sql: &str, env: &Environment) -> Result<ResultSet, QueryError> {
-        match execute(&prepare(parse(sql)?, env)?, env)? {
-            Outcome::Rows(rows) => Ok(rows),
-            other => panic!("{sql}: {other:?}"),
-        }
-    }
-
-    /// The result's column names and type names, exactly.
-    fn assert_columns(sql: &str, result: &ResultSet, names: &[&str], types: &[&str]) {
-        let got_names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
-        let got_types: Vec<String> = result.columns.iter().map(|c| c.ty.display_name()).collect();
-        assert_eq!((got_names.as_slice(), got_types), (names, types.iter().map(|t| t.to_string()).collect()), "{sql}");
-    }
-
-    fn json_rows(result: &ResultSet) -> serde_json::Value {
-        let rows = result.rows.iter().map(|row| {
-            serde_json::Value::Array(row.iter().zip(&result.columns).map(|(v, c)| v.to_json(&c.ty)).collect())
-        });
-        serde_json::Value::Array(rows.collect())
-    }
-
-    #[test]
-    fn tpch_tiny_tables() {
-        let mut in_tiny = env();
-        in_tiny.session_catalog = Some("tpch".into());
-        in_tiny.session_schema = Some("tiny".into());
-        // (SQL, environment, column names, column types, number of rows, first row)
-        let cases: &[TableCase] = &[
-            (
-                "SELECT * FROM tpch.tiny.nation",
-                &env(),
-                &["nationkey", "name", "regionkey", "comment"],
-                &["bigint", "varchar(25)", "bigint", "varchar(152)"],
-                25,
-                json!([0, "ALGERIA", 0, " haggle. carefully final deposits detect slyly agai"]),
-            ),
-            (
-                "SELECT name FROM tpch.tiny.region WHERE regionkey = 1",
-                &env(),
-                &["name"],
-                &["varchar(25)"],
-                1,
-                json!(["AMERICA"]),
-            ),
-            (
-                "SELECT * FROM nation",
-                &in_tiny,
-                &["nationkey", "name", "regionkey", "comment"],
-                &["bigint", "varchar(25)", "bigint", "varchar(152)"],
-                25,
-                json!([0, "ALGERIA", 0, " haggle. carefully final deposits detect slyly agai"]),
-            ),
-            (
-                "SELECT n.name FROM tiny.nation n WHERE n.nationkey = 24",
-                &in_tiny,
-                &["name"],
-                &["varchar(25)"],
-                1,
-                json!(["UNITED STATES"]),
-            ),
-            (
-                "SELECT * FROM tpch.tiny.region LIMIT 2",
-                &env(),
-                &["regionkey", "name", "comment"],
-                &["bigint", "varchar(25)", "varchar(152)"],
-                2,
-                json!([
-                    0,
-                    "AFRICA",
-                    "lar deposits. blithely final packages cajole. regular waters are final requests. regular accounts are according to "
-                ]),
-            ),
-            (
-                "SELECT catalog_name FROM system.metadata.catalogs",
-                &env(),
-                &["catalog_name"],
-                &["varchar"],
-                2,
-                json!(["system"]),
-            ),
-        ];
-        for (sql, env, names, types, count, first) in cases {
-            let result = run_in(sql, env).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            assert_columns(sql, &result, names, types);
-            assert_eq!(result.rows.len(), *count, "{sql}");
-            assert_eq!(json_rows(&result)[0], *first, "{sql}");
-        }
-    }
-
-    #[test]
-    fn catalogs_include_tpch_and_configured_ones_sorted() {
-        let mut configured = env();
-        configured.catalogs = vec!["system".into(), "memory".into(), "hive".into()];
-        let shown = run_in("SHOW CATALOGS", &configured).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(json_rows(&shown), json!([["hive"], ["memory"], ["system"], ["tpch"]]));
-        let listed =
-            run_in("SELECT catalog_name FROM system.metadata.catalogs", &configured).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(json_rows(&listed), json!([["hive"], ["memory"], ["system"], ["tpch"]]));
-        let like = run_in("SHOW CATALOGS LIKE 't%'", &configured).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(json_rows(&like), json!([["tpch"]]));
-    }
-
-    #[test]
-    fn counts_and_functions() {
-        let mut paris = env();
-        paris.time_zone = "+05:30".into();
-        paris.start_ms = 1_795_627_201_123;
-        // (SQL, column names, column types, rows)
-        let cases: &[RowsCase] = &[
-            ("SELECT count(*) FROM tpch.tiny.nation", &env(), &["_col0"], &["bigint"], json!([[25]])),
-            (
-                "SELECT count(*) FROM tpch.tiny.nation WHERE regionkey = 1",
-                &env(),
-                &["_col0"],
-                &["bigint"],
-                json!([[5]]),
-            ),
-            ("SELECT count(*)", &env(), &["_col0"], &["bigint"], json!([[1]])),
-            ("SELECT count(*) AS n, count(1) + 1", &env(), &["n", "_col1"], &["bigint", "bigint"], json!([[1, 2]])),
-            ("SELECT count(NULL), count()", &env(), &["_col0", "_col1"], &["bigint", "bigint"], json!([[0, 1]])),
-            (
-                "SELECT count(x), count(*) FROM UNNEST(sequence(1, 10)) AS t(x) WHERE x > 7",
-                &env(),
-                &["_col0", "_col1"],
-                &["bigint", "bigint"],
-                json!([[3, 3]]),
-            ),
-            ("SELECT count(*) FROM tpch.tiny.region WHERE false", &env(), &["_col0"], &["bigint"], json!([[0]])),
-            ("SELECT count(*) FROM tpch.tiny.region LIMIT 0", &env(), &["_col0"], &["bigint"], json!([])),
-            ("SELECT version()", &env(), &["_col0"], &["varchar"], json!([["480"]])),
-            (
-                "SELECT now(), current_timestamp",
-                &env(),
-                &["_col0", "_col1"],
-                &["timestamp(3) with time zone", "timestamp(3) with time zone"],
-                json!([["2025-11-24 16:00:00.000 UTC", "2025-11-24 16:00:00.000 UTC"]]),
-            ),
-            (
-                "SELECT now() AS t",
-                &paris,
-                &["t"],
-                &["timestamp(3) with time zone"],
-                json!([["2026-11-25 22:50:01.123 +05:30"]]),
-            ),
-        ];
-        for (sql, env, names, types, rows) in cases {
-            let result = run_in(sql, env).unwrap_or_else(|e| panic!("{sql}: {e}"));
-            assert_columns(sql, &result, names, types);
-            assert_eq!(json_rows(&result), *rows, "{sql}");
-        }
-    }
-
-    #[test]
-    fn new_errors_match_trino() {
-        let mut in_tpch = env();
-        in_tpch.session_catalog = Some("tpch".into());
-        in_tpch.time_zone = "Mars/Olympus_Mons".into();
-        let cases = [
-            (
-                "SELECT name, count(*) FROM tpch.tiny.nation",
-                "EXPRESSION_NOT_AGGREGATE",
-                "line 1:8: 'name' must be an aggregate expression or appear in GROUP BY clause",
-            ),
-            (
-                "SELECT count(*) + n.regionkey FROM tpch.tiny.nation n",
-                "EXPRESSION_NOT_AGGREGATE",
-                "line 1:19: 'n.regionkey' must be an aggregate expression or appear in GROUP BY clause",
-            ),
-            (
-                "SELECT name, count(*), nope FROM tpch.tiny.nation",
-                "COLUMN_NOT_FOUND",
-                "line 1:24: Column 'nope' cannot be resolved",
-            ),
-            (
-                "SELECT name FROM tpch.tiny.nation WHERE count(*) > 1",
-                "EXPRESSION_NOT_SCALAR",
-                "line 1:50: WHERE clause cannot contain aggregations, window functions or grouping operations: [count(*)]",
-            ),
-            (
-                "SELECT * FROM tpch.tiny.orders",
-                "NOT_SUPPORTED",
-                "line 1:15: Table 'tpch.tiny.orders' is not supported by the Trino coordinator emulator",
-            ),
-            (
-                "SELECT * FROM tpch.sf1.nation",
-                "NOT_SUPPORTED",
-                "line 1:15: Table 'tpch.sf1.nation' is not supported by the Trino coordinator emulator",
-            ),
-            ("SELECT * FROM tpch.tiny.nope", "TABLE_NOT_FOUND", "line 1:15: Table 'tpch.tiny.nope' does not exist"),
-            ("SELECT * FROM tpch.nope.nation", "SCHEMA_NOT_FOUND", "line 1:15: Schema 'nope' does not exist"),
-            ("SELECT ?", "INVALID_PARAMETER_USAGE", "line 1:1: Incorrect number of parameters: expected 1 but found 0"),
-            (
-                "SELECT now()",
-                "NOT_SUPPORTED",
-                "Time zone not supported: Mars/Olympus_Mons",
-            ),
-        ];
-        for (sql, name, message) in cases {
-            let error = run_in(sql, &in_tpch).err().unwrap_or_else(|| panic!("{sql} succeeded"));
-            assert_eq!((error.code.name, error.message.as_str()), (name, message), "{sql}");
-        }
-    }
+/// A column's name as Trino reports it (for CREATE TABLE AS).
+pub fn column_name(item: &SelectItem, index: usize) -> Option<String> {
+    output_name(item, index)
 }

@@ -2,15 +2,14 @@
 //! `UseTask`, `PrepareTask`, `DeallocateTask`) and the dispatch-time
 //! resolution of EXECUTE with parameter binding (`QueryPreparer`).
 
-use super::ast::{Expr, ExprKind, Ident, Relation, SelectItem, Statement};
 use super::error::*;
-use super::exec::{context, Environment, Outcome};
-use super::expr::{analyze, evaluate};
-use super::format::format_expr;
-use super::parser::parse;
+use super::exec::{evaluate_constant, Environment, Outcome};
+use super::names::Resolver;
 use super::session_properties::system_property;
-use super::tpch::{all_catalogs, schemas};
+use super::statement::{location_of, parse, Statement};
 use super::types::{Type, Value};
+use sqlparser::ast::{self, Expr, Ident, Spanned};
+use std::ops::ControlFlow;
 
 /// `QualifiedName.toString()`: each part lower-cased, joined with dots.
 fn qualified_name(name: &[Ident]) -> String {
@@ -18,90 +17,67 @@ fn qualified_name(name: &[Ident]) -> String {
 }
 
 fn catalog_exists(catalog: &str, env: &Environment) -> bool {
-    all_catalogs(&env.catalogs).iter().any(|c| c == catalog)
+    env.engine.kind(catalog).is_some()
+}
+
+fn expr_location(expr: &Expr) -> Location {
+    location_of(expr.span().start)
 }
 
 /// The first column reference in an expression.
-fn column_reference(expr: &Expr) -> Option<&Expr> {
+fn column_reference(expr: &Expr) -> Option<Location> {
     let mut found = None;
-    visit(expr, &mut |e| {
-        if found.is_none() && matches!(e.kind, ExprKind::Column(_)) {
-            found = Some(e);
+    let _ = ast::visit_expressions(expr, |e| {
+        if let Expr::Identifier(ident) = e {
+            found = Some(location_of(ident.span.start));
+            return ControlFlow::Break(());
         }
+        if let Expr::CompoundIdentifier(parts) = e {
+            found = parts.first().map(|p| location_of(p.span.start));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     });
     found
 }
 
-fn visit<'e>(expr: &'e Expr, f: &mut dyn FnMut(&'e Expr)) {
-    f(expr);
-    match &expr.kind {
-        ExprKind::Negate(inner) | ExprKind::Not(inner) => visit(inner, f),
-        ExprKind::IsNull { expr: inner, .. } | ExprKind::Cast { expr: inner, .. } => visit(inner, f),
-        ExprKind::Binary { left, right, .. } => {
-            visit(left, f);
-            visit(right, f);
-        }
-        ExprKind::Function { args, .. } => args.iter().for_each(|a| visit(a, f)),
-        ExprKind::Literal(_)
-        | ExprKind::TypedLiteral { .. }
-        | ExprKind::Column(_)
-        | ExprKind::CountStar
-        | ExprKind::CurrentTimestamp
-        | ExprKind::Parameter(_) => {}
-    }
+fn is_parameter(expr: &Expr) -> bool {
+    matches!(expr, Expr::Value(v) if matches!(v.value, ast::Value::Placeholder(_)))
 }
 
-fn visit_mut(expr: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    f(expr);
-    match &mut expr.kind {
-        ExprKind::Negate(inner) | ExprKind::Not(inner) => visit_mut(inner, f),
-        ExprKind::IsNull { expr: inner, .. } | ExprKind::Cast { expr: inner, .. } => visit_mut(inner, f),
-        ExprKind::Binary { left, right, .. } => {
-            visit_mut(left, f);
-            visit_mut(right, f);
-        }
-        ExprKind::Function { args, .. } => args.iter_mut().for_each(|a| visit_mut(a, f)),
-        ExprKind::Literal(_)
-        | ExprKind::TypedLiteral { .. }
-        | ExprKind::Column(_)
-        | ExprKind::CountStar
-        | ExprKind::CurrentTimestamp
-        | ExprKind::Parameter(_) => {}
-    }
-}
-
-/// The statement's own expressions (not those of a statement it prepares).
-fn statement_exprs_mut(statement: &mut Statement) -> Vec<&mut Expr> {
+/// The statement's own `?` parameters (not those of a statement it prepares), in order.
+fn for_each_parameter(statement: &mut Statement, f: &mut dyn FnMut(&mut Expr)) {
+    let mut visit = |expr: &mut Expr| {
+        let _ = ast::visit_expressions_mut(expr, |e| {
+            if is_parameter(e) {
+                f(e);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    };
     match statement {
         Statement::Query(query) => {
-            let mut exprs: Vec<&mut Expr> = query
-                .items
-                .iter_mut()
-                .filter_map(|item| match item {
-                    SelectItem::Expr { expr, .. } => Some(expr),
-                    SelectItem::Wildcard(_) => None,
-                })
-                .collect();
-            if let Some(Relation::Unnest { args, .. }) = &mut query.from {
-                exprs.extend(args.iter_mut());
-            }
-            exprs.extend(query.filter.iter_mut());
-            exprs
+            let _ = ast::visit_expressions_mut(query.as_mut(), |e| {
+                if is_parameter(e) {
+                    f(e);
+                }
+                ControlFlow::<()>::Continue(())
+            });
         }
-        Statement::SetSession { value, .. } => vec![value],
+        Statement::Sql(inner) => {
+            let _ = ast::visit_expressions_mut(inner.as_mut(), |e| {
+                if is_parameter(e) {
+                    f(e);
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        Statement::SetSession { value, .. } => visit(value),
         Statement::Execute { parameters, .. } | Statement::ExecuteImmediate { parameters, .. } => {
-            parameters.iter_mut().collect()
+            parameters.iter_mut().for_each(visit)
         }
-        _ => Vec::new(),
+        _ => {}
     }
-}
-
-fn parameter_count(statement: &mut Statement) -> usize {
-    let mut count = 0;
-    for expr in statement_exprs_mut(statement) {
-        visit_mut(expr, &mut |e| count += usize::from(matches!(e.kind, ExprKind::Parameter(_))));
-    }
-    count
 }
 
 /// Trino's `QueryPreparer`: EXECUTE becomes the prepared statement with its
@@ -118,37 +94,27 @@ pub fn prepare(statement: Statement, env: &Environment) -> Result<Statement, Que
         Statement::ExecuteImmediate { sql, parameters } => (parse(&sql)?, parameters),
         other => (other, Vec::new()),
     };
-    let expected = parameter_count(&mut statement);
+    let mut expected = 0;
+    for_each_parameter(&mut statement, &mut |_| expected += 1);
     if expected != parameters.len() {
-        let location = match &statement {
-            Statement::Query(query) => query.location,
-            _ => Location { line: 1, column: 1 },
-        };
         return Err(QueryError::at(
             INVALID_PARAMETER_USAGE,
-            location,
+            Location { line: 1, column: 1 },
             format!("Incorrect number of parameters: expected {expected} but found {}", parameters.len()),
         ));
     }
     for parameter in &parameters {
-        if let Some(column) = column_reference(parameter) {
-            return Err(QueryError::at(
-                EXPRESSION_NOT_CONSTANT,
-                column.location,
-                "Constant expression cannot contain column references",
-            ));
+        if let Some(location) = column_reference(parameter) {
+            return Err(QueryError::at(EXPRESSION_NOT_CONSTANT, location, "Constant expression cannot contain column references"));
         }
     }
     if !parameters.is_empty() {
-        for expr in statement_exprs_mut(&mut statement) {
-            visit_mut(expr, &mut |e| {
-                if let ExprKind::Parameter(index) = e.kind {
-                    if let Some(value) = parameters.get(index) {
-                        *e = value.clone();
-                    }
-                }
-            });
-        }
+        let mut next = parameters.into_iter();
+        for_each_parameter(&mut statement, &mut |e| {
+            if let Some(value) = next.next() {
+                *e = Expr::Nested(Box::new(value));
+            }
+        });
     }
     Ok(statement)
 }
@@ -163,16 +129,13 @@ fn can_coerce(from: &Type, to: &Type) -> bool {
 /// `SET SESSION name = value` (`SetSessionTask` and `SessionPropertyEvaluator`).
 pub fn set_session(name: &[Ident], value: &Expr, env: &Environment) -> Result<Outcome, QueryError> {
     let full = qualified_name(name);
+    let location = expr_location(value);
     let property = match name {
         [property] => system_property(&property.value.to_lowercase()),
         [catalog, _] => {
             let catalog = catalog.value.to_lowercase();
             if !catalog_exists(&catalog, env) {
-                return Err(QueryError::at(
-                    CATALOG_NOT_FOUND,
-                    value.location,
-                    format!("Catalog '{catalog}' not found"),
-                ));
+                return Err(QueryError::at(CATALOG_NOT_FOUND, location, format!("Catalog '{catalog}' not found")));
             }
             // The emulator's catalogs have no session properties.
             None
@@ -180,23 +143,25 @@ pub fn set_session(name: &[Ident], value: &Expr, env: &Environment) -> Result<Ou
         _ => return Err(QueryError::new(INVALID_SESSION_PROPERTY, format!("Invalid session property '{full}'"))),
     };
     let property = property.ok_or_else(|| {
-        QueryError::at(INVALID_SESSION_PROPERTY, value.location, format!("Session property '{full}' does not exist"))
+        QueryError::at(INVALID_SESSION_PROPERTY, location, format!("Session property '{full}' does not exist"))
     })?;
+    // Trino's ExpressionFormatter: `null`, and arithmetic in parentheses.
+    let shown = match value {
+        Expr::BinaryOp { .. } => format!("({value})"),
+        _ => value.to_string(),
+    }
+    .replace("NULL", "null");
     let unable = |raw: &str| {
-        QueryError::new(
-            INVALID_SESSION_PROPERTY,
-            format!("Unable to set session property '{full}' to '{}': {raw}", format_expr(value)),
-        )
+        QueryError::new(INVALID_SESSION_PROPERTY, format!("Unable to set session property '{full}' to '{shown}': {raw}"))
     };
     if column_reference(value).is_some() {
         return Err(unable("Constant expression cannot contain column references"));
     }
-    let typed = analyze(value, &[], &context(env)).map_err(|e| unable(e.raw_message()))?;
+    let (ty, object) = evaluate_constant(value, env).map_err(|e| unable(e.raw_message()))?;
     let target = property.sql_type();
-    if !can_coerce(&typed.ty, &target) {
-        return Err(unable(&format!("Cannot cast type {} to {}", typed.ty.display_name(), target.display_name())));
+    if !can_coerce(&ty, &target) {
+        return Err(unable(&format!("Cannot cast type {} to {}", ty.display_name(), target.display_name())));
     }
-    let object = evaluate(&typed, &[]).map_err(|e| unable(e.raw_message()))?;
     let serialized = match &object {
         Value::Null => return Err(unable("Session property value must not be null")),
         Value::Boolean(b) => b.to_string(),
@@ -205,7 +170,7 @@ pub fn set_session(name: &[Ident], value: &Expr, env: &Environment) -> Result<Ou
         Value::Double(d) => d.to_string(),
         other => format!("{other:?}"),
     };
-    property.decode(&object).map_err(|message| QueryError::at(INVALID_SESSION_PROPERTY, value.location, message))?;
+    property.decode(&object).map_err(|message| QueryError::at(INVALID_SESSION_PROPERTY, location, message))?;
     Ok(Outcome::SetSession { name: full, value: serialized })
 }
 
@@ -258,10 +223,17 @@ pub fn use_schema(
         }
     };
     let schema = schema.value.to_lowercase();
-    let Some(known) = schemas(&catalog, &env.catalogs) else {
+    if !catalog_exists(&catalog, env) {
         return Err(QueryError::new(CATALOG_NOT_FOUND, format!("Catalog '{catalog}' not found")));
+    }
+    let connection = env.engine.lock();
+    let resolver = Resolver {
+        engine: &env.engine,
+        connection: &connection,
+        session_catalog: None,
+        session_schema: None,
     };
-    if !known.contains(&schema.as_str()) {
+    if !resolver.schema_exists(&catalog, &schema)? {
         return Err(QueryError::new(NOT_FOUND, format!("Schema does not exist: {catalog}.{schema}")));
     }
     Ok(Outcome::Use { catalog: named, schema })
@@ -312,7 +284,9 @@ mod tests {
             node_id: "emu-a".into(),
             http_uri: "http://127.0.0.1:8081".into(),
             node_version: "480".into(),
-            catalogs: vec!["system".into(), "memory".into()],
+            engine: std::sync::Arc::new(
+                crate::sql::Engine::open(&["memory".to_string()], &[]).expect("the engine opens"),
+            ),
             session_catalog: None,
             session_schema: None,
             prepared,

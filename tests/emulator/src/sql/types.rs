@@ -11,8 +11,11 @@ pub const UNBOUNDED_VARCHAR_LENGTH: u32 = 2_147_483_647;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Type {
     Boolean,
+    Tinyint,
+    Smallint,
     Integer,
     Bigint,
+    Real,
     Double,
     Decimal {
         precision: u32,
@@ -26,6 +29,10 @@ pub enum Type {
     /// `timestamp(p) with time zone`; its values are held rendered, as the
     /// JSON protocol sends them (`2026-11-25 17:20:01.123 UTC`).
     TimestampWithTimeZone(u32),
+    /// Values held as their JSON text (`2026-11-25`).
+    Date,
+    /// `timestamp(p)`; values held as their JSON text (`2026-11-25 17:20:01.123`).
+    Timestamp(u32),
 }
 
 impl Type {
@@ -33,6 +40,11 @@ impl Type {
     pub fn display_name(&self) -> String {
         match self {
             Type::Boolean => "boolean".into(),
+            Type::Tinyint => "tinyint".into(),
+            Type::Smallint => "smallint".into(),
+            Type::Real => "real".into(),
+            Type::Date => "date".into(),
+            Type::Timestamp(precision) => format!("timestamp({precision})"),
             Type::Integer => "integer".into(),
             Type::Bigint => "bigint".into(),
             Type::Double => "double".into(),
@@ -45,11 +57,26 @@ impl Type {
         }
     }
 
+    /// The type as an SQLite column declaration: Trino's name, which SQLite
+    /// hands back as the column's declared type (`with time zone` joined by
+    /// underscores, as SQLite type names cannot hold the keyword WITH).
+    pub fn sqlite_declaration(&self) -> String {
+        match self {
+            Type::TimestampWithTimeZone(precision) => format!("timestamp_with_time_zone({precision})"),
+            other => other.display_name(),
+        }
+    }
+
     /// Trino's `ClientTypeSignature` JSON.
     pub fn type_signature(&self) -> Json {
         let long = |value: u32| json!({"kind": "LONG", "value": value});
         let (raw, arguments) = match self {
             Type::Boolean => ("boolean", vec![]),
+            Type::Tinyint => ("tinyint", vec![]),
+            Type::Smallint => ("smallint", vec![]),
+            Type::Real => ("real", vec![]),
+            Type::Date => ("date", vec![]),
+            Type::Timestamp(precision) => ("timestamp", vec![long(*precision)]),
             Type::Integer => ("integer", vec![]),
             Type::Bigint => ("bigint", vec![]),
             Type::Double => ("double", vec![]),
@@ -63,12 +90,17 @@ impl Type {
     }
 
     pub fn is_numeric(&self) -> bool {
-        matches!(self, Type::Integer | Type::Bigint | Type::Double | Type::Decimal { .. })
+        matches!(
+            self,
+            Type::Tinyint | Type::Smallint | Type::Integer | Type::Bigint | Type::Real | Type::Double | Type::Decimal { .. }
+        )
     }
 
     /// The decimal type an exact numeric type widens to in decimal arithmetic.
     pub fn as_decimal(&self) -> Option<(u32, u32)> {
         match self {
+            Type::Tinyint => Some((3, 0)),
+            Type::Smallint => Some((5, 0)),
             Type::Integer => Some((10, 0)),
             Type::Bigint => Some((19, 0)),
             Type::Decimal { precision, scale } => Some((*precision, *scale)),

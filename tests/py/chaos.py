@@ -169,7 +169,9 @@ def kill_and_restart(
     coordinators[victim].kill()
     time.sleep(down_s)
     restarts = envoy.gateway_stats().get("coordinator_restarts", 0)
-    coordinators[victim] = Emulator(victim, coordinators[victim].port, log_dir / f"{victim}-restarted.log").start()
+    coordinators[victim] = Emulator(
+        victim, coordinators[victim].port, log_dir / f"{victim}-restarted.log", coordinators[victim].args
+    ).start()
     wait_until(lambda: envoy.gateway_stats().get("coordinator_restarts", 0) > restarts, 10, what=f"{victim} polled")
     wait_until(lambda: health(envoy, victim) == HEALTH["healthy"], 10, what=f"{victim} healthy")
     return killed_at
@@ -182,8 +184,9 @@ def main() -> int:
     parser.add_argument("--rerun-once", action="store_true", help="re-run a failed query once (dbt's retry)")
     args = parser.parse_args()
     log_dir = Path(tempfile.mkdtemp(prefix="trino-gateway-chaos-"))
+    lake = ["--catalog-dir", f"lake={log_dir / 'lake'}"]
     coordinators = {
-        name: Emulator(name, free_port(), log_dir / f"{name}.log").start() for name in ("coordinator-a", "coordinator-b")
+        name: Emulator(name, free_port(), log_dir / f"{name}.log", lake).start() for name in ("coordinator-a", "coordinator-b")
     }
     plugin = plugin_configuration(load_envoy_config())
     envoy = Envoy(

@@ -85,7 +85,9 @@ def start_gateway(tmp_path: Path, start_emulator):
         health_service: bool = True,
         config_path=None,
     ) -> Gateway:
-        coordinators = {name: start_emulator(name, *emulator_args) for name in ("coordinator-a", "coordinator-b")}
+        # Both share the `lake` catalog, as clusters share a metastore and object store.
+        lake = ("--catalog-dir", f"lake={tmp_path / 'lake'}")
+        coordinators = {name: start_emulator(name, *emulator_args, *lake) for name in ("coordinator-a", "coordinator-b")}
         envoy = Envoy(
             free_port(),
             free_port(),

@@ -47,7 +47,10 @@ def start_stack():
     RUN_DIR.mkdir(exist_ok=True)
     emulators = []
     for name, port in COORDINATORS:
-        emulator = Emulator(name, port, RUN_DIR / f"{name}.log", ["--page-rows", "100"]).start()
+        # Both coordinators share the `lake` catalog, as clusters behind a
+        # gateway share a metastore and an object store.
+        args = ["--page-rows", "100", "--catalog-dir", f"lake={RUN_DIR / 'lake'}"]
+        emulator = Emulator(name, port, RUN_DIR / f"{name}.log", args).start()
         pid_file(name).write_text(str(emulator.process.pid))
         emulators.append(emulator)
     envoy = Envoy(GATEWAY_PORT, ADMIN_PORT, dict(COORDINATORS), RUN_DIR / "envoy.log").start()

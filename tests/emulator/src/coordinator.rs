@@ -126,6 +126,10 @@ struct Query {
     created_ms: u128,
     /// The `/* emulator: runtime_ms=N */` hint.
     runtime: Duration,
+    /// A write (DDL, INSERT, DELETE…) slowed by the runtime hint runs when
+    /// that time is up, as Trino commits a write when the query finishes: a
+    /// query killed or canceled before then leaves the catalog untouched.
+    deferred: Option<Statement>,
     state: QueryState,
     /// Last token served by the queued resource (the POST is token 0).
     queued_token: u64,
@@ -435,6 +439,7 @@ impl Coordinator {
             id: id.clone(),
             slug: Slug::random(),
             runtime: runtime_hint(&sql),
+            deferred: None,
             sql,
             user,
             source,
@@ -608,6 +613,16 @@ impl Coordinator {
     fn start(&self, query: &mut Query, statement: Statement, transactions: &mut HashSet<String>) {
         query.dispatched_at = Some(Instant::now());
         query.state = QueryState::Running;
+        if statement.writes() && !query.runtime.is_zero() {
+            query.deferred = Some(statement);
+            query.work = Some(Work::Update { update_type: "", headers: Vec::new() });
+            return;
+        }
+        self.run(query, statement, transactions);
+    }
+
+    /// Executes the statement; its outcome becomes the query's work.
+    fn run(&self, query: &mut Query, statement: Statement, transactions: &mut HashSet<String>) {
         let outcome = sql::execute(&statement, &self.environment(query))
             .and_then(|outcome| self.transaction_step(query, outcome, transactions));
         match outcome {
@@ -683,7 +698,7 @@ impl Coordinator {
     fn executing(&self, request: &Request<'_>, base: &str, id: &str, slug: &str, token: &str) -> Handled {
         let not_found = || Handled::Reply(Reply::mapped_error(404, "Query not found").for_query(id));
         let mut guard = self.lock();
-        let State { queries, history, segments, waiting, .. } = &mut *guard;
+        let State { queries, history, segments, waiting, transactions, .. } = &mut *guard;
         let Some(query) = queries.get_mut(id).filter(|q| q.work.is_some()) else {
             return not_found();
         };
@@ -724,6 +739,11 @@ impl Coordinator {
         let running = query.state == QueryState::Running && now < ready_at;
         if running && now < poll_deadline {
             return Handled::WaitUntil(ready_at.min(poll_deadline));
+        }
+        if !running && query.state == QueryState::Running {
+            if let Some(statement) = query.deferred.take() {
+                self.run(query, statement, transactions);
+            }
         }
         let page = self.next_page(query, segments, base, token, running);
         query.last_token = Some(token);

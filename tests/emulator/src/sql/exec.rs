@@ -12,11 +12,11 @@ use super::statement::{location_of, Statement};
 use super::statements;
 use super::translate::{output_name, Constants, Translator};
 use super::types::{Type, Value};
-use super::typing::{from_values, infer, parse_type, to_value};
+use super::typing::{from_values, parse_type, to_value};
 use rusqlite::types::{Value as Sql, ValueRef};
 use rusqlite::Connection;
 use sqlparser::ast::{self, Expr, SelectItem, SetExpr, Visit};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -231,82 +231,7 @@ pub fn engine_error(error: rusqlite::Error, node: &impl Visit) -> QueryError {
     QueryError::new(NOT_SUPPORTED, format!("Not supported by the Trino coordinator emulator's SQL engine: {message}"))
 }
 
-/// The Trino type of each result column whose SQLite column has no declared type.
-fn inferred_types(
-    original: &ast::Query,
-    translated: &ast::Query,
-    connection: &Connection,
-    declared: &[Option<Type>],
-) -> Vec<Option<Type>> {
-    let mut out = vec![None; declared.len()];
-    if let SetExpr::Values(values) = original.body.as_ref() {
-        for (index, slot) in out.iter_mut().enumerate() {
-            let mut ty = Some(Type::Unknown);
-            for row in &values.rows {
-                ty = match (ty, row.get(index).and_then(|e| infer(e, &|_| None))) {
-                    (Some(acc), Some(next)) => super::typing::super_type(&acc, &next),
-                    _ => None,
-                };
-            }
-            *slot = ty;
-        }
-        return out;
-    }
-    if let (SetExpr::Query(inner), SetExpr::Query(translated_inner)) = (original.body.as_ref(), translated.body.as_ref()) {
-        return inferred_types(inner, translated_inner, connection, declared);
-    }
-    let SetExpr::Select(select) = original.body.as_ref() else { return out };
-    if select.projection.len() != declared.len()
-        || select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
-    {
-        return out;
-    }
-    let exprs: Vec<&Expr> = select
-        .projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-            _ => unreachable_expr(),
-        })
-        .collect();
-    // The declared types of the column references inside, from a probe
-    // query with the same FROM clause (prepared, never run).
-    let mut references: Vec<Expr> = Vec::new();
-    for (expr, declared) in exprs.iter().zip(declared) {
-        if declared.is_none() {
-            let _ = sqlparser::ast::visit_expressions(*expr, |e| {
-                if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) && !references.contains(e) {
-                    references.push(e.clone());
-                }
-                ControlFlow::<()>::Continue(())
-            });
-        }
-    }
-    let mut known: HashMap<String, Type> = HashMap::new();
-    if !references.is_empty() {
-        let mut probe = translated.clone();
-        probe.order_by = None;
-        probe.limit_clause = None;
-        if let SetExpr::Select(select) = probe.body.as_mut() {
-            select.projection = references.iter().cloned().map(SelectItem::UnnamedExpr).collect();
-            if let Ok(statement) = connection.prepare(&probe.to_string()) {
-                for (reference, column) in references.iter().zip(statement.columns()) {
-                    if let Some(ty) = column.decl_type().and_then(|t| parse_type(t).ok()) {
-                        known.insert(reference.to_string(), ty);
-                    }
-                }
-            }
-        }
-    }
-    for (index, expr) in exprs.iter().enumerate() {
-        if declared.get(index).is_some_and(Option::is_none) {
-            out[index] = infer(expr, &|reference| known.get(&reference.to_string()).cloned());
-        }
-    }
-    out
-}
-
-fn unreachable_expr() -> &'static Expr {
+pub fn unreachable_expr() -> &'static Expr {
     static NULL: std::sync::OnceLock<Expr> = std::sync::OnceLock::new();
     NULL.get_or_init(|| Expr::value(ast::Value::Null))
 }
@@ -333,7 +258,12 @@ pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection)
     let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
     let declared: Vec<Option<Type>> =
         statement.columns().iter().map(|c| c.decl_type().and_then(|t| parse_type(t).ok())).collect();
-    let inferred = inferred_types(query, &translated, connection, &declared);
+    let inferred = super::result_types::inferred_types(
+        query,
+        &translated,
+        &super::result_types::Context { env, connection, views: &translator.view_columns, depth: 0 },
+        &declared,
+    );
     let width = names.len();
     let mut raw: Vec<Vec<Sql>> = Vec::new();
     let mut rows = statement.query([]).map_err(|e| engine_error(e, query))?;

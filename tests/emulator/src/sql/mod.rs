@@ -12,6 +12,7 @@ pub mod exec;
 pub mod functions;
 pub mod metadata;
 pub mod names;
+pub mod result_types;
 pub mod session_properties;
 pub mod statement;
 pub mod statements;

@@ -65,6 +65,16 @@ impl Statement {
     }
 }
 
+impl Statement {
+    /// Whether the statement changes a catalog (Trino commits it at the end).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Statement::Sql(_) | Statement::CreateView { .. } | Statement::CommentOnView { .. } | Statement::RenameView { .. }
+        )
+    }
+}
+
 pub fn location_of(span_start: sqlparser::tokenizer::Location) -> Location {
     Location { line: span_start.line.max(1) as u32, column: span_start.column.max(1) as u32 }
 }

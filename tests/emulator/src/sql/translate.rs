@@ -255,7 +255,8 @@ impl Translator<'_> {
                 let subquery = translator.query(&query)?;
                 self.view_columns.extend(translator.view_columns);
                 for (column, ty) in view.columns {
-                    self.view_columns.insert(column, ty);
+                    self.view_columns.insert(format!("{}.{column}", alias.name.value.to_lowercase()), ty.clone());
+                    self.view_columns.entry(column).or_insert(ty);
                 }
                 *factor = TableFactor::Derived { lateral: false, subquery: Box::new(subquery), alias: Some(alias) };
                 self.derived(factor)
@@ -388,11 +389,11 @@ impl Translator<'_> {
                 *expr = call(name, vec![(**inner).clone(), string(&ty.display_name())]);
             }
             Expr::TypedString { data_type, value, .. } => {
-                let ty = parse_type(&data_type.to_string())?;
                 let text = match &value.value {
                     ast::Value::SingleQuotedString(s) => s.clone(),
                     other => other.to_string(),
                 };
+                let ty = super::typing::typed_literal(&data_type.to_string(), &text)?;
                 *expr = call("trino_cast", vec![string(&text), string(&ty.display_name())]);
             }
             Expr::BinaryOp { left, op: op @ (ast::BinaryOperator::Divide | ast::BinaryOperator::Modulo), right } => {

@@ -59,6 +59,26 @@ fn decimal(precision: u32, scale: u32) -> Result<Type, QueryError> {
     Ok(Type::Decimal { precision, scale })
 }
 
+/// The type of a typed literal: `DECIMAL '1.50'` is decimal(3,2), `TIMESTAMP
+/// '2020-01-02 03:04:05.000000'` timestamp(6), as Trino types them by their text.
+pub fn typed_literal(data_type: &str, value: &str) -> Result<Type, QueryError> {
+    let declared = parse_type(data_type)?;
+    let digits_after_dot = |text: &str| text.rsplit_once('.').map_or(0, |(_, f)| f.chars().take_while(char::is_ascii_digit).count() as u32);
+    Ok(match declared {
+        Type::Decimal { .. } if !data_type.contains('(') => match number_literal(value.trim().trim_start_matches(['-', '+'])) {
+            Type::Integer | Type::Bigint => {
+                let digits = value.trim().trim_start_matches(['-', '+']).trim_start_matches('0').len().max(1) as u32;
+                Type::Decimal { precision: digits.min(MAX_DECIMAL_PRECISION), scale: 0 }
+            }
+            decimal @ Type::Decimal { .. } => decimal,
+            _ => declared,
+        },
+        Type::Timestamp(_) if !data_type.contains('(') => Type::Timestamp(digits_after_dot(value).min(12)),
+        Type::Varchar(None) if data_type.trim().eq_ignore_ascii_case("varchar") => Type::Varchar(Some(value.chars().count() as u32)),
+        other => other,
+    })
+}
+
 /// Trino's literal typing: `1` integer, `3000000000` bigint, `1.50` decimal(3,2), `1e3` double.
 pub fn number_literal(text: &str) -> Type {
     if text.contains(['e', 'E']) {
@@ -170,7 +190,13 @@ pub fn infer(expr: &Expr, column: &dyn Fn(&Expr) -> Option<Type>) -> Option<Type
             ast::Value::Null => Some(Type::Unknown),
             _ => None,
         },
-        Expr::TypedString { data_type, .. } => parse_type(&data_type.to_string()).ok(),
+        Expr::TypedString { data_type, value, .. } => {
+            let text = match &value.value {
+                ast::Value::SingleQuotedString(s) => s.clone(),
+                other => other.to_string(),
+            };
+            typed_literal(&data_type.to_string(), &text).ok()
+        }
         Expr::Cast { data_type, .. } => parse_type(&data_type.to_string()).ok(),
         Expr::Nested(inner) => infer_in(inner),
         Expr::UnaryOp { op: UnaryOperator::Not, .. } => Some(Type::Boolean),

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select order_id
+from "lake"."analytics"."orders_appended"
+where order_id is null
+
+

@@ -1,0 +1,14 @@
+
+  create or replace view
+    "lake"."analytics"."stg_customers"
+  security definer
+  as
+    /* emulator: runtime_ms=0 */
+select
+    customer_id,
+    name as customer_name,
+    upper(country) as country,
+    signed_up,
+    vip
+from "lake"."analytics"."customers"
+  ;

@@ -1,0 +1,18 @@
+
+    
+    select
+      count(*) as failures,
+      count(*) != 0 as should_warn,
+      count(*) != 0 as should_error
+    from (
+      
+    
+  -- Every order is counted once in customer_totals.
+select t.total_orders, o.total_orders
+from (select sum(orders) as total_orders from "lake"."analytics"."customer_totals") t
+cross join (select count(*) as total_orders from "lake"."analytics"."stg_orders") o
+where t.total_orders <> o.total_orders
+  
+  
+      
+    ) dbt_internal_test

@@ -115,12 +115,32 @@ def health(envoy: Envoy, cluster: str) -> Optional[int]:
     return envoy.gateway_stats().get(f"cluster.{cluster}.health")
 
 
-def running_and_queued(emulator: Emulator) -> int:
-    """Trino's own count of running + queued queries (`/ui/api/stats`, after a web-UI login)."""
+def cluster_stats(emulator: Emulator) -> dict:
+    """Trino's own counts (`/ui/api/stats`, after a web-UI login)."""
     session = requests.Session()
     session.post(emulator.url + "/ui/login", data={"username": "chaos", "password": ""}, allow_redirects=False, timeout=2)
-    stats = session.get(emulator.url + "/ui/api/stats", timeout=2).json()
+    return session.get(emulator.url + "/ui/api/stats", timeout=2).json()
+
+
+def running_and_queued(emulator: Emulator) -> int:
+    stats = cluster_stats(emulator)
     return stats["runningQueries"] + stats["queuedQueries"]
+
+
+# How long a drained coordinator's blocked queries (results ready, waiting for
+# their client to fetch them) get before the restart: a client reading its
+# results is done in milliseconds; a client that never fetches the last page
+# (the Python client's EXECUTE IMMEDIATE probe does not) would otherwise hold
+# the restart until query.client.timeout (5 minutes).
+BLOCKED_GRACE_S = 10.0
+
+
+def wait_idle(emulator: Emulator, timeout: float = 60.0) -> None:
+    """Drained: nothing running or queued, and no blocked query left (or the grace is over)."""
+    wait_until(lambda: running_and_queued(emulator) == 0, timeout, interval=0.1, what=f"{emulator.node_id} idle")
+    deadline = time.monotonic() + BLOCKED_GRACE_S
+    while time.monotonic() < deadline and cluster_stats(emulator)["blockedQueries"] > 0:
+        time.sleep(0.1)
 
 
 def restart(emulator: Emulator, log_dir: Path, graceful: bool = True) -> Emulator:
@@ -149,7 +169,7 @@ def rolling_restart(
         started = time.monotonic()
         envoy.update_plugin(drained)
         wait_until(lambda: health(envoy, name) == HEALTH["draining"], 10, what=f"{name} draining")
-        wait_until(lambda: running_and_queued(coordinators[name]) == 0, 60, interval=0.1, what=f"{name} idle")
+        wait_idle(coordinators[name])
         say(f"{name}: drained in {time.monotonic() - started:.1f} s; restarting")
         restarts = envoy.gateway_stats().get("coordinator_restarts", 0)
         coordinators[name] = restart(coordinators[name], log_dir)

@@ -970,10 +970,24 @@ impl Coordinator {
         // in the resource group's queue; registered but never fetched ones are
         // not known to it yet.
         let queued = state.waiting.len();
-        let running = state.running();
+        // A running query whose results are ready but not yet fetched is
+        // fully blocked on its output buffer: Trino counts it as blocked, not
+        // running (a client that never fetches the last page, like the Python
+        // client's `EXECUTE IMMEDIATE 'SELECT 1'` probe, leaves one so until
+        // query.client.timeout abandons it).
+        let now = Instant::now();
+        let (mut running, mut blocked) = (0, 0);
+        for query in state.queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()) {
+            let ready_at = query.dispatched_at.unwrap_or(query.created) + query.runtime;
+            if now < ready_at || query.deferred.is_some() {
+                running += 1;
+            } else {
+                blocked += 1;
+            }
+        }
         json!({
             "runningQueries": running,
-            "blockedQueries": 0,
+            "blockedQueries": blocked,
             "queuedQueries": queued,
             "activeCoordinators": 1,
             "activeWorkers": 1,

@@ -11,7 +11,7 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill clean
+.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
@@ -20,6 +20,7 @@ help:
 	@echo "make build   build the wasm filter and the native tools"
 	@echo "make rolling-restart  drain and restart both coordinators under 8 looping clients; prints the figures"
 	@echo "make chaos-kill       SIGKILL a coordinator under 8 looping clients (dbt-like re-run once); prints the figures"
+	@echo "make chaos-dbt        a real dbt run (tests/dbt) through the gateway: SIGKILL mid-DAG, then a rolling restart; prints the figures"
 	@echo "make bench   the filter's cost against plain Envoy, and its memory (about 10 min); bench-quick: < 1 min"
 
 ## Installation: everything a fresh machine needs, idempotent.
@@ -74,6 +75,12 @@ demo: setup build
 
 up: setup build
 	$(PYTHON) tests/py/stack.py up
+
+# The design record's test with the real dbt-trino: a coordinator SIGKILLed
+# mid-DAG (the run completes after at most one `dbt retry`), then a rolling
+# restart (no failed model); every table checked against the seeds.
+chaos-dbt: setup build
+	$(PYTHON) tests/py/dbt_chaos.py
 
 # Chaos on its own processes (free ports), figures printed; exit 1 on any failed query.
 rolling-restart: setup build

@@ -117,7 +117,9 @@ fn attach_shared(connection: &Connection, name: &str, dir: &Path) -> Result<(), 
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the directory: {e}"))?;
     let file = dir.join("catalog.sqlite");
     let path = file.to_str().ok_or("the path is not UTF-8")?;
-    connection.execute(&format!("ATTACH DATABASE ?1 AS {}", quote(name)), [path]).map_err(|e| e.to_string())?;
+    connection
+        .execute(&format!("ATTACH DATABASE ?1 AS {}", quote(name)), [path])
+        .map_err(|e| format!("{} is not a usable catalog: {e}", file.display()))?;
     let schema = quote(name);
     let check = |sql: &str| -> Result<(), String> {
         connection.execute_batch(sql).map_err(|e| format!("{} is not a usable catalog: {e}", file.display()))

@@ -13,10 +13,10 @@ use crate::reply::{jetty_error, Handled, Reply};
 use crate::results::{columns_json, error_json, query_results, rows_json, statement_stats, Page, Progress, QueryState};
 use crate::session::{url_encode, Protocol, SessionContext};
 use crate::spooling::{Encoding, SegmentCipher, SegmentStore};
-use crate::sql::{Engine, Statement};
 use crate::sql::error::{self as codes, QueryError};
 use crate::sql::types::Value;
 use crate::sql::{self, Column, Environment, Outcome};
+use crate::sql::{Engine, Statement};
 use crate::web_ui::{percent_decode, WebUi};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value as Json};
@@ -101,10 +101,7 @@ enum Work {
         update: Option<(&'static str, u64)>,
     },
     /// A statement without rows; `headers` go on every executing page.
-    Update {
-        update_type: &'static str,
-        headers: Vec<(String, String)>,
-    },
+    Update { update_type: &'static str, headers: Vec<(String, String)> },
 }
 
 struct Query {

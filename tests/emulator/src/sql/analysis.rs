@@ -7,8 +7,20 @@ use super::statement::location_of;
 use sqlparser::ast::{self, Expr, GroupByExpr, Query, SelectItem, SetExpr, Spanned, Visit, Visitor};
 use std::ops::ControlFlow;
 
-const AGGREGATES: &[&str] =
-    &["count", "sum", "avg", "min", "max", "arbitrary", "any_value", "count_if", "bool_and", "bool_or", "every", "array_agg"];
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "arbitrary",
+    "any_value",
+    "count_if",
+    "bool_and",
+    "bool_or",
+    "every",
+    "array_agg",
+];
 
 fn is_aggregate(expr: &Expr) -> bool {
     matches!(expr, Expr::Function(f)
@@ -46,10 +58,16 @@ fn ungrouped(expr: &Expr, groups: &[String]) -> Option<()> {
     }
     match expr {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => Some(()),
-        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } | Expr::Value(_) | Expr::TypedString { .. } => None,
-        Expr::Nested(e) | Expr::UnaryOp { expr: e, .. } | Expr::Cast { expr: e, .. } | Expr::IsNull(e) | Expr::IsNotNull(e) => {
-            ungrouped(e, groups)
-        }
+        Expr::Subquery(_)
+        | Expr::Exists { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Value(_)
+        | Expr::TypedString { .. } => None,
+        Expr::Nested(e)
+        | Expr::UnaryOp { expr: e, .. }
+        | Expr::Cast { expr: e, .. }
+        | Expr::IsNull(e)
+        | Expr::IsNotNull(e) => ungrouped(e, groups),
         Expr::BinaryOp { left, right, .. } => ungrouped(left, groups).or_else(|| ungrouped(right, groups)),
         Expr::Function(f) => {
             let args = super::translate::function_exprs(f);

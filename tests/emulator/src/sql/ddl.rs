@@ -50,11 +50,17 @@ fn sql(resolver: &Resolver<'_>, env: &Environment, statement: &ast::Statement) -
             }
         }
         ast::Statement::AlterTable { name, operations, if_exists, .. } => match operations.as_slice() {
-            [ast::AlterTableOperation::RenameTable { table_name }] => rename_table(resolver, name, table_name, *if_exists),
+            [ast::AlterTableOperation::RenameTable { table_name }] => {
+                rename_table(resolver, name, table_name, *if_exists)
+            }
             [ast::AlterTableOperation::AddColumn { column_def, if_not_exists, .. }] => {
                 add_column(resolver, name, column_def, *if_not_exists)
             }
-            _ => Err(QueryError::at(NOT_SUPPORTED, START, format!("This ALTER TABLE is not supported by the Trino coordinator emulator: {statement}"))),
+            _ => Err(QueryError::at(
+                NOT_SUPPORTED,
+                START,
+                format!("This ALTER TABLE is not supported by the Trino coordinator emulator: {statement}"),
+            )),
         },
         ast::Statement::Insert(insert) => insert_into(resolver, env, insert),
         ast::Statement::Delete(delete) => delete_from(resolver, env, delete),
@@ -91,7 +97,11 @@ fn target(resolver: &Resolver<'_>, name: &ObjectName, what: &str) -> Result<Name
     let name = resolver.qualify(name)?;
     writable(resolver, &name.catalog, name.location, what)?;
     if !resolver.schema_exists(&name.catalog, &name.schema)? {
-        return Err(QueryError::at(SCHEMA_NOT_FOUND, name.location, format!("Schema '{}' does not exist", name.schema)));
+        return Err(QueryError::at(
+            SCHEMA_NOT_FOUND,
+            name.location,
+            format!("Schema '{}' does not exist", name.schema),
+        ));
     }
     Ok(name)
 }
@@ -117,7 +127,11 @@ fn create_schema(resolver: &Resolver<'_>, name: &ObjectName, if_not_exists: bool
         if if_not_exists {
             return Ok(Outcome::Ddl("CREATE SCHEMA"));
         }
-        return Err(QueryError::at(SCHEMA_ALREADY_EXISTS, START, format!("Schema '{catalog}.{schema}' already exists")));
+        return Err(QueryError::at(
+            SCHEMA_ALREADY_EXISTS,
+            START,
+            format!("Schema '{catalog}.{schema}' already exists"),
+        ));
     }
     resolver
         .connection
@@ -126,7 +140,12 @@ fn create_schema(resolver: &Resolver<'_>, name: &ObjectName, if_not_exists: bool
     Ok(Outcome::Ddl("CREATE SCHEMA"))
 }
 
-fn drop_schema(resolver: &Resolver<'_>, name: &ObjectName, if_exists: bool, cascade: bool) -> Result<Outcome, QueryError> {
+fn drop_schema(
+    resolver: &Resolver<'_>,
+    name: &ObjectName,
+    if_exists: bool,
+    cascade: bool,
+) -> Result<Outcome, QueryError> {
     let (catalog, schema, location) = resolver.qualify_schema(name)?;
     writable(resolver, &catalog, location, "dropping schemas")?;
     if !resolver.schema_exists(&catalog, &schema)? {
@@ -153,7 +172,10 @@ fn drop_schema(resolver: &Resolver<'_>, name: &ObjectName, if_exists: bool, casc
                     .execute(&format!("DELETE FROM {c}.\"$views\" WHERE schema = ?1 AND name = ?2"), [&schema, table])
                     .map_err(internal)?;
             } else {
-                resolver.connection.execute_batch(&format!("DROP TABLE {}", qualified(&catalog, &schema, table))).map_err(internal)?;
+                resolver
+                    .connection
+                    .execute_batch(&format!("DROP TABLE {}", qualified(&catalog, &schema, table)))
+                    .map_err(internal)?;
             }
         }
         for sql in [
@@ -175,8 +197,17 @@ fn check_new_relation(resolver: &Resolver<'_>, name: &Name) -> Result<(), QueryE
 }
 
 /// Table properties Trino's lakehouse connectors know; others are refused as Trino does.
-const TABLE_PROPERTIES: &[&str] =
-    &["format", "location", "partitioned_by", "partitioning", "sorted_by", "bucketed_by", "bucket_count", "format_version", "transactional"];
+const TABLE_PROPERTIES: &[&str] = &[
+    "format",
+    "location",
+    "partitioned_by",
+    "partitioning",
+    "sorted_by",
+    "bucketed_by",
+    "bucket_count",
+    "format_version",
+    "transactional",
+];
 
 fn create_table(resolver: &Resolver<'_>, env: &Environment, create: &ast::CreateTable) -> Result<Outcome, QueryError> {
     let name = target(resolver, &create.name, "creating tables")?;
@@ -208,7 +239,8 @@ fn create_table(resolver: &Resolver<'_>, env: &Environment, create: &ast::Create
     let (columns, rows) = match &create.query {
         Some(query) => {
             let result = run_query(query, env, resolver.connection)?;
-            let columns: Vec<(String, Type)> = result.columns.into_iter().map(|c| (c.name.to_lowercase(), c.ty)).collect();
+            let columns: Vec<(String, Type)> =
+                result.columns.into_iter().map(|c| (c.name.to_lowercase(), c.ty)).collect();
             (columns, Some(result.rows))
         }
         None => {
@@ -224,16 +256,24 @@ fn create_table(resolver: &Resolver<'_>, env: &Environment, create: &ast::Create
             return Err(QueryError::at(COLUMN_TYPE_UNKNOWN, START, format!("Column type is unknown: {column}")));
         }
         if columns[..index].iter().any(|(c, _)| c == column) {
-            return Err(QueryError::at(DUPLICATE_COLUMN_NAME, START, format!("Column name '{column}' specified more than once")));
+            return Err(QueryError::at(
+                DUPLICATE_COLUMN_NAME,
+                START,
+                format!("Column name '{column}' specified more than once"),
+            ));
         }
     }
     let table = qualified(&name.catalog, &name.schema, &name.table);
-    let definition: Vec<String> = columns.iter().map(|(c, t)| format!("{} {}", quote_ident(c), t.sqlite_declaration())).collect();
+    let definition: Vec<String> =
+        columns.iter().map(|(c, t)| format!("{} {}", quote_ident(c), t.sqlite_declaration())).collect();
     let count = transaction(resolver.connection, || {
         if exists {
             drop_relation(resolver, &name)?;
         }
-        resolver.connection.execute_batch(&format!("CREATE TABLE {table}({})", definition.join(", "))).map_err(internal)?;
+        resolver
+            .connection
+            .execute_batch(&format!("CREATE TABLE {table}({})", definition.join(", ")))
+            .map_err(internal)?;
         let comments = create.columns.iter().filter_map(|c| {
             c.options.iter().find_map(|o| match &o.option {
                 ast::ColumnOption::Comment(text) => Some((c.name.value.to_lowercase(), text.clone())),
@@ -273,12 +313,16 @@ pub fn to_sql(value: &Value, ty: &Type) -> Sql {
     }
 }
 
-fn insert_rows(connection: &Connection, table: &str, columns: &[(String, Type)], rows: &[Vec<Value>]) -> Result<u64, QueryError> {
+fn insert_rows(
+    connection: &Connection,
+    table: &str,
+    columns: &[(String, Type)],
+    rows: &[Vec<Value>],
+) -> Result<u64, QueryError> {
     let names: Vec<String> = columns.iter().map(|(c, _)| quote_ident(c)).collect();
     let marks = vec!["?"; columns.len()].join(", ");
-    let mut statement = connection
-        .prepare(&format!("INSERT INTO {table}({}) VALUES ({marks})", names.join(", ")))
-        .map_err(internal)?;
+    let mut statement =
+        connection.prepare(&format!("INSERT INTO {table}({}) VALUES ({marks})", names.join(", "))).map_err(internal)?;
     for row in rows {
         let values: Vec<Sql> = row.iter().zip(columns).map(|(v, (_, t))| to_sql(v, t)).collect();
         statement.execute(rusqlite::params_from_iter(values)).map_err(internal)?;
@@ -315,7 +359,11 @@ fn insert_into(resolver: &Resolver<'_>, env: &Environment, insert: &ast::Insert)
         _ => e,
     })?;
     let super::names::Object::Table { .. } = object else {
-        return Err(QueryError::at(NOT_SUPPORTED, name.location, format!("Inserting into views is not supported: {name}")));
+        return Err(QueryError::at(
+            NOT_SUPPORTED,
+            name.location,
+            format!("Inserting into views is not supported: {name}"),
+        ));
     };
     writable(resolver, &name.catalog, name.location, "inserts")?;
     let all = resolver.table_columns(&name.catalog, &name.schema, &name.table)?;
@@ -326,7 +374,11 @@ fn insert_into(resolver: &Resolver<'_>, env: &Environment, insert: &ast::Insert)
         for column in &insert.columns {
             let wanted = column.value.to_lowercase();
             let found = all.iter().find(|(c, _)| *c == wanted).ok_or_else(|| {
-                QueryError::at(COLUMN_NOT_FOUND, location_of(column.span.start), format!("Insert column name does not exist: {wanted}"))
+                QueryError::at(
+                    COLUMN_NOT_FOUND,
+                    location_of(column.span.start),
+                    format!("Insert column name does not exist: {wanted}"),
+                )
             })?;
             chosen.push(found.clone());
         }
@@ -335,7 +387,8 @@ fn insert_into(resolver: &Resolver<'_>, env: &Environment, insert: &ast::Insert)
     let source = insert.source.as_ref().ok_or_else(|| QueryError::new(NOT_SUPPORTED, "INSERT without a query"))?;
     let result = run_query(source, env, resolver.connection)?;
     let query_types: Vec<&Type> = result.columns.iter().map(|c| &c.ty).collect();
-    let fits = query_types.len() == columns.len() && query_types.iter().zip(&columns).all(|(q, (_, t))| coercible(q, t));
+    let fits =
+        query_types.len() == columns.len() && query_types.iter().zip(&columns).all(|(q, (_, t))| coercible(q, t));
     if !fits {
         let show = |types: Vec<&Type>| types.iter().map(|t| t.display_name()).collect::<Vec<_>>().join(", ");
         return Err(QueryError::at(
@@ -376,7 +429,9 @@ fn delete_from(resolver: &Resolver<'_>, env: &Environment, delete: &ast::Delete)
     let tables = match &delete.from {
         ast::FromTable::WithFromKeyword(tables) | ast::FromTable::WithoutKeyword(tables) => tables,
     };
-    let [ast::TableWithJoins { relation: ast::TableFactor::Table { name: table_ast, alias, .. }, joins }] = tables.as_slice() else {
+    let [ast::TableWithJoins { relation: ast::TableFactor::Table { name: table_ast, alias, .. }, joins }] =
+        tables.as_slice()
+    else {
         return Err(QueryError::new(NOT_SUPPORTED, "DELETE from more than one table"));
     };
     if !joins.is_empty() || delete.using.is_some() {
@@ -384,7 +439,11 @@ fn delete_from(resolver: &Resolver<'_>, env: &Environment, delete: &ast::Delete)
     }
     let (name, object) = resolver.resolve(table_ast)?;
     let super::names::Object::Table { .. } = object else {
-        return Err(QueryError::at(NOT_SUPPORTED, name.location, format!("Deleting from views is not supported: {name}")));
+        return Err(QueryError::at(
+            NOT_SUPPORTED,
+            name.location,
+            format!("Deleting from views is not supported: {name}"),
+        ));
     };
     writable(resolver, &name.catalog, name.location, "deletes")?;
     let node = env.node();
@@ -395,7 +454,11 @@ fn delete_from(resolver: &Resolver<'_>, env: &Environment, delete: &ast::Delete)
         None => String::new(),
     };
     let alias = alias.as_ref().map_or(name.table.clone(), |a| a.name.value.clone());
-    let sql = format!("DELETE FROM {} AS {}{condition}", qualified(&name.catalog, &name.schema, &name.table), quote_ident(&alias));
+    let sql = format!(
+        "DELETE FROM {} AS {}{condition}",
+        qualified(&name.catalog, &name.schema, &name.table),
+        quote_ident(&alias)
+    );
     let count = transaction(resolver.connection, || {
         resolver.connection.execute(&sql, []).map_err(|e| engine_error(e, delete))
     })?;
@@ -405,7 +468,10 @@ fn delete_from(resolver: &Resolver<'_>, env: &Environment, delete: &ast::Delete)
 fn drop_relation(resolver: &Resolver<'_>, name: &Name) -> Result<(), QueryError> {
     let c = quote_ident(&name.catalog);
     if resolver.table_exists(name)? {
-        resolver.connection.execute_batch(&format!("DROP TABLE {}", qualified(&name.catalog, &name.schema, &name.table))).map_err(internal)?;
+        resolver
+            .connection
+            .execute_batch(&format!("DROP TABLE {}", qualified(&name.catalog, &name.schema, &name.table)))
+            .map_err(internal)?;
     }
     resolver
         .connection
@@ -470,7 +536,11 @@ fn rename_target(resolver: &Resolver<'_>, from: &Name, to_ast: &ObjectName) -> R
         return Err(QueryError::at(NOT_SUPPORTED, START, "Table rename across catalogs is not supported"));
     }
     if !resolver.schema_exists(&to.catalog, &to.schema)? {
-        return Err(QueryError::at(SCHEMA_NOT_FOUND, START, format!("Target schema '{}.{}' does not exist", to.catalog, to.schema)));
+        return Err(QueryError::at(
+            SCHEMA_NOT_FOUND,
+            START,
+            format!("Target schema '{}.{}' does not exist", to.catalog, to.schema),
+        ));
     }
     if resolver.table_exists(&to)? || resolver.view(&to)?.is_some() {
         return Err(QueryError::at(TABLE_ALREADY_EXISTS, START, format!("Target table '{to}' already exists")));
@@ -482,20 +552,34 @@ fn move_comments(resolver: &Resolver<'_>, from: &Name, to: &Name) -> Result<(), 
     resolver
         .connection
         .execute(
-            &format!("UPDATE {}.\"$comments\" SET schema = ?1, name = ?2 WHERE schema = ?3 AND name = ?4", quote_ident(&from.catalog)),
+            &format!(
+                "UPDATE {}.\"$comments\" SET schema = ?1, name = ?2 WHERE schema = ?3 AND name = ?4",
+                quote_ident(&from.catalog)
+            ),
             [&to.schema, &to.table, &from.schema, &from.table],
         )
         .map_err(internal)?;
     Ok(())
 }
 
-fn rename_table(resolver: &Resolver<'_>, from_ast: &ObjectName, to_ast: &ObjectName, if_exists: bool) -> Result<Outcome, QueryError> {
+fn rename_table(
+    resolver: &Resolver<'_>,
+    from_ast: &ObjectName,
+    to_ast: &ObjectName,
+    if_exists: bool,
+) -> Result<Outcome, QueryError> {
     let qualified_name = resolver.qualify(from_ast)?;
-    let Some(from) = existing(resolver, from_ast, "renaming tables")?.filter(|n| resolver.table_exists(n).unwrap_or(false)) else {
+    let Some(from) =
+        existing(resolver, from_ast, "renaming tables")?.filter(|n| resolver.table_exists(n).unwrap_or(false))
+    else {
         if if_exists {
             return Ok(Outcome::Ddl("RENAME TABLE"));
         }
-        return Err(QueryError::at(TABLE_NOT_FOUND, qualified_name.location, format!("Table '{qualified_name}' does not exist")));
+        return Err(QueryError::at(
+            TABLE_NOT_FOUND,
+            qualified_name.location,
+            format!("Table '{qualified_name}' does not exist"),
+        ));
     };
     let to = rename_target(resolver, &from, to_ast)?;
     transaction(resolver.connection, || {
@@ -514,15 +598,24 @@ fn rename_table(resolver: &Resolver<'_>, from_ast: &ObjectName, to_ast: &ObjectN
 
 fn rename_view(resolver: &Resolver<'_>, from_ast: &ObjectName, to_ast: &ObjectName) -> Result<Outcome, QueryError> {
     let qualified_name = resolver.qualify(from_ast)?;
-    let Some(from) = existing(resolver, from_ast, "renaming views")?.filter(|n| resolver.view(n).ok().flatten().is_some()) else {
-        return Err(QueryError::at(TABLE_NOT_FOUND, qualified_name.location, format!("View '{qualified_name}' does not exist")));
+    let Some(from) =
+        existing(resolver, from_ast, "renaming views")?.filter(|n| resolver.view(n).ok().flatten().is_some())
+    else {
+        return Err(QueryError::at(
+            TABLE_NOT_FOUND,
+            qualified_name.location,
+            format!("View '{qualified_name}' does not exist"),
+        ));
     };
     let to = rename_target(resolver, &from, to_ast)?;
     transaction(resolver.connection, || {
         resolver
             .connection
             .execute(
-                &format!("UPDATE {}.\"$views\" SET schema = ?1, name = ?2 WHERE schema = ?3 AND name = ?4", quote_ident(&from.catalog)),
+                &format!(
+                    "UPDATE {}.\"$views\" SET schema = ?1, name = ?2 WHERE schema = ?3 AND name = ?4",
+                    quote_ident(&from.catalog)
+                ),
                 [&to.schema, &to.table, &from.schema, &from.table],
             )
             .map_err(internal)?;
@@ -531,10 +624,21 @@ fn rename_view(resolver: &Resolver<'_>, from_ast: &ObjectName, to_ast: &ObjectNa
     Ok(Outcome::Ddl("RENAME VIEW"))
 }
 
-fn add_column(resolver: &Resolver<'_>, name_ast: &ObjectName, column: &ast::ColumnDef, if_not_exists: bool) -> Result<Outcome, QueryError> {
+fn add_column(
+    resolver: &Resolver<'_>,
+    name_ast: &ObjectName,
+    column: &ast::ColumnDef,
+    if_not_exists: bool,
+) -> Result<Outcome, QueryError> {
     let qualified_name = resolver.qualify(name_ast)?;
-    let Some(name) = existing(resolver, name_ast, "adding columns")?.filter(|n| resolver.table_exists(n).unwrap_or(false)) else {
-        return Err(QueryError::at(TABLE_NOT_FOUND, qualified_name.location, format!("Table '{qualified_name}' does not exist")));
+    let Some(name) =
+        existing(resolver, name_ast, "adding columns")?.filter(|n| resolver.table_exists(n).unwrap_or(false))
+    else {
+        return Err(QueryError::at(
+            TABLE_NOT_FOUND,
+            qualified_name.location,
+            format!("Table '{qualified_name}' does not exist"),
+        ));
     };
     let column_name = column.name.value.to_lowercase();
     let ty = parse_type(&column.data_type.to_string())?;
@@ -567,7 +671,13 @@ fn set_comment(resolver: &Resolver<'_>, name: &Name, column: &str, comment: Opti
     Ok(())
 }
 
-fn comment_on(resolver: &Resolver<'_>, name_ast: &ObjectName, column: Option<String>, comment: Option<&str>, view: bool) -> Result<Outcome, QueryError> {
+fn comment_on(
+    resolver: &Resolver<'_>,
+    name_ast: &ObjectName,
+    column: Option<String>,
+    comment: Option<&str>,
+    view: bool,
+) -> Result<Outcome, QueryError> {
     let qualified_name = resolver.qualify(name_ast)?;
     let found = existing(resolver, name_ast, "setting comments")?.filter(|n| {
         if view {
@@ -578,7 +688,11 @@ fn comment_on(resolver: &Resolver<'_>, name_ast: &ObjectName, column: Option<Str
     });
     let Some(name) = found else {
         let kind = if view { "View" } else { "Table" };
-        return Err(QueryError::at(TABLE_NOT_FOUND, qualified_name.location, format!("{kind} '{qualified_name}' does not exist")));
+        return Err(QueryError::at(
+            TABLE_NOT_FOUND,
+            qualified_name.location,
+            format!("{kind} '{qualified_name}' does not exist"),
+        ));
     };
     if let Some(column) = &column {
         if !resolver.table_columns(&name.catalog, &name.schema, &name.table)?.iter().any(|(c, _)| c == column) {
@@ -611,13 +725,24 @@ fn create_view(
     // Analyzed as Trino analyzes a view: its columns and their types are stored with it.
     let result = run_query(&query, env, resolver.connection)?;
     let columns: Vec<(String, String)> = result.columns.iter().map(|c| (c.name.clone(), c.ty.display_name())).collect();
-    let columns = serde_json::to_string(&columns).map_err(|e| QueryError::new(GENERIC_INTERNAL_ERROR, e.to_string()))?;
+    let columns =
+        serde_json::to_string(&columns).map_err(|e| QueryError::new(GENERIC_INTERNAL_ERROR, e.to_string()))?;
     transaction(resolver.connection, || {
         resolver
             .connection
             .execute(
-                &format!("INSERT OR REPLACE INTO {}.\"$views\" VALUES (?1, ?2, ?3, ?4, ?5, ?6)", quote_ident(&name.catalog)),
-                rusqlite::params![name.schema, name.table, sql.trim(), env.session_catalog, env.session_schema, columns],
+                &format!(
+                    "INSERT OR REPLACE INTO {}.\"$views\" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    quote_ident(&name.catalog)
+                ),
+                rusqlite::params![
+                    name.schema,
+                    name.table,
+                    sql.trim(),
+                    env.session_catalog,
+                    env.session_schema,
+                    columns
+                ],
             )
             .map_err(internal)?;
         if let Some(text) = comment {

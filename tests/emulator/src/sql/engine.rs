@@ -168,11 +168,13 @@ fn load_tpch(connection: &Connection) -> rusqlite::Result<()> {
         qualified("tpch", "tiny", "nation"),
         qualified("tpch", "tiny", "region"),
     ))?;
-    let mut nation = connection.prepare(&format!("INSERT INTO {} VALUES (?1, ?2, ?3, ?4)", qualified("tpch", "tiny", "nation")))?;
+    let mut nation =
+        connection.prepare(&format!("INSERT INTO {} VALUES (?1, ?2, ?3, ?4)", qualified("tpch", "tiny", "nation")))?;
     for (key, name, region, comment) in tpch::NATION {
         nation.execute(rusqlite::params![key, name, region, comment])?;
     }
-    let mut region = connection.prepare(&format!("INSERT INTO {} VALUES (?1, ?2, ?3)", qualified("tpch", "tiny", "region")))?;
+    let mut region =
+        connection.prepare(&format!("INSERT INTO {} VALUES (?1, ?2, ?3)", qualified("tpch", "tiny", "region")))?;
     for (key, name, comment) in tpch::REGION {
         region.execute(rusqlite::params![key, name, comment])?;
     }

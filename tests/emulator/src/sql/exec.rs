@@ -140,7 +140,9 @@ pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, Quer
         Statement::Rollback => Ok(Outcome::Rollback),
         Statement::SetSession { name, value } => statements::set_session(name, value, env),
         Statement::ResetSession { name, location } => statements::reset_session(name, *location, env),
-        Statement::Use { catalog, schema, location } => statements::use_schema(catalog.as_ref(), schema, *location, env),
+        Statement::Use { catalog, schema, location } => {
+            statements::use_schema(catalog.as_ref(), schema, *location, env)
+        }
         Statement::Prepare { name, statement, sql } => statements::prepare_statement(name, statement, sql),
         Statement::Deallocate { name } => statements::deallocate(name, env),
         Statement::Unsupported { kind } => Err(QueryError::at(
@@ -152,7 +154,10 @@ pub fn execute(statement: &Statement, env: &Environment) -> Result<Outcome, Quer
             NOT_SUPPORTED,
             "EXECUTE must be resolved by sql::prepare before execution in the Trino coordinator emulator",
         )),
-        Statement::CreateView { .. } | Statement::CommentOnView { .. } | Statement::RenameView { .. } | Statement::Sql(_) => {
+        Statement::CreateView { .. }
+        | Statement::CommentOnView { .. }
+        | Statement::RenameView { .. }
+        | Statement::Sql(_) => {
             let connection = env.engine.lock();
             ddl::execute(statement, env, &connection)
         }
@@ -223,7 +228,10 @@ pub fn engine_error(error: rusqlite::Error, node: &impl Visit) -> QueryError {
         return at(AMBIGUOUS_NAME, &name, format!("Column '{}' is ambiguous", column.to_lowercase()));
     }
     if message.starts_with("no such function: sequence") {
-        return QueryError::new(NOT_SUPPORTED, "Not supported by the Trino coordinator emulator: arrays (sequence outside UNNEST)");
+        return QueryError::new(
+            NOT_SUPPORTED,
+            "Not supported by the Trino coordinator emulator: arrays (sequence outside UNNEST)",
+        );
     }
     if message.contains("database is locked") || message.contains("disk I/O") {
         return QueryError::new(GENERIC_INTERNAL_ERROR, format!("Catalog storage: {message}"));
@@ -248,7 +256,11 @@ pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection)
     let node = env.node();
     let constants = env.constants()?;
     if let Some(location) = wildcard_without_from(query) {
-        return Err(QueryError::at(GENERIC_USER_ERROR, location, "SELECT * not allowed in queries without FROM clause"));
+        return Err(QueryError::at(
+            GENERIC_USER_ERROR,
+            location,
+            "SELECT * not allowed in queries without FROM clause",
+        ));
     }
     super::analysis::check(query)?;
     let mut translator = Translator::new(&resolver, &node, &constants);

@@ -4,8 +4,8 @@
 //! of `sequence`. Errors travel through SQLite as `TRINO:<CODE>:<message>`.
 
 use super::error::{ErrorCode, QueryError, DIVISION_BY_ZERO, INVALID_CAST_ARGUMENT, INVALID_FUNCTION_ARGUMENT};
-use super::typing::parse_type;
 use super::types::Type;
+use super::typing::parse_type;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
@@ -97,9 +97,9 @@ pub fn cast(value: Sql, target: &Type) -> Result<Sql, QueryError> {
         Type::Double | Type::Real => match &value {
             Sql::Integer(i) => Sql::Real(*i as f64),
             Sql::Real(r) => Sql::Real(*r),
-            Sql::Text(_) => Sql::Real(
-                text_of(&value).unwrap_or_default().parse::<f64>().map_err(|_| cast_error(&value, target))?,
-            ),
+            Sql::Text(_) => {
+                Sql::Real(text_of(&value).unwrap_or_default().parse::<f64>().map_err(|_| cast_error(&value, target))?)
+            }
             _ => return Err(cast_error(&value, target)),
         },
         Type::Decimal { precision, scale } => {
@@ -238,9 +238,15 @@ mod tests {
     fn casts_follow_trino() {
         assert_eq!(cast(Sql::Real(1.5), &Type::Integer).ok(), Some(Sql::Integer(2)));
         assert_eq!(cast(Sql::Text(" 12 ".into()), &Type::Bigint).ok(), Some(Sql::Integer(12)));
-        assert_eq!(cast(Sql::Text("x".into()), &Type::Integer).err().map(|e| e.message), Some("Cannot cast 'x' to INTEGER".into()));
+        assert_eq!(
+            cast(Sql::Text("x".into()), &Type::Integer).err().map(|e| e.message),
+            Some("Cannot cast 'x' to INTEGER".into())
+        );
         assert!(cast(Sql::Integer(3_000_000_000), &Type::Integer).is_err());
-        assert_eq!(cast(Sql::Text("2020-01-02".into()), &Type::Timestamp(3)).ok(), Some(Sql::Text("2020-01-02 00:00:00.000".into())));
+        assert_eq!(
+            cast(Sql::Text("2020-01-02".into()), &Type::Timestamp(3)).ok(),
+            Some(Sql::Text("2020-01-02 00:00:00.000".into()))
+        );
         assert_eq!(cast(Sql::Text("true".into()), &Type::Boolean).ok(), Some(Sql::Integer(1)));
         assert_eq!(cast(Sql::Real(1.234), &Type::Decimal { precision: 3, scale: 2 }).ok(), Some(Sql::Real(1.23)));
     }

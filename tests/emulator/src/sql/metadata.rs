@@ -40,7 +40,9 @@ pub fn columns(virtual_: &Virtual) -> Vec<(&'static str, Type)> {
             ("comment", v()),
             ("extra_info", v()),
         ],
-        Virtual::Views(_) => vec![("table_catalog", v()), ("table_schema", v()), ("table_name", v()), ("view_definition", v())],
+        Virtual::Views(_) => {
+            vec![("table_catalog", v()), ("table_schema", v()), ("table_name", v()), ("view_definition", v())]
+        }
         Virtual::Nodes => vec![
             ("node_id", v()),
             ("http_uri", v()),
@@ -61,7 +63,9 @@ pub fn columns(virtual_: &Virtual) -> Vec<(&'static str, Type)> {
             ("comment", v()),
             ("definition", v()),
         ],
-        Virtual::TableComments => vec![("catalog_name", v()), ("schema_name", v()), ("table_name", v()), ("comment", v())],
+        Virtual::TableComments => {
+            vec![("catalog_name", v()), ("schema_name", v()), ("table_name", v()), ("comment", v())]
+        }
     }
 }
 
@@ -70,7 +74,13 @@ fn text(value: impl Into<String>) -> Sql {
 }
 
 /// The columns of any relation, for `information_schema.columns`.
-fn relation_columns(resolver: &Resolver<'_>, catalog: &str, schema: &str, table: &str, view: bool) -> Result<Vec<(String, Type)>, QueryError> {
+fn relation_columns(
+    resolver: &Resolver<'_>,
+    catalog: &str,
+    schema: &str,
+    table: &str,
+    view: bool,
+) -> Result<Vec<(String, Type)>, QueryError> {
     if schema == "information_schema" {
         let virtual_ = match table {
             "schemata" => Virtual::Schemata(catalog.into()),
@@ -90,7 +100,12 @@ fn relation_columns(resolver: &Resolver<'_>, catalog: &str, schema: &str, table:
         return Ok(columns(&virtual_).into_iter().map(|(n, t)| (n.to_string(), t)).collect());
     }
     if view {
-        let name = Name { catalog: catalog.into(), schema: schema.into(), table: table.into(), location: super::error::Location { line: 1, column: 1 } };
+        let name = Name {
+            catalog: catalog.into(),
+            schema: schema.into(),
+            table: table.into(),
+            location: super::error::Location { line: 1, column: 1 },
+        };
         return Ok(resolver.view(&name)?.map(|v| v.columns).unwrap_or_default());
     }
     resolver.table_columns(catalog, schema, table)
@@ -112,7 +127,9 @@ fn rows(resolver: &Resolver<'_>, virtual_: &Virtual, node: &Node) -> Result<Vec<
             let mut out = Vec::new();
             for (schema, table, view) in resolver.relations(catalog)? {
                 let comments = column_comments(resolver, catalog, &schema, &table)?;
-                for (position, (column, ty)) in relation_columns(resolver, catalog, &schema, &table, view)?.into_iter().enumerate() {
+                for (position, (column, ty)) in
+                    relation_columns(resolver, catalog, &schema, &table, view)?.into_iter().enumerate()
+                {
                     let comment = comments.iter().find(|(c, _)| *c == column).and_then(|(_, t)| t.clone());
                     out.push(vec![
                         text(catalog.as_str()),
@@ -134,7 +151,12 @@ fn rows(resolver: &Resolver<'_>, virtual_: &Virtual, node: &Node) -> Result<Vec<
             let mut out = Vec::new();
             for (schema, table, view) in resolver.relations(catalog)? {
                 if view {
-                    let name = Name { catalog: catalog.clone(), schema: schema.clone(), table: table.clone(), location: super::error::Location { line: 1, column: 1 } };
+                    let name = Name {
+                        catalog: catalog.clone(),
+                        schema: schema.clone(),
+                        table: table.clone(),
+                        location: super::error::Location { line: 1, column: 1 },
+                    };
                     let sql = resolver.view(&name)?.map(|v| v.sql).unwrap_or_default();
                     out.push(vec![text(catalog.as_str()), text(schema), text(table), text(sql)]);
                 }
@@ -176,32 +198,49 @@ fn rows(resolver: &Resolver<'_>, virtual_: &Virtual, node: &Node) -> Result<Vec<
 }
 
 /// The comments of a relation: ("" for the relation itself, or a column name, comment).
-fn column_comments(resolver: &Resolver<'_>, catalog: &str, schema: &str, table: &str) -> Result<Vec<(String, Option<String>)>, QueryError> {
+fn column_comments(
+    resolver: &Resolver<'_>,
+    catalog: &str,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<(String, Option<String>)>, QueryError> {
     if !matches!(resolver.engine.kind(catalog), Some(super::engine::CatalogKind::Shared(_))) {
         return Ok(Vec::new());
     }
     let mut statement = resolver
         .connection
-        .prepare(&format!("SELECT column_name, comment FROM \"{catalog}\".\"$comments\" WHERE schema = ?1 AND name = ?2"))
+        .prepare(&format!(
+            "SELECT column_name, comment FROM \"{catalog}\".\"$comments\" WHERE schema = ?1 AND name = ?2"
+        ))
         .map_err(internal)?;
     let rows = statement.query_map([schema, table], |row| Ok((row.get(0)?, row.get(1)?))).map_err(internal)?;
     rows.collect::<Result<_, _>>().map_err(internal)
 }
 
 /// Makes the temp table for one metadata table; returns its SQLite name.
-pub fn materialize(resolver: &Resolver<'_>, name: &Name, virtual_: &Virtual, node: &Node) -> Result<String, QueryError> {
+pub fn materialize(
+    resolver: &Resolver<'_>,
+    name: &Name,
+    virtual_: &Virtual,
+    node: &Node,
+) -> Result<String, QueryError> {
     let name_only = virtual_table(name);
     let table = format!("temp.{}", quote_ident(&name_only));
     let definition: Vec<String> =
         columns(virtual_).iter().map(|(n, t)| format!("{} {}", quote_ident(n), t.sqlite_declaration())).collect();
     resolver
         .connection
-        .execute_batch(&format!("DROP TABLE IF EXISTS {table}; CREATE TEMP TABLE {}({});", quote_ident(&name_only), definition.join(", ")))
+        .execute_batch(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TEMP TABLE {}({});",
+            quote_ident(&name_only),
+            definition.join(", ")
+        ))
         .map_err(internal)?;
     let found = rows(resolver, virtual_, node)?;
     if let Some(first) = found.first() {
         let marks = vec!["?"; first.len()].join(", ");
-        let mut insert = resolver.connection.prepare(&format!("INSERT INTO {table} VALUES ({marks})")).map_err(internal)?;
+        let mut insert =
+            resolver.connection.prepare(&format!("INSERT INTO {table} VALUES ({marks})")).map_err(internal)?;
         for row in found {
             insert.execute(rusqlite::params_from_iter(row)).map_err(internal)?;
         }

@@ -49,7 +49,10 @@ pub struct ViewDefinition {
 #[derive(Clone, Debug)]
 pub enum Object {
     /// A stored table: its SQLite database and table name.
-    Table { database: String, table: String },
+    Table {
+        database: String,
+        table: String,
+    },
     View(ViewDefinition),
     Virtual(Virtual),
 }
@@ -81,11 +84,17 @@ impl Resolver<'_> {
             [table] => {
                 let catalog = self.session_catalog.clone().ok_or_else(missing_catalog)?;
                 let schema = self.session_schema.clone().ok_or_else(|| {
-                    QueryError::at(MISSING_SCHEMA_NAME, location, "Schema must be specified when session schema is not set")
+                    QueryError::at(
+                        MISSING_SCHEMA_NAME,
+                        location,
+                        "Schema must be specified when session schema is not set",
+                    )
                 })?;
                 (catalog, schema, table.clone())
             }
-            [schema, table] => (self.session_catalog.clone().ok_or_else(missing_catalog)?, schema.clone(), table.clone()),
+            [schema, table] => {
+                (self.session_catalog.clone().ok_or_else(missing_catalog)?, schema.clone(), table.clone())
+            }
             [catalog, schema, table] => (catalog.clone(), schema.clone(), table.clone()),
             _ => return Err(QueryError::at(SYNTAX_ERROR, location, format!("Too many dots in table name: {name}"))),
         };
@@ -100,7 +109,11 @@ impl Resolver<'_> {
         match lower.as_slice() {
             [schema] => {
                 let catalog = self.session_catalog.clone().ok_or_else(|| {
-                    QueryError::at(MISSING_CATALOG_NAME, location, "Catalog must be specified when session catalog is not set")
+                    QueryError::at(
+                        MISSING_CATALOG_NAME,
+                        location,
+                        "Catalog must be specified when session catalog is not set",
+                    )
                 })?;
                 Ok((catalog, schema.clone(), location))
             }
@@ -119,7 +132,9 @@ impl Resolver<'_> {
     pub fn schemas(&self, catalog: &str) -> Result<Vec<String>, QueryError> {
         let mut schemas: Vec<String> = match self.engine.kind(catalog) {
             None => Vec::new(),
-            Some(CatalogKind::System) => ["information_schema", "jdbc", "metadata", "runtime"].map(String::from).to_vec(),
+            Some(CatalogKind::System) => {
+                ["information_schema", "jdbc", "metadata", "runtime"].map(String::from).to_vec()
+            }
             Some(CatalogKind::Tpch) => tpch::SCHEMAS.iter().map(|s| s.to_string()).collect(),
             Some(CatalogKind::Empty) => vec!["information_schema".into()],
             Some(CatalogKind::Shared(_)) => {
@@ -171,9 +186,12 @@ impl Resolver<'_> {
                 out.push(("tiny".into(), "region".into(), false));
             }
             Some(CatalogKind::System) => {
-                for (schema, table) in
-                    [("metadata", "catalogs"), ("metadata", "materialized_views"), ("metadata", "table_comments"), ("runtime", "nodes")]
-                {
+                for (schema, table) in [
+                    ("metadata", "catalogs"),
+                    ("metadata", "materialized_views"),
+                    ("metadata", "table_comments"),
+                    ("runtime", "nodes"),
+                ] {
                     out.push((schema.into(), table.into(), false));
                 }
             }
@@ -189,7 +207,7 @@ impl Resolver<'_> {
     pub fn table_columns(&self, catalog: &str, schema: &str, table: &str) -> Result<Vec<(String, Type)>, QueryError> {
         let mut statement = self
             .connection
-            .prepare(&format!("SELECT name, type FROM pragma_table_info(?1, ?2) ORDER BY cid"))
+            .prepare("SELECT name, type FROM pragma_table_info(?1, ?2) ORDER BY cid")
             .map_err(internal)?;
         let rows = statement
             .query_map([format!("{schema}/{table}"), catalog.to_string()], |row| {
@@ -226,10 +244,7 @@ impl Resolver<'_> {
                 sql,
                 context_catalog,
                 context_schema,
-                columns: columns
-                    .into_iter()
-                    .map(|(n, t)| (n, parse_type(&t).unwrap_or(Type::Varchar(None))))
-                    .collect(),
+                columns: columns.into_iter().map(|(n, t)| (n, parse_type(&t).unwrap_or(Type::Varchar(None)))).collect(),
             }
         }))
     }
@@ -266,7 +281,11 @@ impl Resolver<'_> {
                 "tables" => Virtual::Tables(catalog),
                 "columns" => Virtual::Columns(catalog),
                 "views" => Virtual::Views(catalog),
-                "applicable_roles" | "enabled_roles" | "roles" | "table_privileges" | "role_authorization_descriptors" => {
+                "applicable_roles"
+                | "enabled_roles"
+                | "roles"
+                | "table_privileges"
+                | "role_authorization_descriptors" => {
                     return Err(QueryError::at(
                         NOT_SUPPORTED,
                         location,

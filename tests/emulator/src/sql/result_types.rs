@@ -7,7 +7,7 @@
 
 use super::exec::{unreachable_expr, Environment};
 use super::names::Resolver;
-use super::translate::{Translator};
+use super::translate::Translator;
 use super::types::Type;
 use super::typing::{infer, parse_type, super_type};
 use rusqlite::Connection;
@@ -25,8 +25,11 @@ pub struct Context<'a> {
     pub depth: usize,
 }
 
-/// The result columns of a query and their types (None: unknown), without running it.
-fn column_types(query: &ast::Query, context: &Context<'_>) -> Vec<(String, Option<Type>)> {
+/// Result columns: name and type (None: unknown).
+type Columns = Vec<(String, Option<Type>)>;
+
+/// The result columns of a query and their types, without running it.
+fn column_types(query: &ast::Query, context: &Context<'_>) -> Columns {
     let resolver: Resolver<'_> = context.env.resolver(context.connection);
     let node = context.env.node();
     let Ok(constants) = context.env.constants() else { return Vec::new() };
@@ -54,13 +57,11 @@ fn column_types(query: &ast::Query, context: &Context<'_>) -> Vec<(String, Optio
 /// The relations of a SELECT's FROM clause that are queries: alias → a query
 /// returning their columns (a subquery, or `WITH … SELECT * FROM cte`).
 fn query_relations(original: &ast::Query, select: &ast::Select) -> Vec<(String, ast::Query)> {
-    let ctes: Vec<String> = original
-        .with
-        .iter()
-        .flat_map(|w| w.cte_tables.iter().map(|c| c.alias.name.value.to_lowercase()))
-        .collect();
+    let ctes: Vec<String> =
+        original.with.iter().flat_map(|w| w.cte_tables.iter().map(|c| c.alias.name.value.to_lowercase())).collect();
     let mut out = Vec::new();
-    let factors = select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+    let factors =
+        select.from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
     for factor in factors {
         match factor {
             TableFactor::Derived { subquery, alias: Some(alias), .. } if alias.columns.is_empty() => {
@@ -112,7 +113,9 @@ pub fn inferred_types(
         }
         return out;
     }
-    if let (SetExpr::Query(inner), SetExpr::Query(translated_inner)) = (original.body.as_ref(), translated.body.as_ref()) {
+    if let (SetExpr::Query(inner), SetExpr::Query(translated_inner)) =
+        (original.body.as_ref(), translated.body.as_ref())
+    {
         return inferred_types(inner, translated_inner, context, declared);
     }
     let SetExpr::Select(select) = original.body.as_ref() else { return out };
@@ -159,7 +162,7 @@ pub fn inferred_types(
         // 2. Columns of subqueries and WITH queries, typed in turn.
         let unresolved: Vec<&Expr> = references.iter().filter(|r| !known.contains_key(&r.to_string())).collect();
         if !unresolved.is_empty() && context.depth < MAX_DEPTH {
-            let relations: Vec<(String, Vec<(String, Option<Type>)>)> = query_relations(original, select)
+            let relations: Vec<(String, Columns)> = query_relations(original, select)
                 .into_iter()
                 .map(|(alias, query)| (alias, column_types(&query, context)))
                 .collect();
@@ -167,10 +170,10 @@ pub fn inferred_types(
                 let Some(parts) = reference_parts(reference) else { continue };
                 let Some(column) = parts.last() else { continue };
                 let qualifier = (parts.len() >= 2).then(|| parts[parts.len() - 2].clone());
-                let found = relations
-                    .iter()
-                    .filter(|(alias, _)| qualifier.as_ref().is_none_or(|q| q == alias))
-                    .find_map(|(_, columns)| columns.iter().find(|(name, _)| name == column).and_then(|(_, ty)| ty.clone()));
+                let found =
+                    relations.iter().filter(|(alias, _)| qualifier.as_ref().is_none_or(|q| q == alias)).find_map(
+                        |(_, columns)| columns.iter().find(|(name, _)| name == column).and_then(|(_, ty)| ty.clone()),
+                    );
                 if let Some(ty) = found {
                     known.insert(reference.to_string(), ty);
                 }
@@ -186,7 +189,8 @@ pub fn inferred_types(
     };
     for (index, expr) in exprs.iter().enumerate() {
         if declared.get(index).is_some_and(Option::is_none) {
-            out[index] = infer(expr, &|reference| known.get(&reference.to_string()).cloned().or_else(|| view_type(reference)));
+            out[index] =
+                infer(expr, &|reference| known.get(&reference.to_string()).cloned().or_else(|| view_type(reference)));
         }
     }
     out

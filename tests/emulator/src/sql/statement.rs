@@ -18,26 +18,64 @@ pub enum Statement {
     Sql(Box<ast::Statement>),
     /// `CREATE [OR REPLACE] VIEW name [COMMENT '…'] [SECURITY …] AS query`:
     /// `sql` is the query's text, kept as written (Trino stores view text).
-    CreateView { name: ObjectName, or_replace: bool, comment: Option<String>, sql: String, location: Location },
+    CreateView {
+        name: ObjectName,
+        or_replace: bool,
+        comment: Option<String>,
+        sql: String,
+        location: Location,
+    },
     /// `ALTER VIEW name RENAME TO new_name`.
-    RenameView { from: ObjectName, to: ObjectName },
+    RenameView {
+        from: ObjectName,
+        to: ObjectName,
+    },
     /// `COMMENT ON VIEW name IS '…' | NULL`.
-    CommentOnView { name: ObjectName, comment: Option<String> },
-    ShowCatalogs { like: Option<String> },
+    CommentOnView {
+        name: ObjectName,
+        comment: Option<String>,
+    },
+    ShowCatalogs {
+        like: Option<String>,
+    },
     StartTransaction,
     Commit,
     Rollback,
-    SetSession { name: Vec<Ident>, value: Expr },
-    ResetSession { name: Vec<Ident>, location: Location },
-    Use { catalog: Option<Ident>, schema: Ident, location: Location },
+    SetSession {
+        name: Vec<Ident>,
+        value: Box<Expr>,
+    },
+    ResetSession {
+        name: Vec<Ident>,
+        location: Location,
+    },
+    Use {
+        catalog: Option<Ident>,
+        schema: Ident,
+        location: Location,
+    },
     /// `PREPARE name FROM statement`; `sql` is the statement's text.
-    Prepare { name: Ident, statement: Box<Statement>, sql: String },
-    Execute { name: Ident, parameters: Vec<Expr> },
-    ExecuteImmediate { sql: String, parameters: Vec<Expr> },
-    Deallocate { name: Ident },
+    Prepare {
+        name: Ident,
+        statement: Box<Statement>,
+        sql: String,
+    },
+    Execute {
+        name: Ident,
+        parameters: Vec<Expr>,
+    },
+    ExecuteImmediate {
+        sql: String,
+        parameters: Vec<Expr>,
+    },
+    Deallocate {
+        name: Ident,
+    },
     /// Trino SQL the emulator knows but does not run (`SET ROLE`, `SET TIME ZONE`…):
     /// it fails with NOT_SUPPORTED when executed, as Trino parses it fine.
-    Unsupported { kind: String },
+    Unsupported {
+        kind: String,
+    },
 }
 
 impl Statement {
@@ -70,7 +108,10 @@ impl Statement {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            Statement::Sql(_) | Statement::CreateView { .. } | Statement::CommentOnView { .. } | Statement::RenameView { .. }
+            Statement::Sql(_)
+                | Statement::CreateView { .. }
+                | Statement::CommentOnView { .. }
+                | Statement::RenameView { .. }
         )
     }
 }
@@ -202,7 +243,8 @@ fn special(parser: &mut Parser<'_>, sql: &str) -> Result<Option<Statement>, Pars
         parser.next_token();
         return Ok(Some(Statement::Deallocate { name: parser.parse_identifier()? }));
     }
-    for form in [&["SET", "SESSION", "AUTHORIZATION"][..], &["SET", "ROLE"], &["SET", "TIME", "ZONE"], &["SET", "PATH"]] {
+    for form in [&["SET", "SESSION", "AUTHORIZATION"][..], &["SET", "ROLE"], &["SET", "TIME", "ZONE"], &["SET", "PATH"]]
+    {
         if words_ahead(parser, form) {
             while parser.next_token().token != Token::EOF {}
             return Ok(Some(Statement::Unsupported { kind: "SET".into() }));
@@ -214,7 +256,7 @@ fn special(parser: &mut Parser<'_>, sql: &str) -> Result<Option<Statement>, Pars
         let name = parser.parse_object_name(false)?;
         parser.expect_token(&Token::Eq)?;
         let value = parser.parse_expr()?;
-        return Ok(Some(Statement::SetSession { name: idents(name), value }));
+        return Ok(Some(Statement::SetSession { name: idents(name), value: Box::new(value) }));
     }
     if word(parser, "USE") {
         let name = idents(parser.parse_object_name(false)?);

@@ -105,7 +105,11 @@ pub fn prepare(statement: Statement, env: &Environment) -> Result<Statement, Que
     }
     for parameter in &parameters {
         if let Some(location) = column_reference(parameter) {
-            return Err(QueryError::at(EXPRESSION_NOT_CONSTANT, location, "Constant expression cannot contain column references"));
+            return Err(QueryError::at(
+                EXPRESSION_NOT_CONSTANT,
+                location,
+                "Constant expression cannot contain column references",
+            ));
         }
     }
     if !parameters.is_empty() {
@@ -152,7 +156,10 @@ pub fn set_session(name: &[Ident], value: &Expr, env: &Environment) -> Result<Ou
     }
     .replace("NULL", "null");
     let unable = |raw: &str| {
-        QueryError::new(INVALID_SESSION_PROPERTY, format!("Unable to set session property '{full}' to '{shown}': {raw}"))
+        QueryError::new(
+            INVALID_SESSION_PROPERTY,
+            format!("Unable to set session property '{full}' to '{shown}': {raw}"),
+        )
     };
     if column_reference(value).is_some() {
         return Err(unable("Constant expression cannot contain column references"));
@@ -227,12 +234,8 @@ pub fn use_schema(
         return Err(QueryError::new(CATALOG_NOT_FOUND, format!("Catalog '{catalog}' not found")));
     }
     let connection = env.engine.lock();
-    let resolver = Resolver {
-        engine: &env.engine,
-        connection: &connection,
-        session_catalog: None,
-        session_schema: None,
-    };
+    let resolver =
+        Resolver { engine: &env.engine, connection: &connection, session_catalog: None, session_schema: None };
     if !resolver.schema_exists(&catalog, &schema)? {
         return Err(QueryError::new(NOT_FOUND, format!("Schema does not exist: {catalog}.{schema}")));
     }

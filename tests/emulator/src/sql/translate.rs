@@ -12,8 +12,8 @@ use super::statement::{location_of, parse, Statement};
 use super::types::Type;
 use super::typing::parse_type;
 use sqlparser::ast::{
-    self, Visit, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
-    SetExpr, TableAlias, TableFactor, VisitMut, VisitorMut,
+    self, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
+    SetExpr, TableAlias, TableFactor, Visit, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
@@ -127,7 +127,9 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
 fn sqlite_query(text: &str) -> Result<Query, QueryError> {
     match Parser::new(&GenericDialect {}).try_with_sql(text).and_then(|mut p| p.parse_query()) {
         Ok(query) => Ok(*query),
-        Err(error) => Err(QueryError::new(GENERIC_INTERNAL_ERROR, format!("emulator translation failed: {error}: {text}"))),
+        Err(error) => {
+            Err(QueryError::new(GENERIC_INTERNAL_ERROR, format!("emulator translation failed: {error}: {text}")))
+        }
     }
 }
 
@@ -147,9 +149,7 @@ pub fn output_name(item: &SelectItem, index: usize) -> Option<String> {
 /// The output column names of a translated query body (None with wildcards).
 fn body_names(body: &SetExpr) -> Option<Vec<String>> {
     match body {
-        SetExpr::Select(select) => {
-            select.projection.iter().enumerate().map(|(i, item)| output_name(item, i)).collect()
-        }
+        SetExpr::Select(select) => select.projection.iter().enumerate().map(|(i, item)| output_name(item, i)).collect(),
         SetExpr::Values(values) => {
             values.rows.first().map(|row| (1..=row.len()).map(|i| format!("column{i}")).collect())
         }
@@ -222,12 +222,18 @@ impl Translator<'_> {
         let alias = alias.clone().unwrap_or(TableAlias { name: quoted(&resolved.table), columns: Vec::new() });
         match object {
             Object::Table { database, table } => {
-                *name = ObjectName(vec![ObjectNamePart::Identifier(quoted(&database)), ObjectNamePart::Identifier(quoted(&table))]);
+                *name = ObjectName(vec![
+                    ObjectNamePart::Identifier(quoted(&database)),
+                    ObjectNamePart::Identifier(quoted(&table)),
+                ]);
                 self.set_alias(factor, alias)
             }
             Object::Virtual(virtual_) => {
                 let table = materialize(self.resolver, &resolved, &virtual_, self.node)?;
-                *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("temp")), ObjectNamePart::Identifier(quoted(&table))]);
+                *name = ObjectName(vec![
+                    ObjectNamePart::Identifier(Ident::new("temp")),
+                    ObjectNamePart::Identifier(quoted(&table)),
+                ]);
                 self.set_alias(factor, alias)
             }
             Object::View(view) => {
@@ -239,7 +245,11 @@ impl Translator<'_> {
                     ));
                 }
                 let Statement::Query(query) = parse(&view.sql).map_err(|e| {
-                    QueryError::at(INVALID_VIEW, resolved.location, format!("Failed analyzing stored view '{resolved}': {}", e.message))
+                    QueryError::at(
+                        INVALID_VIEW,
+                        resolved.location,
+                        format!("Failed analyzing stored view '{resolved}': {}", e.message),
+                    )
                 })?
                 else {
                     return Err(QueryError::at(INVALID_VIEW, resolved.location, format!("Invalid view '{resolved}'")));
@@ -284,25 +294,42 @@ impl Translator<'_> {
         if inner.len() != alias.columns.len() {
             return Err(QueryError::new(
                 MISMATCHED_COLUMN_ALIASES,
-                format!("Column alias list has {} entries but '{}' has {} columns available", alias.columns.len(), alias.name.value, inner.len()),
+                format!(
+                    "Column alias list has {} entries but '{}' has {} columns available",
+                    alias.columns.len(),
+                    alias.name.value,
+                    inner.len()
+                ),
             ));
         }
         let projection: Vec<String> = inner
             .iter()
             .zip(&alias.columns)
-            .map(|(from, to)| format!("\"{}\" AS \"{}\"", from.replace('"', "\"\""), to.name.value.to_lowercase().replace('"', "\"\"")))
+            .map(|(from, to)| {
+                format!(
+                    "\"{}\" AS \"{}\"",
+                    from.replace('"', "\"\""),
+                    to.name.value.to_lowercase().replace('"', "\"\"")
+                )
+            })
             .collect();
         let wrapped = sqlite_query(&format!("SELECT {} FROM ({subquery})", projection.join(", ")))?;
-        *subquery = Box::new(wrapped);
+        **subquery = wrapped;
         alias.columns.clear();
         Ok(())
     }
 
     /// `UNNEST(sequence(a, b[, step])) AS t(x)` → a recursive CTE.
     fn unnest(&mut self, factor: &mut TableFactor) -> Result<(), QueryError> {
-        let TableFactor::UNNEST { alias, array_exprs, with_offset, with_ordinality, .. } = factor else { return Ok(()) };
+        let TableFactor::UNNEST { alias, array_exprs, with_offset, with_ordinality, .. } = factor else {
+            return Ok(());
+        };
         let sequence = match array_exprs.as_slice() {
-            [Expr::Function(f)] if f.name.to_string().eq_ignore_ascii_case("sequence") && !*with_offset && !*with_ordinality => f,
+            [Expr::Function(f)]
+                if f.name.to_string().eq_ignore_ascii_case("sequence") && !*with_offset && !*with_ordinality =>
+            {
+                f
+            }
             _ => return Err(not_supported(None, "UNNEST of anything but sequence(start, stop[, step])")),
         };
         let args = function_exprs(sequence);
@@ -312,10 +339,8 @@ impl Translator<'_> {
             _ => return Err(QueryError::new(FUNCTION_NOT_FOUND, "Unexpected parameters for function sequence")),
         };
         let name = alias.as_ref().map_or("unnest".to_string(), |a| a.name.value.clone());
-        let column = alias
-            .as_ref()
-            .and_then(|a| a.columns.first())
-            .map_or("_col0".to_string(), |c| c.name.value.to_lowercase());
+        let column =
+            alias.as_ref().and_then(|a| a.columns.first()).map_or("_col0".to_string(), |c| c.name.value.to_lowercase());
         let text = format!(
             "WITH RECURSIVE \"$sequence\"(x) AS (SELECT trino_sequence_check({start}, {stop}, {step}) \
              UNION ALL SELECT x + ({step}) FROM \"$sequence\" \
@@ -385,7 +410,11 @@ impl Translator<'_> {
             Expr::Function(_) => self.function(expr)?,
             Expr::Cast { kind, expr: inner, data_type, .. } => {
                 let ty = parse_type(&data_type.to_string())?;
-                let name = if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) { "trino_try_cast" } else { "trino_cast" };
+                let name = if matches!(kind, ast::CastKind::TryCast | ast::CastKind::SafeCast) {
+                    "trino_try_cast"
+                } else {
+                    "trino_cast"
+                };
                 *expr = call(name, vec![(**inner).clone(), string(&ty.display_name())]);
             }
             Expr::TypedString { data_type, value, .. } => {
@@ -401,19 +430,26 @@ impl Translator<'_> {
                 *expr = call(name, vec![(**left).clone(), (**right).clone()]);
             }
             Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
-                let mut args = vec![(**inner).clone(), substring_from.as_deref().cloned().unwrap_or_else(|| sqlite_expr_or_one())];
+                let mut args =
+                    vec![(**inner).clone(), substring_from.as_deref().cloned().unwrap_or_else(sqlite_expr_or_one)];
                 if let Some(length) = substring_for {
                     args.push((**length).clone());
                 }
                 *expr = call("substr", args);
             }
             Expr::Value(value) if matches!(value.value, ast::Value::Placeholder(_)) => {
-                return Err(QueryError::new(INVALID_PARAMETER_USAGE, "Incorrect number of parameters: expected 1 but found 0"));
+                return Err(QueryError::new(
+                    INVALID_PARAMETER_USAGE,
+                    "Incorrect number of parameters: expected 1 but found 0",
+                ));
             }
             Expr::Value(value)
                 if !matches!(
                     value.value,
-                    ast::Value::Number(..) | ast::Value::SingleQuotedString(_) | ast::Value::Boolean(_) | ast::Value::Null
+                    ast::Value::Number(..)
+                        | ast::Value::SingleQuotedString(_)
+                        | ast::Value::Boolean(_)
+                        | ast::Value::Null
                 ) =>
             {
                 return Err(not_supported(None, format!("literal {value}")));

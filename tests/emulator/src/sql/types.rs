@@ -92,7 +92,13 @@ impl Type {
     pub fn is_numeric(&self) -> bool {
         matches!(
             self,
-            Type::Tinyint | Type::Smallint | Type::Integer | Type::Bigint | Type::Real | Type::Double | Type::Decimal { .. }
+            Type::Tinyint
+                | Type::Smallint
+                | Type::Integer
+                | Type::Bigint
+                | Type::Real
+                | Type::Double
+                | Type::Decimal { .. }
         )
     }
 

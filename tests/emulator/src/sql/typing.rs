@@ -41,10 +41,22 @@ pub fn parse_type(text: &str) -> Result<Type, QueryError> {
         ("timestamp with time zone", [p]) if *p <= 12 => Type::TimestampWithTimeZone(*p),
         ("unknown", []) => Type::Unknown,
         (
-            "char" | "varbinary" | "json" | "time" | "time with time zone" | "uuid" | "ipaddress" | "array" | "map"
-            | "row" | "interval day to second" | "interval year to month",
+            "char"
+            | "varbinary"
+            | "json"
+            | "time"
+            | "time with time zone"
+            | "uuid"
+            | "ipaddress"
+            | "array"
+            | "map"
+            | "row"
+            | "interval day to second"
+            | "interval year to month",
             _,
-        ) => return Err(QueryError::new(NOT_SUPPORTED, format!("Type not supported by the emulator: {}", text.trim()))),
+        ) => {
+            return Err(QueryError::new(NOT_SUPPORTED, format!("Type not supported by the emulator: {}", text.trim())))
+        }
         _ => return Err(unknown()),
     })
 }
@@ -63,18 +75,25 @@ fn decimal(precision: u32, scale: u32) -> Result<Type, QueryError> {
 /// '2020-01-02 03:04:05.000000'` timestamp(6), as Trino types them by their text.
 pub fn typed_literal(data_type: &str, value: &str) -> Result<Type, QueryError> {
     let declared = parse_type(data_type)?;
-    let digits_after_dot = |text: &str| text.rsplit_once('.').map_or(0, |(_, f)| f.chars().take_while(char::is_ascii_digit).count() as u32);
+    let digits_after_dot = |text: &str| {
+        text.rsplit_once('.').map_or(0, |(_, f)| f.chars().take_while(char::is_ascii_digit).count() as u32)
+    };
     Ok(match declared {
-        Type::Decimal { .. } if !data_type.contains('(') => match number_literal(value.trim().trim_start_matches(['-', '+'])) {
-            Type::Integer | Type::Bigint => {
-                let digits = value.trim().trim_start_matches(['-', '+']).trim_start_matches('0').len().max(1) as u32;
-                Type::Decimal { precision: digits.min(MAX_DECIMAL_PRECISION), scale: 0 }
+        Type::Decimal { .. } if !data_type.contains('(') => {
+            match number_literal(value.trim().trim_start_matches(['-', '+'])) {
+                Type::Integer | Type::Bigint => {
+                    let digits =
+                        value.trim().trim_start_matches(['-', '+']).trim_start_matches('0').len().max(1) as u32;
+                    Type::Decimal { precision: digits.min(MAX_DECIMAL_PRECISION), scale: 0 }
+                }
+                decimal @ Type::Decimal { .. } => decimal,
+                _ => declared,
             }
-            decimal @ Type::Decimal { .. } => decimal,
-            _ => declared,
-        },
+        }
         Type::Timestamp(_) if !data_type.contains('(') => Type::Timestamp(digits_after_dot(value).min(12)),
-        Type::Varchar(None) if data_type.trim().eq_ignore_ascii_case("varchar") => Type::Varchar(Some(value.chars().count() as u32)),
+        Type::Varchar(None) if data_type.trim().eq_ignore_ascii_case("varchar") => {
+            Type::Varchar(Some(value.chars().count() as u32))
+        }
         other => other,
     })
 }
@@ -167,9 +186,8 @@ fn function_args(function: &ast::Function) -> Vec<&Expr> {
             .args
             .iter()
             .filter_map(|arg| match arg {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) | FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => {
-                    Some(e)
-                }
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+                | FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => Some(e),
                 _ => None,
             })
             .collect(),
@@ -238,9 +256,7 @@ pub fn infer(expr: &Expr, column: &dyn Fn(&Expr) -> Option<Type>) -> Option<Type
             let name = function.name.to_string().to_ascii_lowercase();
             let args = function_args(function);
             let first = || args.first().and_then(|a| infer_in(a));
-            let all_super = || {
-                args.iter().try_fold(Type::Unknown, |acc, arg| super_type(&acc, &infer_in(arg)?))
-            };
+            let all_super = || args.iter().try_fold(Type::Unknown, |acc, arg| super_type(&acc, &infer_in(arg)?));
             match name.as_str() {
                 "count" | "row_number" | "rank" | "dense_rank" | "length" | "strpos" | "ntile" => Some(Type::Bigint),
                 "sum" => match first()? {
@@ -271,7 +287,9 @@ pub fn infer(expr: &Expr, column: &dyn Fn(&Expr) -> Option<Type>) -> Option<Type
                 }
                 "lower" | "upper" | "trim" | "ltrim" | "rtrim" | "replace" | "substr" | "substring" | "reverse" => {
                     match first()? {
-                        Type::Varchar(n) => Some(Type::Varchar(if matches!(name.as_str(), "replace") { None } else { n })),
+                        Type::Varchar(n) => {
+                            Some(Type::Varchar(if matches!(name.as_str(), "replace") { None } else { n }))
+                        }
                         _ => Some(Type::Varchar(None)),
                     }
                 }
@@ -343,9 +361,7 @@ pub fn to_value(value: ValueRef<'_>, ty: &Type) -> Result<Value, QueryError> {
         }
         (ValueRef::Integer(i), Type::Double | Type::Real) => Value::Double(i as f64),
         (ValueRef::Real(r), Type::Double | Type::Real) => Value::Double(r),
-        (ValueRef::Integer(i), Type::Decimal { scale, .. }) => {
-            Value::Decimal(i128::from(i) * 10i128.pow(*scale))
-        }
+        (ValueRef::Integer(i), Type::Decimal { scale, .. }) => Value::Decimal(i128::from(i) * 10i128.pow(*scale)),
         (ValueRef::Real(r), Type::Decimal { precision, scale }) => {
             let unscaled = (r * 10f64.powi(*scale as i32)).round();
             if !unscaled.is_finite() || unscaled.abs() >= 10f64.powi(*precision as i32) {
@@ -420,6 +436,9 @@ mod tests {
     #[test]
     fn overflows_fail() {
         assert!(to_value(ValueRef::Integer(3_000_000_000), &Type::Integer).is_err());
-        assert_eq!(to_value(ValueRef::Real(1.005), &Type::Decimal { precision: 4, scale: 2 }).ok(), Some(Value::Decimal(100)));
+        assert_eq!(
+            to_value(ValueRef::Real(1.005), &Type::Decimal { precision: 4, scale: 2 }).ok(),
+            Some(Value::Decimal(100))
+        );
     }
 }

@@ -95,7 +95,16 @@ def demo(args) -> None:
     for emulator in emulators:
         print(f"  {emulator.node_id}  {emulator.url}  coordinatorId={emulator.info()['coordinatorId']}  (emulated Trino)")
     print(f"  gateway        {envoy.url}  Envoy + trino-gateway filter (admin {envoy.admin})")
-    print("Running queries through the gateway with the real Python trino client; Ctrl-C stops.\n")
+    print("Running queries through the gateway with the real Python trino client; Ctrl-C stops.")
+    print("Each round also writes a row to the shared `lake` catalog and reads the table back.\n")
+
+    def lake(sql: str):
+        cursor = trino.dbapi.connect(host="127.0.0.1", port=GATEWAY_PORT, user="demo", catalog="lake", schema="demo").cursor()
+        cursor.execute(sql)
+        return cursor.fetchall(), owners.get(cursor.query_id.rsplit("_", 1)[-1], "?")
+
+    lake("CREATE SCHEMA IF NOT EXISTS lake.demo")
+    lake("CREATE TABLE IF NOT EXISTS lake.demo.events (round bigint, written_by varchar)")
     try:
         for n in itertools.count(1):
             if stop["now"] or (args.queries and n > args.queries):
@@ -111,6 +120,12 @@ def demo(args) -> None:
             print(
                 f"query {n:3d}: {query_id} on {owner}: {len(rows)} rows, sum {sum(r[0] for r in rows)}, {took:.0f} ms; "
                 f"{len(served)} requests served by {', '.join(sorted(set(served)))}"
+            )
+            _, writer = lake(f"INSERT INTO events SELECT {n}, node_id FROM system.runtime.nodes")
+            [[count, writers]], reader = lake("SELECT count(*), count(DISTINCT written_by) FROM events")
+            print(
+                f"lake      : round {n} written on {writer}, read on {reader}: "
+                f"lake.demo.events holds {count} rows written by {writers} coordinators"
             )
             time.sleep(args.interval)
     except KeyboardInterrupt:

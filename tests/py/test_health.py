@@ -150,13 +150,15 @@ def test_running_and_queued_queries_come_from_trinos_web_ui_stats_after_a_login(
         }
 
     wait_until(lambda: load() == {"coordinator-a": (0, 0), "coordinator-b": (0, 0)}, 10, what="idle figures")
-    cursors = []
-    for _ in range(4):
-        cursor = gateway.connect().cursor()
-        cursor.execute("/* emulator: runtime_ms=3000 */ SELECT 1")
-        cursors.append(cursor)
+    # The client's execute() returns once rows are there, so the four run side by side.
+    cursors = [gateway.connect().cursor() for _ in range(4)]
+    threads = [threading.Thread(target=c.execute, args=("/* emulator: runtime_ms=4000 */ SELECT 1",)) for c in cursors]
+    for thread in threads:
+        thread.start()
     # Two running queries on each coordinator, as Trino itself counts them.
-    wait_until(lambda: load() == {"coordinator-a": (2, 0), "coordinator-b": (2, 0)}, 5, what="2 running each")
+    wait_until(lambda: load() == {"coordinator-a": (2, 0), "coordinator-b": (2, 0)}, 3.5, what="2 running each")
+    for thread in threads:
+        thread.join()
     assert all(c.fetchall() == [[1]] for c in cursors)
     wait_until(lambda: load() == {"coordinator-a": (0, 0), "coordinator-b": (0, 0)}, 5, what="idle again")
     # The health service logged in once per coordinator and then reused its session.

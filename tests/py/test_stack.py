@@ -30,6 +30,11 @@ def test_demo_runs_real_queries_and_stops_cleanly(stack_ports_free):
     for line in lines:
         owner = line.split(" on ")[1].split(":")[0]
         assert line.endswith(f"requests served by {owner}"), line
+    # The shared `lake` catalog: rows written through either coordinator, read through either.
+    writes = [line for line in result.stdout.splitlines() if line.startswith("lake ")]
+    assert len(writes) == 4, result.stdout
+    assert {line.split(" written on ")[1].split(",")[0] for line in writes} == {"coordinator-a", "coordinator-b"}
+    assert "written by 2 coordinators" in writes[-1], writes
     assert all(port_free(port) for port in ALL_PORTS), "demo left a process running"
 
 

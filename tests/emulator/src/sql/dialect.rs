@@ -72,11 +72,14 @@ pub fn syntax_error_in(error: ParserError, end: Location, sql: &str) -> QueryErr
             let mut numbers = position.split(", Column: ").map(|n| n.trim().parse::<u32>().unwrap_or(1));
             let line = numbers.next().unwrap_or(1);
             let column = numbers.next().unwrap_or(1);
-            (body.to_string(), Location { line, column })
+            let reported = Location { line, column };
+            // sqlparser sometimes reports the position after the token it names.
+            let found = body.rsplit_once(", found: ").map(|(_, f)| f.to_string()).unwrap_or_default();
+            (body.to_string(), locate(sql, &found, reported).unwrap_or(reported))
         }
         None => {
             let found = text.rsplit_once(", found: ").map(|(_, f)| f.to_string()).unwrap_or_default();
-            (text.clone(), locate(sql, &found).unwrap_or(end))
+            (text.clone(), locate(sql, &found, end).unwrap_or(end))
         }
     };
     let message = match body.split_once(", found: ") {
@@ -90,13 +93,16 @@ pub fn syntax_error_in(error: ParserError, end: Location, sql: &str) -> QueryErr
     QueryError::at(SYNTAX_ERROR, location, message)
 }
 
-/// Where the first token spelled `found` is.
-fn locate(sql: &str, found: &str) -> Option<Location> {
-    if found.is_empty() || found == "EOF" {
+/// Where the last token spelled `found` at or before `limit` is.
+fn locate(sql: &str, found: &str, limit: Location) -> Option<Location> {
+    if found.is_empty() || found == "EOF" || sql.is_empty() {
         return None;
     }
     let tokens = sqlparser::tokenizer::Tokenizer::new(&TrinoDialect, sql).tokenize_with_location().ok()?;
-    let token = tokens.iter().find(|t| t.token.to_string() == found)?;
+    let token = tokens.iter().rev().find(|t| {
+        let at = (t.span.start.line as u32, t.span.start.column as u32);
+        t.token.to_string() == found && at <= (limit.line, limit.column)
+    })?;
     Some(Location { line: token.span.start.line as u32, column: token.span.start.column as u32 })
 }
 

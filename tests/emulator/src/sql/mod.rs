@@ -25,3 +25,6 @@ pub use engine::Engine;
 pub use error::QueryError;
 pub use exec::{execute, prepare, Column, Environment, Outcome, ResultSet};
 pub use statement::{parse, Statement};
+
+#[cfg(test)]
+mod tests;

@@ -118,6 +118,38 @@ pub fn inferred_types(
     {
         return inferred_types(inner, translated_inner, context, declared);
     }
+    // UNION / INTERSECT / EXCEPT: the common super type of both sides, column by column.
+    if let (
+        SetExpr::SetOperation { left, right, .. },
+        SetExpr::SetOperation { left: translated_left, right: translated_right, .. },
+    ) = (original.body.as_ref(), translated.body.as_ref())
+    {
+        let side = |body: &SetExpr, translated_body: &SetExpr| {
+            let original = ast::Query {
+                body: Box::new(body.clone()),
+                order_by: None,
+                limit_clause: None,
+                fetch: None,
+                ..original.clone()
+            };
+            let translated = ast::Query {
+                body: Box::new(translated_body.clone()),
+                order_by: None,
+                limit_clause: None,
+                fetch: None,
+                ..translated.clone()
+            };
+            inferred_types(&original, &translated, context, &vec![None; declared.len()])
+        };
+        let (left, right) = (side(left, translated_left), side(right, translated_right));
+        for (index, slot) in out.iter_mut().enumerate() {
+            *slot = match (left.get(index).cloned().flatten(), right.get(index).cloned().flatten()) {
+                (Some(a), Some(b)) => super_type(&a, &b),
+                _ => None,
+            };
+        }
+        return out;
+    }
     let SetExpr::Select(select) = original.body.as_ref() else { return out };
     if select.projection.len() != declared.len()
         || select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))

@@ -1,4 +1,0 @@
-
-/* emulator: runtime_ms=0 */
-select order_id, customer_id, order_date, status, amount
-from "lake"."analytics"."stg_orders"

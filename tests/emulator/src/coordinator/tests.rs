@@ -190,10 +190,12 @@ fn transactions() {
 #[test]
 fn long_poll_returns_an_empty_running_page_then_the_rows() {
     let c = coordinator(&[]);
-    let executing = next_uri(&get(&c, &next_uri(&post(&c, "/* emulator: runtime_ms=300 */ SELECT 7", vec![]))));
+    // The runtime counts from dispatch (the first queued GET), so the clock starts before it.
     let started = Instant::now();
+    let executing = next_uri(&get(&c, &next_uri(&post(&c, "/* emulator: runtime_ms=300 */ SELECT 7", vec![]))));
+    let polled = Instant::now();
     let first = get(&c, &format!("{executing}?maxWait=100ms"));
-    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(polled.elapsed() >= Duration::from_millis(100));
     assert_eq!(json(&first)["stats"]["state"], "RUNNING");
     assert!(json(&first).get("data").is_none());
     let second = get(&c, &next_uri(&first));

@@ -132,3 +132,36 @@ def test_a_damaged_catalog_directory_is_refused_at_start_up(tmp_path, content, c
     )
     assert result.returncode != 0
     assert "catalog 'lake'" in result.stderr and complaint in result.stderr, result.stderr
+
+
+def test_seed_style_inserts_through_both_parameter_paths_and_comments(start_emulator, tmp_path):
+    """dbt-trino's seeds bind values as the Python client renders them
+    (`DECIMAL '2.50'` into a DOUBLE column, `TIMESTAMP '… .000000'` into
+    TIMESTAMP(3)), through EXECUTE IMMEDIATE or, with legacy prepared
+    statements, PREPARE / EXECUTE / DEALLOCATE; persist_docs sends COMMENT ON."""
+    import datetime
+
+    emulator = start_emulator("emu-a", *lake_args(tmp_path))
+    run(emulator, "CREATE SCHEMA lake.s")
+    run(emulator, 'create table "lake"."s"."seed" ("id" INTEGER,"price" DOUBLE,"d" DATE,"ts" TIMESTAMP,"ok" boolean,"name" VARCHAR) ')
+    row = [Decimal("1"), Decimal("2.50"), datetime.date(2020, 1, 2), datetime.datetime(2020, 1, 2, 3, 4, 5), True, "a'b"]
+    for legacy in (False, True):
+        cursor = trino.dbapi.connect(
+            host="127.0.0.1", port=emulator.port, user="dbt", catalog="lake", schema="s", legacy_prepared_statements=legacy
+        ).cursor()
+        cursor.execute('insert into "lake"."s"."seed" ("id", "price", "d", "ts", "ok", "name") values (?,?,?,?,?,?),(?,?,?,?,?,?)', row + [None] * 6)
+        assert cursor.fetchall() == [[2]]
+    cursor, rows = run(emulator, "SELECT * FROM seed WHERE id = 1")
+    assert rows == [[1, 2.5, datetime.date(2020, 1, 2), datetime.datetime(2020, 1, 2, 3, 4, 5), True, "a'b"]] * 2
+    assert [d[1] for d in cursor.description] == ["integer", "double", "date", "timestamp(3)", "boolean", "varchar"]
+    for sql in [
+        "COMMENT ON COLUMN seed.name IS 'who'",
+        "CREATE VIEW v AS SELECT id FROM seed",
+        "COMMENT ON VIEW v IS 'ids'",
+        "ALTER VIEW v RENAME TO w",
+    ]:
+        run(emulator, sql)
+    _, rows = run(emulator, "SELECT table_name, column_name, comment FROM information_schema.columns WHERE comment IS NOT NULL")
+    assert rows == [["seed", "name", "who"]]
+    _, rows = run(emulator, "SELECT table_name, comment FROM system.metadata.table_comments WHERE catalog_name = 'lake' ORDER BY 1")
+    assert rows == [["seed", None], ["w", "ids"]]

@@ -18,11 +18,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import trino
 
@@ -56,8 +55,8 @@ class DbtProject:
         ]
         if runtime_ms and args[0] in ("run", "build"):
             argv += ["--vars", json.dumps({"runtime_ms": runtime_ms})]
-        log = open(self.work_dir / f"dbt-{args[0]}-{time.monotonic_ns()}.out", "w")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.work_dir)
+        with open(self.work_dir / f"dbt-{args[0]}-{time.monotonic_ns()}.out", "w") as log:
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.work_dir)
         if background:
             return process
         process.wait(timeout=300)

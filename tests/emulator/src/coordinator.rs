@@ -151,6 +151,16 @@ struct Query {
 }
 
 impl Query {
+    /// Dispatched and not done: it holds a slot of the resource group.
+    fn active(&self) -> bool {
+        self.dispatched_at.is_some() && !self.state.is_done()
+    }
+
+    /// When its results are ready (the runtime hint counts from dispatch).
+    fn ready_at(&self) -> Instant {
+        self.dispatched_at.unwrap_or(self.created) + self.runtime
+    }
+
     fn heartbeat(&mut self) {
         self.last_heartbeat = Instant::now();
         self.last_heartbeat_ms = unix_millis();
@@ -190,7 +200,7 @@ struct State {
 impl State {
     /// Queries holding a running slot of the resource group.
     fn running(&self) -> usize {
-        self.queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()).count()
+        self.queries.values().filter(|q| q.active()).count()
     }
 }
 
@@ -730,7 +740,7 @@ impl Coordinator {
             return Handled::Reply(Reply::empty(404).for_query(id));
         }
         // Long-poll while the query is still running (the runtime hint).
-        let ready_at = query.dispatched_at.unwrap_or(query.created) + query.runtime;
+        let ready_at = query.ready_at();
         let poll_deadline = request.received + request.max_wait();
         let now = Instant::now();
         let running = query.state == QueryState::Running && now < ready_at;
@@ -974,9 +984,8 @@ impl Coordinator {
         // query.client.timeout abandons it).
         let now = Instant::now();
         let (mut running, mut blocked) = (0, 0);
-        for query in state.queries.values().filter(|q| q.dispatched_at.is_some() && !q.state.is_done()) {
-            let ready_at = query.dispatched_at.unwrap_or(query.created) + query.runtime;
-            if now < ready_at || query.deferred.is_some() {
+        for query in state.queries.values().filter(|q| q.active()) {
+            if now < query.ready_at() || query.deferred.is_some() {
                 running += 1;
             } else {
                 blocked += 1;

@@ -9,7 +9,7 @@ use super::error::*;
 use super::exec::{engine_error, run_query, Environment, Outcome};
 use super::functions::cast;
 use super::names::{Name, Resolver};
-use super::statement::{idents, location_of, parse, Statement};
+use super::statement::{location_of, parse, Statement};
 use super::translate::{Constants, Translator};
 use super::types::{Type, Value};
 use super::typing::parse_type;
@@ -43,8 +43,8 @@ fn sql(resolver: &Resolver<'_>, env: &Environment, statement: &ast::Statement) -
                 return Err(QueryError::new(NOT_SUPPORTED, "DROP of several objects at once"));
             };
             match object_type {
-                ObjectType::Table => drop_table(resolver, name, *if_exists),
-                ObjectType::View => drop_view(resolver, name, *if_exists),
+                ObjectType::Table => drop(resolver, name, Kind::Table, *if_exists),
+                ObjectType::View => drop(resolver, name, Kind::View, *if_exists),
                 ObjectType::Schema => drop_schema(resolver, name, *if_exists, *cascade),
                 other => Err(QueryError::new(NOT_SUPPORTED, format!("DROP {other}"))),
             }
@@ -287,7 +287,11 @@ fn create_table(resolver: &Resolver<'_>, env: &Environment, create: &ast::Create
             set_comment(resolver, &name, "", Some(text))?;
         }
         match &rows {
-            Some(rows) => insert_rows(resolver.connection, &table, &columns, rows),
+            Some(rows) => {
+                let rows: Vec<Vec<Sql>> =
+                    rows.iter().map(|row| row.iter().zip(&columns).map(|(v, (_, t))| to_sql(v, t)).collect()).collect();
+                insert_rows(resolver.connection, &table, &columns, &rows)
+            }
             None => Ok(0),
         }
     })?;
@@ -313,19 +317,19 @@ pub fn to_sql(value: &Value, ty: &Type) -> Sql {
     }
 }
 
+/// Inserts rows already in SQLite's values; returns how many.
 fn insert_rows(
     connection: &Connection,
     table: &str,
     columns: &[(String, Type)],
-    rows: &[Vec<Value>],
+    rows: &[Vec<Sql>],
 ) -> Result<u64, QueryError> {
     let names: Vec<String> = columns.iter().map(|(c, _)| quote_ident(c)).collect();
     let marks = vec!["?"; columns.len()].join(", ");
     let mut statement =
         connection.prepare(&format!("INSERT INTO {table}({}) VALUES ({marks})", names.join(", "))).map_err(internal)?;
     for row in rows {
-        let values: Vec<Sql> = row.iter().zip(columns).map(|(v, (_, t))| to_sql(v, t)).collect();
-        statement.execute(rusqlite::params_from_iter(values)).map_err(internal)?;
+        statement.execute(rusqlite::params_from_iter(row.iter())).map_err(internal)?;
     }
     Ok(rows.len() as u64)
 }
@@ -410,18 +414,7 @@ fn insert_into(resolver: &Resolver<'_>, env: &Environment, insert: &ast::Insert)
         }
         coerced.push(values);
     }
-    let count = transaction(resolver.connection, || {
-        let names: Vec<String> = columns.iter().map(|(c, _)| quote_ident(c)).collect();
-        let marks = vec!["?"; columns.len()].join(", ");
-        let mut statement = resolver
-            .connection
-            .prepare(&format!("INSERT INTO {table}({}) VALUES ({marks})", names.join(", ")))
-            .map_err(internal)?;
-        for values in &coerced {
-            statement.execute(rusqlite::params_from_iter(values.iter())).map_err(internal)?;
-        }
-        Ok(coerced.len() as u64)
-    })?;
+    let count = transaction(resolver.connection, || insert_rows(resolver.connection, &table, &columns, &coerced))?;
     Ok(Outcome::Modified { update_type: "INSERT", count })
 }
 
@@ -484,50 +477,60 @@ fn drop_relation(resolver: &Resolver<'_>, name: &Name) -> Result<(), QueryError>
     Ok(())
 }
 
-fn existing(resolver: &Resolver<'_>, name: &ObjectName, what: &str) -> Result<Option<Name>, QueryError> {
+/// The kind of relation a statement changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Table,
+    View,
+}
+
+impl Kind {
+    fn exists(self, resolver: &Resolver<'_>, name: &Name) -> Result<bool, QueryError> {
+        match self {
+            Kind::Table => resolver.table_exists(name),
+            Kind::View => Ok(resolver.view(name)?.is_some()),
+        }
+    }
+
+    /// TABLE_NOT_FOUND `Table 'c.s.t' does not exist` (or `View …`).
+    fn not_found(self, name: &Name) -> QueryError {
+        let word = if self == Kind::Table { "Table" } else { "View" };
+        QueryError::at(TABLE_NOT_FOUND, name.location, format!("{word} '{name}' does not exist"))
+    }
+}
+
+/// The table or view a statement changes, and whether it exists (not when
+/// its schema does not); a read-only catalog refuses `what`.
+fn existing(resolver: &Resolver<'_>, name: &ObjectName, kind: Kind, what: &str) -> Result<(Name, bool), QueryError> {
     let name = resolver.qualify(name)?;
     resolver.catalog(&name.catalog, name.location)?;
     if !resolver.schema_exists(&name.catalog, &name.schema)? {
-        return Ok(None);
+        return Ok((name, false));
     }
     writable(resolver, &name.catalog, name.location, what)?;
-    Ok(Some(name))
+    let exists = kind.exists(resolver, &name)?;
+    Ok((name, exists))
 }
 
-fn drop_table(resolver: &Resolver<'_>, name_ast: &ObjectName, if_exists: bool) -> Result<Outcome, QueryError> {
-    let qualified_name = resolver.qualify(name_ast)?;
-    match existing(resolver, name_ast, "dropping tables")? {
-        Some(name) if resolver.table_exists(&name)? => {
-            transaction(resolver.connection, || drop_relation(resolver, &name))?;
-        }
-        _ if if_exists => {}
-        _ => {
-            return Err(QueryError::at(
-                TABLE_NOT_FOUND,
-                qualified_name.location,
-                format!("Table '{qualified_name}' does not exist"),
-            ))
-        }
+/// The existing table or view a statement changes, or TABLE_NOT_FOUND.
+fn found(resolver: &Resolver<'_>, name: &ObjectName, kind: Kind, what: &str) -> Result<Name, QueryError> {
+    match existing(resolver, name, kind, what)? {
+        (name, true) => Ok(name),
+        (name, false) => Err(kind.not_found(&name)),
     }
-    Ok(Outcome::Ddl("DROP TABLE"))
 }
 
-fn drop_view(resolver: &Resolver<'_>, name_ast: &ObjectName, if_exists: bool) -> Result<Outcome, QueryError> {
-    let qualified_name = resolver.qualify(name_ast)?;
-    match existing(resolver, name_ast, "dropping views")? {
-        Some(name) if resolver.view(&name)?.is_some() => {
-            transaction(resolver.connection, || drop_relation(resolver, &name))?;
-        }
-        _ if if_exists => {}
-        _ => {
-            return Err(QueryError::at(
-                TABLE_NOT_FOUND,
-                qualified_name.location,
-                format!("View '{qualified_name}' does not exist"),
-            ))
-        }
+fn drop(resolver: &Resolver<'_>, name: &ObjectName, kind: Kind, if_exists: bool) -> Result<Outcome, QueryError> {
+    let (what, update_type) = match kind {
+        Kind::Table => ("dropping tables", "DROP TABLE"),
+        Kind::View => ("dropping views", "DROP VIEW"),
+    };
+    match existing(resolver, name, kind, what)? {
+        (name, true) => transaction(resolver.connection, || drop_relation(resolver, &name))?,
+        (_, false) if if_exists => {}
+        (name, false) => return Err(kind.not_found(&name)),
     }
-    Ok(Outcome::Ddl("DROP VIEW"))
+    Ok(Outcome::Ddl(update_type))
 }
 
 fn rename_target(resolver: &Resolver<'_>, from: &Name, to_ast: &ObjectName) -> Result<Name, QueryError> {
@@ -568,18 +571,10 @@ fn rename_table(
     to_ast: &ObjectName,
     if_exists: bool,
 ) -> Result<Outcome, QueryError> {
-    let qualified_name = resolver.qualify(from_ast)?;
-    let Some(from) =
-        existing(resolver, from_ast, "renaming tables")?.filter(|n| resolver.table_exists(n).unwrap_or(false))
-    else {
-        if if_exists {
-            return Ok(Outcome::Ddl("RENAME TABLE"));
-        }
-        return Err(QueryError::at(
-            TABLE_NOT_FOUND,
-            qualified_name.location,
-            format!("Table '{qualified_name}' does not exist"),
-        ));
+    let from = match existing(resolver, from_ast, Kind::Table, "renaming tables")? {
+        (name, true) => name,
+        (_, false) if if_exists => return Ok(Outcome::Ddl("RENAME TABLE")),
+        (name, false) => return Err(Kind::Table.not_found(&name)),
     };
     let to = rename_target(resolver, &from, to_ast)?;
     transaction(resolver.connection, || {
@@ -597,16 +592,7 @@ fn rename_table(
 }
 
 fn rename_view(resolver: &Resolver<'_>, from_ast: &ObjectName, to_ast: &ObjectName) -> Result<Outcome, QueryError> {
-    let qualified_name = resolver.qualify(from_ast)?;
-    let Some(from) =
-        existing(resolver, from_ast, "renaming views")?.filter(|n| resolver.view(n).ok().flatten().is_some())
-    else {
-        return Err(QueryError::at(
-            TABLE_NOT_FOUND,
-            qualified_name.location,
-            format!("View '{qualified_name}' does not exist"),
-        ));
-    };
+    let from = found(resolver, from_ast, Kind::View, "renaming views")?;
     let to = rename_target(resolver, &from, to_ast)?;
     transaction(resolver.connection, || {
         resolver
@@ -630,16 +616,7 @@ fn add_column(
     column: &ast::ColumnDef,
     if_not_exists: bool,
 ) -> Result<Outcome, QueryError> {
-    let qualified_name = resolver.qualify(name_ast)?;
-    let Some(name) =
-        existing(resolver, name_ast, "adding columns")?.filter(|n| resolver.table_exists(n).unwrap_or(false))
-    else {
-        return Err(QueryError::at(
-            TABLE_NOT_FOUND,
-            qualified_name.location,
-            format!("Table '{qualified_name}' does not exist"),
-        ));
-    };
+    let name = found(resolver, name_ast, Kind::Table, "adding columns")?;
     let column_name = column.name.value.to_lowercase();
     let ty = parse_type(&column.data_type.to_string())?;
     if resolver.table_columns(&name.catalog, &name.schema, &name.table)?.iter().any(|(c, _)| *c == column_name) {
@@ -678,22 +655,7 @@ fn comment_on(
     comment: Option<&str>,
     view: bool,
 ) -> Result<Outcome, QueryError> {
-    let qualified_name = resolver.qualify(name_ast)?;
-    let found = existing(resolver, name_ast, "setting comments")?.filter(|n| {
-        if view {
-            resolver.view(n).ok().flatten().is_some()
-        } else {
-            resolver.table_exists(n).unwrap_or(false)
-        }
-    });
-    let Some(name) = found else {
-        let kind = if view { "View" } else { "Table" };
-        return Err(QueryError::at(
-            TABLE_NOT_FOUND,
-            qualified_name.location,
-            format!("{kind} '{qualified_name}' does not exist"),
-        ));
-    };
+    let name = found(resolver, name_ast, if view { Kind::View } else { Kind::Table }, "setting comments")?;
     if let Some(column) = &column {
         if !resolver.table_columns(&name.catalog, &name.schema, &name.table)?.iter().any(|(c, _)| c == column) {
             return Err(QueryError::at(COLUMN_NOT_FOUND, START, format!("Column does not exist: {column}")));
@@ -751,9 +713,4 @@ fn create_view(
         Ok(())
     })?;
     Ok(Outcome::Ddl("CREATE VIEW"))
-}
-
-#[allow(dead_code)]
-fn unused(_: Vec<sqlparser::ast::Ident>) -> Vec<sqlparser::ast::Ident> {
-    idents(ObjectName(Vec::new()))
 }

@@ -54,13 +54,9 @@ impl Dialect for TrinoDialect {
 }
 
 /// sqlparser's message (`Expected: an expression, found: FROM at Line: 1,
-/// Column: 8`) in Trino's words. `end` is where the text ends, for errors at EOF.
-pub fn syntax_error(error: ParserError, end: Location) -> QueryError {
-    syntax_error_in(error, end, "")
-}
-
-/// As [`syntax_error`]; `sql` locates an error sqlparser reports without a position.
-pub fn syntax_error_in(error: ParserError, end: Location, sql: &str) -> QueryError {
+/// Column: 8`) in Trino's words. `end` is where the text ends, for errors at
+/// EOF; `sql` locates an error sqlparser reports without a position.
+pub fn syntax_error(error: ParserError, end: Location, sql: &str) -> QueryError {
     let text = match error {
         ParserError::TokenizerError(text) | ParserError::ParserError(text) => text,
         ParserError::RecursionLimitExceeded => {
@@ -135,10 +131,12 @@ mod tests {
         let error = syntax_error(
             ParserError::ParserError("Expected: an expression, found: FROM at Line: 1, Column: 8".into()),
             end_of("SELECT FROM"),
+            "SELECT FROM",
         );
         assert_eq!(error.message, "line 1:8: mismatched input 'FROM'. Expecting: an expression");
         assert_eq!(error.location, Some(Location { line: 1, column: 8 }));
-        let error = syntax_error(ParserError::ParserError("Expected: ), found: EOF".into()), end_of("SELECT (1"));
+        let error =
+            syntax_error(ParserError::ParserError("Expected: ), found: EOF".into()), end_of("SELECT (1"), "SELECT (1");
         assert_eq!(error.message, "line 1:10: mismatched input '<EOF>'. Expecting: )");
     }
 

@@ -88,14 +88,6 @@ impl Engine {
         Ok(Engine { connection: Mutex::new(connection), catalogs })
     }
 
-    /// An engine with only the built-in catalogs (unit tests).
-    pub fn builtin() -> Engine {
-        match Engine::open(&[], &[]) {
-            Ok(engine) => engine,
-            Err(error) => panic!("the built-in engine must open: {error}"),
-        }
-    }
-
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

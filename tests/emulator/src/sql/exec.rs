@@ -8,15 +8,16 @@ use super::error::*;
 use super::functions::carried_error;
 use super::metadata::Node;
 use super::names::Resolver;
+use super::result_types::{prepare_query, Prepared};
 use super::statement::{location_of, Statement};
 use super::statements;
-use super::translate::{output_name, Constants, Translator};
+use super::translate::Constants;
 use super::types::{Type, Value};
-use super::typing::{from_values, parse_type, to_value};
+use super::typing::{from_values, to_value};
 use rusqlite::types::{Value as Sql, ValueRef};
 use rusqlite::Connection;
 use sqlparser::ast::{self, Expr, SelectItem, SetExpr, Visit};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -239,11 +240,6 @@ pub fn engine_error(error: rusqlite::Error, node: &impl Visit) -> QueryError {
     QueryError::new(NOT_SUPPORTED, format!("Not supported by the Trino coordinator emulator's SQL engine: {message}"))
 }
 
-pub fn unreachable_expr() -> &'static Expr {
-    static NULL: std::sync::OnceLock<Expr> = std::sync::OnceLock::new();
-    NULL.get_or_init(|| Expr::value(ast::Value::Null))
-}
-
 /// Runs a Trino query and types its result as Trino would.
 pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection) -> Result<ResultSet, QueryError> {
     // `(SELECT …)` as a whole statement (CREATE TABLE … AS (…), INSERT … (…)).
@@ -252,9 +248,6 @@ pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection)
             return run_query(inner, env, connection);
         }
     }
-    let resolver = env.resolver(connection);
-    let node = env.node();
-    let constants = env.constants()?;
     if let Some(location) = wildcard_without_from(query) {
         return Err(QueryError::at(
             GENERIC_USER_ERROR,
@@ -263,20 +256,8 @@ pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection)
         ));
     }
     super::analysis::check(query)?;
-    let mut translator = Translator::new(&resolver, &node, &constants);
-    let translated = translator.query(query)?;
-    let sql = translated.to_string();
-    let mut statement = connection.prepare(&sql).map_err(|e| engine_error(e, query))?;
-    let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
-    let declared: Vec<Option<Type>> =
-        statement.columns().iter().map(|c| c.decl_type().and_then(|t| parse_type(t).ok())).collect();
-    let inferred = super::result_types::inferred_types(
-        query,
-        &translated,
-        &super::result_types::Context { env, connection, views: &translator.view_columns, depth: 0 },
-        &declared,
-    );
-    let width = names.len();
+    let Prepared { mut statement, columns: described } = prepare_query(query, env, connection, &HashMap::new(), 0)?;
+    let width = described.len();
     let mut raw: Vec<Vec<Sql>> = Vec::new();
     let mut rows = statement.query([]).map_err(|e| engine_error(e, query))?;
     loop {
@@ -292,15 +273,15 @@ pub fn run_query(query: &ast::Query, env: &Environment, connection: &Connection)
             Err(error) => return Err(engine_error(error, query)),
         }
     }
-    let mut columns = Vec::with_capacity(width);
-    for (index, name) in names.iter().enumerate() {
-        let ty = declared[index]
-            .clone()
-            .or_else(|| inferred[index].clone())
-            .or_else(|| translator.view_columns.get(name).cloned())
-            .unwrap_or_else(|| from_values(raw.iter().map(|row| ValueRef::from(&row[index]))));
-        columns.push(Column { name: name.clone(), ty });
-    }
+    // What the statement does not tell, the values do.
+    let columns: Vec<Column> = described
+        .into_iter()
+        .enumerate()
+        .map(|(index, (name, ty))| Column {
+            name,
+            ty: ty.unwrap_or_else(|| from_values(raw.iter().map(|row| ValueRef::from(&row[index])))),
+        })
+        .collect();
     let mut out = Vec::with_capacity(raw.len());
     for row in &raw {
         let mut values = Vec::with_capacity(width);
@@ -325,43 +306,15 @@ fn wildcard_without_from(query: &ast::Query) -> Option<Location> {
 
 /// The value of a constant expression (SET SESSION, EXECUTE parameters).
 pub fn evaluate_constant(expr: &Expr, env: &Environment) -> Result<(Type, Value), QueryError> {
-    let query = ast::Query {
-        with: None,
-        body: Box::new(SetExpr::Select(Box::new(ast::Select {
-            projection: vec![SelectItem::UnnamedExpr(expr.clone())],
-            ..empty_select()
-        }))),
-        order_by: None,
-        limit_clause: None,
-        fetch: None,
-        locks: Vec::new(),
-        for_clause: None,
-        settings: None,
-        format_clause: None,
-        pipe_operators: Vec::new(),
+    let Ok(Statement::Query(mut query)) = super::statement::parse("SELECT NULL") else {
+        return Err(QueryError::new(GENERIC_INTERNAL_ERROR, "the emulator cannot parse its own SELECT"));
     };
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        select.projection = vec![SelectItem::UnnamedExpr(expr.clone())];
+    }
     let connection = env.engine.lock();
     let result = run_query(&query, env, &connection)?;
     let ty = result.columns.first().map_or(Type::Unknown, |c| c.ty.clone());
     let value = result.rows.into_iter().next().and_then(|r| r.into_iter().next()).unwrap_or(Value::Null);
     Ok((ty, value))
-}
-
-fn empty_select() -> ast::Select {
-    match super::statement::parse("SELECT 1") {
-        Ok(Statement::Query(query)) => match *query.body {
-            SetExpr::Select(select) => *select,
-            _ => unreachable_select(),
-        },
-        _ => unreachable_select(),
-    }
-}
-
-fn unreachable_select() -> ast::Select {
-    panic!("SELECT 1 parses")
-}
-
-/// A column's name as Trino reports it (for CREATE TABLE AS).
-pub fn column_name(item: &SelectItem, index: usize) -> Option<String> {
-    output_name(item, index)
 }

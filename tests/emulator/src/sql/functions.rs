@@ -5,7 +5,7 @@
 
 use super::error::{ErrorCode, QueryError, DIVISION_BY_ZERO, INVALID_CAST_ARGUMENT, INVALID_FUNCTION_ARGUMENT};
 use super::types::Type;
-use super::typing::parse_type;
+use super::typing::{parse_type, round_to_integer};
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::Value as Sql;
 use rusqlite::Connection;
@@ -32,23 +32,6 @@ fn cast_error(value: &Sql, target: &Type) -> QueryError {
         _ => String::new(),
     };
     QueryError::new(INVALID_CAST_ARGUMENT, format!("Cannot cast '{shown}' to {}", target.display_name().to_uppercase()))
-}
-
-fn integral(value: f64, target: &Type) -> Result<i64, QueryError> {
-    let (low, high) = match target {
-        Type::Tinyint => (i8::MIN as f64, i8::MAX as f64),
-        Type::Smallint => (i16::MIN as f64, i16::MAX as f64),
-        Type::Integer => (i32::MIN as f64, i32::MAX as f64),
-        _ => (i64::MIN as f64, i64::MAX as f64),
-    };
-    let rounded = value.round();
-    if !rounded.is_finite() || rounded < low || rounded > high {
-        return Err(QueryError::new(
-            super::error::NUMERIC_VALUE_OUT_OF_RANGE,
-            format!("Out of range for {}: {value}", target.display_name()),
-        ));
-    }
-    Ok(rounded as i64)
 }
 
 fn timestamp_text(text: &str, precision: u32) -> Option<String> {
@@ -85,12 +68,12 @@ pub fn cast(value: Sql, target: &Type) -> Result<Sql, QueryError> {
             _ => return Err(cast_error(&value, target)),
         },
         Type::Tinyint | Type::Smallint | Type::Integer | Type::Bigint => match &value {
-            Sql::Integer(i) => Sql::Integer(integral(*i as f64, target).map(|_| *i)?),
-            Sql::Real(r) => Sql::Integer(integral(*r, target)?),
+            Sql::Integer(i) => Sql::Integer(round_to_integer(*i as f64, target).map(|_| *i)?),
+            Sql::Real(r) => Sql::Integer(round_to_integer(*r, target)?),
             Sql::Text(_) => {
                 let text = text_of(&value).unwrap_or_default();
                 let parsed = text.parse::<i64>().map_err(|_| cast_error(&value, target))?;
-                Sql::Integer(integral(parsed as f64, target).map(|_| parsed)?)
+                Sql::Integer(round_to_integer(parsed as f64, target).map(|_| parsed)?)
             }
             Sql::Null | Sql::Blob(_) => return Err(cast_error(&value, target)),
         },

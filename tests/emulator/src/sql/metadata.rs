@@ -4,7 +4,7 @@
 
 use super::engine::{internal, quote_ident};
 use super::error::QueryError;
-use super::names::{virtual_table, Name, Resolver, Virtual};
+use super::names::{virtual_of, virtual_table, Name, Resolver, Virtual};
 use super::types::Type;
 use rusqlite::types::Value as Sql;
 
@@ -81,32 +81,11 @@ fn relation_columns(
     table: &str,
     view: bool,
 ) -> Result<Vec<(String, Type)>, QueryError> {
-    if schema == "information_schema" {
-        let virtual_ = match table {
-            "schemata" => Virtual::Schemata(catalog.into()),
-            "tables" => Virtual::Tables(catalog.into()),
-            "columns" => Virtual::Columns(catalog.into()),
-            _ => Virtual::Views(catalog.into()),
-        };
-        return Ok(columns(&virtual_).into_iter().map(|(n, t)| (n.to_string(), t)).collect());
-    }
-    if catalog == "system" {
-        let virtual_ = match (schema, table) {
-            ("runtime", "nodes") => Virtual::Nodes,
-            ("metadata", "catalogs") => Virtual::Catalogs,
-            ("metadata", "materialized_views") => Virtual::MaterializedViews,
-            _ => Virtual::TableComments,
-        };
+    if let Some(virtual_) = virtual_of(catalog, schema, table) {
         return Ok(columns(&virtual_).into_iter().map(|(n, t)| (n.to_string(), t)).collect());
     }
     if view {
-        let name = Name {
-            catalog: catalog.into(),
-            schema: schema.into(),
-            table: table.into(),
-            location: super::error::Location { line: 1, column: 1 },
-        };
-        return Ok(resolver.view(&name)?.map(|v| v.columns).unwrap_or_default());
+        return Ok(resolver.view(&Name::unlocated(catalog, schema, table))?.map(|v| v.columns).unwrap_or_default());
     }
     resolver.table_columns(catalog, schema, table)
 }
@@ -151,13 +130,8 @@ fn rows(resolver: &Resolver<'_>, virtual_: &Virtual, node: &Node) -> Result<Vec<
             let mut out = Vec::new();
             for (schema, table, view) in resolver.relations(catalog)? {
                 if view {
-                    let name = Name {
-                        catalog: catalog.clone(),
-                        schema: schema.clone(),
-                        table: table.clone(),
-                        location: super::error::Location { line: 1, column: 1 },
-                    };
-                    let sql = resolver.view(&name)?.map(|v| v.sql).unwrap_or_default();
+                    let sql =
+                        resolver.view(&Name::unlocated(catalog, &schema, &table))?.map(|v| v.sql).unwrap_or_default();
                     out.push(vec![text(catalog.as_str()), text(schema), text(table), text(sql)]);
                 }
             }

@@ -19,6 +19,36 @@ pub struct Name {
     pub location: Location,
 }
 
+impl Name {
+    /// A name not written in the statement (metadata listings).
+    pub fn unlocated(catalog: &str, schema: &str, table: &str) -> Name {
+        Name {
+            catalog: catalog.into(),
+            schema: schema.into(),
+            table: table.into(),
+            location: Location { line: 1, column: 1 },
+        }
+    }
+}
+
+/// The metadata table `catalog.schema.table` names, if it is one: any
+/// catalog's `information_schema.{schemata,tables,columns,views}`, and the
+/// `system` catalog's `runtime.nodes` and `metadata.*` tables.
+pub fn virtual_of(catalog: &str, schema: &str, table: &str) -> Option<Virtual> {
+    let owned = || catalog.to_string();
+    Some(match (catalog, schema, table) {
+        (_, "information_schema", "schemata") => Virtual::Schemata(owned()),
+        (_, "information_schema", "tables") => Virtual::Tables(owned()),
+        (_, "information_schema", "columns") => Virtual::Columns(owned()),
+        (_, "information_schema", "views") => Virtual::Views(owned()),
+        ("system", "runtime", "nodes") => Virtual::Nodes,
+        ("system", "metadata", "catalogs") => Virtual::Catalogs,
+        ("system", "metadata", "materialized_views") => Virtual::MaterializedViews,
+        ("system", "metadata", "table_comments") => Virtual::TableComments,
+        _ => return None,
+    })
+}
+
 impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}.{}.{}", self.catalog, self.schema, self.table)
@@ -274,13 +304,11 @@ impl Resolver<'_> {
         if !self.schema_exists(&name.catalog, &name.schema)? {
             return Err(QueryError::at(SCHEMA_NOT_FOUND, location, format!("Schema '{}' does not exist", name.schema)));
         }
+        if let Some(virtual_) = virtual_of(&name.catalog, &name.schema, &name.table) {
+            return Ok((name, Object::Virtual(virtual_)));
+        }
         if name.schema == "information_schema" {
-            let catalog = name.catalog.clone();
-            let virtual_ = match name.table.as_str() {
-                "schemata" => Virtual::Schemata(catalog),
-                "tables" => Virtual::Tables(catalog),
-                "columns" => Virtual::Columns(catalog),
-                "views" => Virtual::Views(catalog),
+            match name.table.as_str() {
                 "applicable_roles"
                 | "enabled_roles"
                 | "roles"
@@ -293,17 +321,10 @@ impl Resolver<'_> {
                     ))
                 }
                 _ => return Err(not_found()),
-            };
-            return Ok((name, Object::Virtual(virtual_)));
+            }
         }
         let object = match kind {
-            CatalogKind::System => match (name.schema.as_str(), name.table.as_str()) {
-                ("runtime", "nodes") => Object::Virtual(Virtual::Nodes),
-                ("metadata", "catalogs") => Object::Virtual(Virtual::Catalogs),
-                ("metadata", "materialized_views") => Object::Virtual(Virtual::MaterializedViews),
-                ("metadata", "table_comments") => Object::Virtual(Virtual::TableComments),
-                _ => return Err(not_found()),
-            },
+            CatalogKind::System => return Err(not_found()),
             CatalogKind::Tpch => match (name.schema.as_str(), name.table.as_str()) {
                 ("tiny", "nation" | "region") => {
                     Object::Table { database: "tpch".into(), table: format!("{}/{}", name.schema, name.table) }

@@ -5,7 +5,8 @@
 //! by the columns stored with expanded views, or by the inferred types of the
 //! subqueries and WITH queries they come from.
 
-use super::exec::{unreachable_expr, Environment};
+use super::error::QueryError;
+use super::exec::{engine_error, Environment};
 use super::names::Resolver;
 use super::translate::Translator;
 use super::types::Type;
@@ -26,32 +27,53 @@ pub struct Context<'a> {
 }
 
 /// Result columns: name and type (None: unknown).
-type Columns = Vec<(String, Option<Type>)>;
+pub type Columns = Vec<(String, Option<Type>)>;
 
-/// The result columns of a query and their types, without running it.
-fn column_types(query: &ast::Query, context: &Context<'_>) -> Columns {
-    let resolver: Resolver<'_> = context.env.resolver(context.connection);
-    let node = context.env.node();
-    let Ok(constants) = context.env.constants() else { return Vec::new() };
+/// A Trino query translated and prepared on SQLite, its result columns
+/// typed as far as the statement and the query tell (values decide the rest).
+pub struct Prepared<'c> {
+    pub statement: rusqlite::Statement<'c>,
+    pub columns: Columns,
+}
+
+/// Translates and prepares a query; `views` are the column types of views
+/// expanded around it, `depth` how deep in subqueries it is typed.
+pub fn prepare_query<'c>(
+    query: &ast::Query,
+    env: &Environment,
+    connection: &'c Connection,
+    views: &HashMap<String, Type>,
+    depth: usize,
+) -> Result<Prepared<'c>, QueryError> {
+    let resolver: Resolver<'_> = env.resolver(connection);
+    let node = env.node();
+    let constants = env.constants()?;
     let mut translator = Translator::new(&resolver, &node, &constants);
-    let Ok(translated) = translator.query(query) else { return Vec::new() };
-    let Ok(statement) = context.connection.prepare(&translated.to_string()) else { return Vec::new() };
+    let translated = translator.query(query)?;
+    let statement = connection.prepare(&translated.to_string()).map_err(|e| engine_error(e, query))?;
     let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
     let declared: Vec<Option<Type>> =
         statement.columns().iter().map(|c| c.decl_type().and_then(|t| parse_type(t).ok())).collect();
-    drop(statement);
-    let mut views = context.views.clone();
+    let mut views = views.clone();
     views.extend(translator.view_columns);
-    let inner = Context { env: context.env, connection: context.connection, views: &views, depth: context.depth + 1 };
-    let inferred = inferred_types(query, &translated, &inner, &declared);
-    names
+    let context = Context { env, connection, views: &views, depth };
+    let inferred = inferred_types(query, &translated, &context, &declared);
+    let columns = names
         .into_iter()
         .enumerate()
         .map(|(i, name)| {
             let ty = declared[i].clone().or_else(|| inferred[i].clone()).or_else(|| views.get(&name).cloned());
             (name, ty)
         })
-        .collect()
+        .collect();
+    Ok(Prepared { statement, columns })
+}
+
+/// The result columns of a subquery and their types, without running it.
+fn column_types(query: &ast::Query, context: &Context<'_>) -> Columns {
+    prepare_query(query, context.env, context.connection, context.views, context.depth + 1)
+        .map(|prepared| prepared.columns)
+        .unwrap_or_default()
 }
 
 /// The relations of a SELECT's FROM clause that are queries: alias → a query
@@ -124,21 +146,16 @@ pub fn inferred_types(
         SetExpr::SetOperation { left: translated_left, right: translated_right, .. },
     ) = (original.body.as_ref(), translated.body.as_ref())
     {
+        // One side as a query of its own (its WITH kept; ORDER BY and LIMIT belong to the whole).
+        let with_body = |query: &ast::Query, body: &SetExpr| ast::Query {
+            body: Box::new(body.clone()),
+            order_by: None,
+            limit_clause: None,
+            fetch: None,
+            ..query.clone()
+        };
         let side = |body: &SetExpr, translated_body: &SetExpr| {
-            let original = ast::Query {
-                body: Box::new(body.clone()),
-                order_by: None,
-                limit_clause: None,
-                fetch: None,
-                ..original.clone()
-            };
-            let translated = ast::Query {
-                body: Box::new(translated_body.clone()),
-                order_by: None,
-                limit_clause: None,
-                fetch: None,
-                ..translated.clone()
-            };
+            let (original, translated) = (with_body(original, body), with_body(translated, translated_body));
             inferred_types(&original, &translated, context, &vec![None; declared.len()])
         };
         let (left, right) = (side(left, translated_left), side(right, translated_right));
@@ -159,9 +176,9 @@ pub fn inferred_types(
     let exprs: Vec<&Expr> = select
         .projection
         .iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
-            _ => unreachable_expr(),
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
         })
         .collect();
     let mut references: Vec<Expr> = Vec::new();

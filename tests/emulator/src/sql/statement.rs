@@ -3,7 +3,7 @@
 //! `PREPARE … FROM`, `SHOW CATALOGS`, `CREATE VIEW … SECURITY DEFINER`,
 //! `COMMENT ON VIEW`) are read here with sqlparser's own parser primitives.
 
-use super::dialect::{end_of, offset_of, syntax_error_in, TrinoDialect};
+use super::dialect::{end_of, offset_of, syntax_error, TrinoDialect};
 use super::error::{Location, QueryError};
 use sqlparser::ast::{self, Expr, Ident, ObjectName};
 use sqlparser::keywords::Keyword;
@@ -122,7 +122,7 @@ pub fn location_of(span_start: sqlparser::tokenizer::Location) -> Location {
 
 /// Parses one Trino statement (no trailing `;`, as Trino's statement resource).
 pub fn parse(sql: &str) -> Result<Statement, QueryError> {
-    let error = |e: ParserError| syntax_error_in(e, end_of(sql), sql);
+    let error = |e: ParserError| syntax_error(e, end_of(sql), sql);
     let dialect = TrinoDialect;
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(error)?;
     let statement = special(&mut parser, sql).map_err(error)?;

@@ -47,34 +47,20 @@ fn is_parameter(expr: &Expr) -> bool {
 
 /// The statement's own `?` parameters (not those of a statement it prepares), in order.
 fn for_each_parameter(statement: &mut Statement, f: &mut dyn FnMut(&mut Expr)) {
-    let mut visit = |expr: &mut Expr| {
-        let _ = ast::visit_expressions_mut(expr, |e| {
+    fn parameters_in<N: ast::VisitMut>(node: &mut N, f: &mut dyn FnMut(&mut Expr)) {
+        let _ = ast::visit_expressions_mut(node, |e| {
             if is_parameter(e) {
                 f(e);
             }
             ControlFlow::<()>::Continue(())
         });
-    };
+    }
     match statement {
-        Statement::Query(query) => {
-            let _ = ast::visit_expressions_mut(query.as_mut(), |e| {
-                if is_parameter(e) {
-                    f(e);
-                }
-                ControlFlow::<()>::Continue(())
-            });
-        }
-        Statement::Sql(inner) => {
-            let _ = ast::visit_expressions_mut(inner.as_mut(), |e| {
-                if is_parameter(e) {
-                    f(e);
-                }
-                ControlFlow::<()>::Continue(())
-            });
-        }
-        Statement::SetSession { value, .. } => visit(value),
+        Statement::Query(query) => parameters_in(query.as_mut(), f),
+        Statement::Sql(inner) => parameters_in(inner.as_mut(), f),
+        Statement::SetSession { value, .. } => parameters_in(value.as_mut(), f),
         Statement::Execute { parameters, .. } | Statement::ExecuteImmediate { parameters, .. } => {
-            parameters.iter_mut().for_each(visit)
+            parameters.iter_mut().for_each(|p| parameters_in(p, f))
         }
         _ => {}
     }

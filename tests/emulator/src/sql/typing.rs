@@ -327,6 +327,17 @@ fn out_of_range(ty: &Type, value: impl std::fmt::Display) -> QueryError {
     QueryError::new(NUMERIC_VALUE_OUT_OF_RANGE, format!("Out of range for {}: {value}", ty.display_name()))
 }
 
+/// A number rounded half away from zero into an integer type, as Trino's
+/// casts round; NUMERIC_VALUE_OUT_OF_RANGE when it does not fit.
+pub fn round_to_integer(value: f64, ty: &Type) -> Result<i64, QueryError> {
+    let (low, high) = integer_bounds(ty);
+    let rounded = value.round();
+    if !rounded.is_finite() || rounded < low as f64 || rounded > high as f64 {
+        return Err(out_of_range(ty, value));
+    }
+    Ok(rounded as i64)
+}
+
 fn integer_bounds(ty: &Type) -> (i64, i64) {
     match ty {
         Type::Tinyint => (i8::MIN.into(), i8::MAX.into()),
@@ -351,14 +362,7 @@ pub fn to_value(value: ValueRef<'_>, ty: &Type) -> Result<Value, QueryError> {
             }
             Value::Int(i)
         }
-        (ValueRef::Real(r), t) if integer_rank(t).is_some() => {
-            let (low, high) = integer_bounds(t);
-            let rounded = r.round();
-            if !rounded.is_finite() || rounded < low as f64 || rounded > high as f64 {
-                return Err(out_of_range(t, r));
-            }
-            Value::Int(rounded as i64)
-        }
+        (ValueRef::Real(r), t) if integer_rank(t).is_some() => Value::Int(round_to_integer(r, t)?),
         (ValueRef::Integer(i), Type::Double | Type::Real) => Value::Double(i as f64),
         (ValueRef::Real(r), Type::Double | Type::Real) => Value::Double(r),
         (ValueRef::Integer(i), Type::Decimal { scale, .. }) => Value::Decimal(i128::from(i) * 10i128.pow(*scale)),

@@ -11,7 +11,7 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean
+.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
@@ -21,6 +21,8 @@ help:
 	@echo "make rolling-restart  drain and restart both coordinators under 8 looping clients; prints the figures"
 	@echo "make chaos-kill       SIGKILL a coordinator under 8 looping clients (dbt-like re-run once); prints the figures"
 	@echo "make chaos-dbt        a real dbt run (tests/dbt) through the gateway: SIGKILL mid-DAG, then a rolling restart; prints the figures"
+	@echo "make compose-up       with Docker: real Trino coordinators behind the gateway (compose.yaml); compose-down stops them"
+	@echo "make compose-dbt      the tests' dbt project against the compose gateway"
 	@echo "make bench   the filter's cost against plain Envoy, and its memory (about 10 min); bench-quick: < 1 min"
 
 ## Installation: everything a fresh machine needs, idempotent.
@@ -88,6 +90,31 @@ rolling-restart: setup build
 
 chaos-kill: setup build
 	$(PYTHON) tests/py/chaos.py kill --rerun-once
+
+## Docker: compose.yaml, real Trino images (README.md, "With Docker")
+COMPOSE      ?= docker compose
+COMPOSE_PORT ?= 8080
+
+# Builds the filter first: the gateway mounts the wasm file.
+compose-up: toolchain
+	$(CARGO) build --release --target wasm32-wasip1 -p trino-gateway-filter
+	$(COMPOSE) up -d --wait
+	@echo "up: Trino through the gateway on 127.0.0.1:$(COMPOSE_PORT) (Envoy admin 127.0.0.1:9901);" \
+	  "try: docker compose run --rm cli --execute 'SELECT node_id FROM system.runtime.nodes'"
+
+compose-down:
+	$(COMPOSE) down
+
+# The tests' dbt project (tests/dbt) against the gateway on 127.0.0.1:$(COMPOSE_PORT):
+# seeds, models and data tests in the shared `lake` catalog.
+compose-dbt: venv
+	cd tests/dbt && TRINO_GATEWAY_PORT=$(COMPOSE_PORT) DBT_SEND_ANONYMOUS_USAGE_STATS=false \
+	  $(CURDIR)/$(VENV)/bin/dbt build --project-dir . --profiles-dir .
+
+# SELinux hosts (Fedora, RHEL): let containers read the files compose.yaml mounts.
+compose-selinux-label:
+	chcon -t container_file_t compose/trino/*.properties compose/trino/jvm.config compose/trino/catalog/*.properties \
+	  compose/postgres/*.sql envoy/envoy-compose.yaml envoy/envoy-compose-filter.json $(WASM)
 
 down:
 	@if [ -x $(PYTHON) ]; then $(PYTHON) tests/py/stack.py down; fi

@@ -233,6 +233,7 @@ class Envoy:
             plugin = dict(plugin, public_uri=self.url)  # the address clients use here
         if isinstance(plugin, dict) and plugin.get("coordinators_process_forwarded") and self.config_path == ENVOY_CONFIG:
             for network_filter in listener["filter_chains"][0]["filters"]:
+                network_filter["typed_config"]["use_remote_address"] = True  # as envoy/envoy.yaml says
                 for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
                     for route in vhost["routes"]:
                         route.update(PROCESS_FORWARDED_ROUTE)

@@ -120,9 +120,10 @@ def test_published_ports_are_on_loopback_only():
 def test_every_service_has_a_memory_limit_and_each_heap_fits_its_container():
     for name, service in SERVICES.items():
         assert "mem_limit" in service, f"{name} has no memory limit"
-    for name in coordinators():
+    jvms = {name: mounted(name, "/etc/trino/jvm.config").read_text().split() for name in coordinators()}
+    jvms["cli"] = SERVICES["cli"]["entrypoint"]
+    for name, jvm in jvms.items():
         limit = size(SERVICES[name]["mem_limit"])
-        jvm = mounted(name, "/etc/trino/jvm.config").read_text().split()
         heaps = [size(option[4:]) for option in jvm if option.startswith("-Xmx")]
         assert len(heaps) == 1, f"{name}: no -Xmx: the JVM would size its heap from the machine's memory"
         assert not [o for o in jvm if "RAMPercentage" in o], f"{name}: heap as a share of RAM"
@@ -157,10 +158,15 @@ def test_every_trino_property_is_one_trino_480_accepts():
 def test_node_environment_and_node_ids_match_trinos_patterns():
     ids = []
     for name in coordinators():
-        node = properties(mounted(name, "/etc/trino/node.properties"))
+        path = mounted(name, "/etc/trino/node.properties")
+        node = properties(path)
         assert NODE_ENVIRONMENT.fullmatch(node["node.environment"]), node["node.environment"]
-        # Without node.id the image's run-trino passes -Dnode.id=$HOSTNAME.
-        ids.append(node.get("node.id") or SERVICES[name].get("hostname", name))
+        if "node.id" not in node:
+            # The image's run-trino passes -Dnode.id=$HOSTNAME only if
+            # `grep -s -q 'node.id' node.properties` fails (a comment counts).
+            assert not re.search("node.id", path.read_text()), f"{path}: run-trino's grep matches; the id would be random"
+            assert "hostname" in SERVICES[name], f"{name}: no hostname: the id would be a container id"
+        ids.append(node.get("node.id") or SERVICES[name]["hostname"])
     assert all(NODE_ID.fullmatch(i) for i in ids) and len(set(ids)) == len(ids), ids
 
 
@@ -192,7 +198,9 @@ def test_the_client_service_runs_the_images_cli_against_the_gateway():
     cli = SERVICES["cli"]
     assert cli["profiles"] and cli["image"] == SERVICES[coordinators()[0]]["image"]
     listener_port = envoy_config()["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
-    assert cli["entrypoint"][:3] == ["trino", "--server", f"http://gateway:{listener_port}"]
+    entrypoint = cli["entrypoint"]
+    assert entrypoint[0] == "java" and entrypoint[entrypoint.index("-jar") + 1] == "/usr/bin/trino"
+    assert entrypoint[entrypoint.index("--server") + 1] == f"http://gateway:{listener_port}"
 
 
 # ---- compose.yaml against the Envoy configuration it mounts

@@ -386,3 +386,11 @@ def test_make_compose_dbt_builds_the_dbt_project_through_the_compose_gateway(com
     # 3 seeds and 7 models built, 13 data tests passed.
     assert Counter(r["status"] for r in results) == {"success": 10, "pass": 13}, results
     assert wrong_tables(DbtProject(envoy.port, work)) == {}
+
+
+def test_make_compose_up_builds_the_filter_before_starting_compose():
+    result = subprocess.run(["make", "-n", "compose-up"], cwd=REPO, capture_output=True, text=True, timeout=30)
+    lines = result.stdout.splitlines()
+    build = [i for i, line in enumerate(lines) if "build --release --target wasm32-wasip1 -p trino-gateway-filter" in line]
+    up = [i for i, line in enumerate(lines) if re.search(r"docker compose up -d --wait$", line)]
+    assert result.returncode == 0 and build and up and build[0] < up[0], result.stdout

@@ -11,7 +11,7 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
+.PHONY: help setup toolchain venv packages build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
@@ -26,7 +26,12 @@ help:
 	@echo "make bench   the filter's cost against plain Envoy, and its memory (about 10 min); bench-quick: < 1 min"
 
 ## Installation: everything a fresh machine needs, idempotent.
-setup: toolchain venv
+setup: toolchain venv packages
+
+# Debian packages: etcd (the state store the multi-Envoy tests and `make up` run on loopback).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+packages:
+	@command -v etcd >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq etcd-server etcd-client; }
 
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1

@@ -112,10 +112,11 @@ impl Host for WasmHost {
         cluster: &str,
         service: &str,
         method: &str,
+        metadata: &[(&str, &[u8])],
         message: &[u8],
         timeout: Duration,
     ) -> Result<u32, HostError> {
-        hostcalls::dispatch_grpc_call(cluster, service, method, vec![], Some(message), timeout)
+        hostcalls::dispatch_grpc_call(cluster, service, method, metadata.to_vec(), Some(message), timeout)
             .map_err(|s| failed("dispatch_grpc_call", s))
     }
 
@@ -142,10 +143,35 @@ impl Host for WasmHost {
     }
 
     fn now_seconds(&self) -> u32 {
+        (self.now_millis() / 1000) as u32
+    }
+
+    fn now_millis(&self) -> u64 {
         hostcalls::get_current_time()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as u32)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn register_queue(&self, name: &str) -> Result<u32, HostError> {
+        hostcalls::register_shared_queue(name).map_err(|s| failed("register_shared_queue", s))
+    }
+
+    fn resolve_queue(&self, name: &str) -> Result<Option<u32>, HostError> {
+        // Queues are per vm_id, like shared data: the one this VM runs in.
+        let vm_id = hostcalls::get_property(vec!["plugin_vm_id"])
+            .map_err(|s| failed("get plugin_vm_id", s))?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default();
+        hostcalls::resolve_shared_queue(&vm_id, name).map_err(|s| failed("resolve_shared_queue", s))
+    }
+
+    fn enqueue(&self, queue: u32, message: &[u8]) -> Result<(), HostError> {
+        hostcalls::enqueue_shared_queue(queue, Some(message)).map_err(|s| failed("enqueue_shared_queue", s))
+    }
+
+    fn dequeue(&self, queue: u32) -> Result<Option<Vec<u8>>, HostError> {
+        hostcalls::dequeue_shared_queue(queue).map_err(|s| failed("dequeue_shared_queue", s))
     }
 
     fn log(&self, level: LogLevel, message: &str) {

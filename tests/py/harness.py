@@ -143,6 +143,7 @@ ENVOY_BIN = REPO / ".venv" / "bin" / "envoy"
 # The filter's worker tick (trino_gateway_core::worker::TICK) plus a margin.
 COUNTER_FLUSH_SECONDS = 0.3
 ENVOY_CONFIG = REPO / "envoy" / "envoy.yaml"
+STATE_STORE_CONFIG = REPO / "envoy" / "state-store.yaml"
 WASM = REPO / "target" / "wasm32-wasip1" / "release" / "trino_gateway_filter.wasm"
 
 
@@ -205,6 +206,10 @@ class Envoy:
     health_service: bool = True
     # Another bootstrap of the repository (e.g. envoy/envoy-self-routing.yaml).
     config_path: Path = ENVOY_CONFIG
+    # etcd's client port: envoy/state-store.yaml merged in (the etcd cluster
+    # and the plugin's state_store), with `store_changes` to its fields.
+    etcd_port: Optional[int] = None
+    store_changes: dict = field(default_factory=dict)
     process: Optional[subprocess.Popen] = None
     _ecds_version: int = 0
     _wasm_config: Optional[dict] = None
@@ -237,6 +242,12 @@ class Envoy:
                 for vhost in network_filter["typed_config"]["route_config"]["virtual_hosts"]:
                     for route in vhost["routes"]:
                         route.update(PROCESS_FORWARDED_ROUTE)
+        if self.etcd_port is not None and isinstance(plugin, dict):
+            store = load_envoy_config(STATE_STORE_CONFIG)
+            endpoint = store["cluster"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+            endpoint["address"]["socket_address"].update(address="127.0.0.1", port_value=self.etcd_port)
+            config["static_resources"]["clusters"].append(store["cluster"])
+            plugin = dict(plugin, state_store={**store["state_store"], **self.store_changes})
         wasm["configuration"]["value"] = plugin if isinstance(plugin, str) else json.dumps(plugin)
         if not self.health_service:
             config.pop("bootstrap_extensions", None)
@@ -363,3 +374,95 @@ def wait_until(condition, timeout: float = 10.0, interval: float = 0.05, what: s
             return value
         time.sleep(interval)
     raise TimeoutError(f"{what} not reached within {timeout}s")
+
+
+ETCD_BIN = "etcd"
+
+
+@dataclass
+class Etcd:
+    """A real etcd (Debian's etcd-server) on loopback: one member, or one of
+    several (`cluster`: name → peer port of every member)."""
+
+    name: str
+    client_port: int
+    peer_port: int
+    data_dir: Path
+    log_path: Path
+    cluster: Optional[dict] = None
+    process: Optional[subprocess.Popen] = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    def start(self, wait: bool = True) -> "Etcd":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        members = self.cluster or {self.name: self.peer_port}
+        initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in members.items())
+        state = "existing" if (self.data_dir / "member").exists() else "new"
+        command = [
+            ETCD_BIN, "--name", self.name, "--data-dir", str(self.data_dir),
+            "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+            "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+            "--initial-cluster", initial, "--initial-cluster-state", state,
+            "--initial-cluster-token", "trino-gateway-test",
+            "--heartbeat-interval", "50", "--election-timeout", "500",
+        ]
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        STARTED.append(self)
+        log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        def healthy() -> bool:
+            try:
+                return http_get_json(self.endpoint + "/health", timeout=0.5).get("health") == "true"
+            except (OSError, ValueError):
+                return False
+
+        wait_for_process(self.process, healthy, timeout, f"etcd {self.name} healthy", self.log_path)
+
+    def _call(self, path: str, body: dict) -> dict:
+        request = urllib.request.Request(self.endpoint + path, data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def put(self, key: str, value: str) -> None:
+        """A put through etcd's JSON gateway (what `etcdctl put` does over gRPC)."""
+        self._call("/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+
+    def delete(self, key: str) -> None:
+        self._call("/v3/kv/deleterange", {"key": _b64(key)})
+
+    def get_prefix(self, prefix: str) -> dict:
+        """key → value of every key under `prefix`."""
+        import base64
+
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        answer = self._call("/v3/kv/range", {"key": _b64(prefix), "range_end": _b64(end)})
+        return {
+            base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", "")).decode()
+            for kv in answer.get("kvs", [])
+        }
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    kill = stop
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()

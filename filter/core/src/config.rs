@@ -37,6 +37,8 @@ struct RawConfig {
     self_routing_prefix: Option<String>,
     #[serde(default)]
     max_tracked_segments: Option<usize>,
+    #[serde(default)]
+    state_store: Option<crate::store_config::RawStateStore>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +175,9 @@ pub struct Config {
     pub self_routing_prefix: Option<String>,
     /// Bound of the spooled segment → cluster map in shared data.
     pub max_tracked_segments: usize,
+    /// The etcd every Envoy of the gateway syncs its routing state with; None:
+    /// this Envoy's shared data only.
+    pub state_store: Option<crate::store_config::StoreConfig>,
 }
 
 pub const DEFAULT_MAX_TRACKED_SEGMENTS: usize = 8192;
@@ -193,13 +198,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn error(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn error(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError { field: field.into(), message: message.into() }
 }
 
 /// Envoy cluster names and header names: keep to a conservative character set
 /// so that a value can never smuggle anything into a header.
-fn is_token(value: &str) -> bool {
+pub(crate) fn is_token(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
@@ -407,6 +412,7 @@ impl Config {
             transactions: TransactionsConfig { max_tracked, idle_timeout_seconds },
             self_routing_prefix,
             max_tracked_segments,
+            state_store: raw.state_store.map(crate::store_config::validate).transpose()?,
         })
     }
 
@@ -435,7 +441,9 @@ mod tests {
                  "health": {"interval_ms": 500, "ui_user": "gateway"}, "failover": {"resend_timeout_ms": 2000},
                  "public_uri": "https://trino.example.com:8443/gw/",
                  "transactions": {"max_tracked": 64, "idle_timeout_seconds": 600}, "self_routing_prefix": "/_trino",
-                 "max_tracked_segments": 256}"#,
+                 "max_tracked_segments": 256,
+                 "state_store": {"cluster": "etcd", "prefix": "/gw1/", "sync_interval_ms": 100, "entry_ttl_seconds": 60,
+                                 "timeout_ms": 500, "max_backlog": 1000, "user": "gw", "password": "s3cret"}}"#,
         );
         assert_eq!(
             config,
@@ -461,6 +469,16 @@ mod tests {
                 transactions: TransactionsConfig { max_tracked: 64, idle_timeout_seconds: 600 },
                 self_routing_prefix: Some("/_trino".into()),
                 max_tracked_segments: 256,
+                state_store: Some(crate::store_config::StoreConfig {
+                    cluster: "etcd".into(),
+                    prefix: "/gw1/".into(),
+                    sync_interval_ms: 100,
+                    entry_ttl_seconds: 60,
+                    timeout_ms: 500,
+                    max_backlog: 1000,
+                    user: Some("gw".into()),
+                    password: "s3cret".into(),
+                }),
             })
         );
     }
@@ -499,6 +517,42 @@ mod tests {
             ),
             (r#"{"clusters": [{"name": "a"}], "routing_header": "bad header"}"#, "routing_header", "not a valid"),
             (r#"{"clusters": [{"name": "a"}], "max_tracked_queries": 10}"#, "max_tracked_queries", "multiple of 16"),
+            (r#"{"clusters": [{"name": "a"}], "state_store": {}}"#, "state_store", "missing field `cluster`"),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e t"}}"#,
+                "state_store.cluster",
+                "not a valid",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e", "prefix": "/x"}}"#,
+                "state_store.prefix",
+                "ending in /",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e", "sync_interval_ms": 10}}"#,
+                "state_store.sync_interval_ms",
+                "out of range",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e", "entry_ttl_seconds": 2}}"#,
+                "state_store.entry_ttl_seconds",
+                "out of range",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e", "max_backlog": 1}}"#,
+                "state_store.max_backlog",
+                "out of range",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e", "password": "p"}}"#,
+                "state_store.password",
+                "needs state_store.user",
+            ),
+            (
+                r#"{"clusters": [{"name": "a"}], "state_store": {"cluster": "e", "ttl": 5}}"#,
+                "state_store.ttl",
+                "unknown field",
+            ),
             (
                 r#"{"clusters": [{"name": "a"}], "transactions": {"max_tracked": 8}}"#,
                 "transactions.max_tracked",

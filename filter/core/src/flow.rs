@@ -41,6 +41,7 @@ use crate::query_id::{self, QueryId};
 use crate::query_map::{LEARN_SEGMENTS, LEARN_TRANSACTION};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
 use crate::segment_map::Scanner;
+use crate::state_entry::Entry as StateEntry;
 use crate::transaction::{
     self, Control, InTransaction, TransactionId, STARTED_TRANSACTION_ID_HEADER, TRANSACTION_ID_HEADER,
 };
@@ -649,7 +650,11 @@ impl Flow {
         };
         let Some(id) = TransactionId::parse(value.trim()) else { return };
         match worker.router.learn_transaction(host, cluster, id, host.now_seconds()) {
-            Ok(true) => worker.metrics.transaction_started(host),
+            Ok(true) => {
+                worker.metrics.transaction_started(host);
+                let cluster = worker.router.cluster_name(cluster).to_string();
+                worker.publish(host, &StateEntry::Transaction { id, cluster });
+            }
             Ok(false) => {}
             Err(e) => {
                 warn(host, format_args!("trino-gateway: cannot record a transaction: {e:?}"));
@@ -667,11 +672,14 @@ impl Flow {
         let learned = router.learn_statement_response(host, cluster, body, now, &worker.coordinators(), flags);
         match learned {
             Ok(Learned::Query(query_id)) => {
+                let name = router.cluster_name(cluster).to_string();
+                worker.publish(host, &StateEntry::Query { id: query_id, cluster: name, flags });
                 if let Some(id) = lesson.ends {
                     if let Err(e) = router.end_transaction(host, &id) {
                         warn(host, format_args!("trino-gateway: cannot forget a transaction: {e:?}"));
                         worker.metrics.shared_data_error(host);
                     }
+                    worker.publish(host, &StateEntry::TransactionEnded { id });
                 }
                 if let Some(table_id) = router.table_id(cluster) {
                     let coordinator = query_id.coordinator_id();

@@ -42,6 +42,11 @@ pub struct HealthService {
     bootstrap: bool,
     /// Worker ticks since the last poll (a worker ticks every `worker::TICK`).
     ticks: u32,
+    /// Clusters drained through the state store (`<prefix>drain/<cluster>`),
+    /// by configured index: published as DRAINING whatever they report.
+    store_drained: Vec<bool>,
+    /// What each cluster's last poll found (before a store drain).
+    observed: HashMap<usize, Health>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +91,8 @@ impl HealthService {
             holder: health_lease::random_holder_id(),
             bootstrap,
             ticks: 0,
+            store_drained: Vec::new(),
+            observed: HashMap::new(),
         })
     }
 
@@ -101,7 +108,7 @@ impl HealthService {
     }
 
     /// Whether this poller may poll now (see `health_lease`).
-    fn holds_lease(&self, host: &dyn Host) -> bool {
+    pub fn holds_lease(&self, host: &dyn Host) -> bool {
         let seconds = self.router.unhealthy_expiry_seconds();
         match health_lease::hold(host, self.holder, host.now_seconds(), seconds, self.bootstrap) {
             Ok(held) => held,
@@ -109,6 +116,42 @@ impl HealthService {
                 warn(host, format_args!("trino-gateway: cannot read the health poll lease: {e:?}"));
                 self.metrics.shared_data_error(host);
                 self.bootstrap
+            }
+        }
+    }
+
+    /// A cluster drained in the state store takes no new query, whatever it
+    /// reports; one that is down stays UNHEALTHY.
+    fn with_store_drain(&self, cluster: usize, observed: Health) -> Health {
+        if self.store_drained.get(cluster) == Some(&true) && observed.accepts_new_queries() {
+            Health::Draining
+        } else {
+            observed
+        }
+    }
+
+    /// The clusters drained in the state store changed: publish their state
+    /// now (workers see it on their next read), not at the next poll.
+    pub fn set_store_drains(&mut self, host: &dyn Host, drained: &[String]) {
+        let clusters = self.router.config.clusters.len();
+        let now: Vec<bool> = (0..clusters).map(|c| drained.iter().any(|d| d == self.router.cluster_name(c))).collect();
+        let before = std::mem::replace(&mut self.store_drained, now);
+        for cluster in 0..clusters {
+            let drained = self.store_drained.get(cluster) == Some(&true);
+            if before.get(cluster).copied().unwrap_or(false) == drained {
+                continue;
+            }
+            let name = self.router.cluster_name(cluster).to_string();
+            let verb = if drained { "drained" } else { "no longer drained" };
+            info(host, format_args!("trino-gateway: {name} {verb} in the state store"));
+            let Some(table_id) = self.router.table_id(cluster) else { continue };
+            let observed = self.observed.get(&cluster).copied().unwrap_or(Health::Unknown);
+            let health = self.with_store_drain(cluster, observed);
+            let record = health::read(host).map(|records| health::of(&records, table_id));
+            let published = record.and_then(|old| health::publish(host, ClusterHealth { health, ..old }));
+            if let Err(e) = published {
+                warn(host, format_args!("trino-gateway: cannot publish the drain of {name}: {e:?}"));
+                self.metrics.shared_data_error(host);
             }
         }
     }
@@ -280,12 +323,14 @@ impl HealthService {
                 restarted_at = started_at;
             }
         }
-        if old.map(|o| o.health) != Some(observed) {
-            info(host, format_args!("trino-gateway: {name} is {observed:?}"));
+        self.observed.insert(cluster, observed);
+        let published = self.with_store_drain(cluster, observed);
+        if old.map(|o| o.health) != Some(published) {
+            info(host, format_args!("trino-gateway: {name} is {published:?}"));
         }
         let record = ClusterHealth {
             cluster: table_id,
-            health: observed,
+            health: published,
             coordinator: coordinator.or(old_coordinator),
             updated_at: now,
             running: old.map_or(0, |o| o.running),

@@ -80,17 +80,29 @@ pub trait Host: SharedData {
     /// In the answer callback of an HTTP call.
     fn call_response_headers(&self) -> Result<Headers, HostError>;
     fn call_response_body(&self, size: usize) -> Result<Vec<u8>, HostError>;
-    /// A unary gRPC call to `cluster` (HTTP/2); the answer comes with the returned token.
+    /// A unary gRPC call to `cluster` (HTTP/2) with `metadata` (e.g. etcd's
+    /// auth `token`); the answer comes with the returned token.
     fn dispatch_grpc(
         &self,
         cluster: &str,
         service: &str,
         method: &str,
+        metadata: &[(&str, &[u8])],
         message: &[u8],
         timeout: Duration,
     ) -> Result<u32, HostError>;
     /// In the answer callback of a gRPC call.
     fn grpc_response(&self, size: usize) -> Result<Vec<u8>, HostError>;
+
+    /// Shared queues (per vm_id, like shared data): the context that synces
+    /// with the state store registers one (a later registration takes the
+    /// queue over); workers resolve it and enqueue.
+    fn register_queue(&self, name: &str) -> Result<u32, HostError>;
+    /// The queue's id, or None while no context has registered it.
+    fn resolve_queue(&self, name: &str) -> Result<Option<u32>, HostError>;
+    fn enqueue(&self, queue: u32, message: &[u8]) -> Result<(), HostError>;
+    /// The oldest message, or None when the queue is empty.
+    fn dequeue(&self, queue: u32) -> Result<Option<Vec<u8>>, HostError>;
 
     fn define_metric(&self, kind: MetricKind, name: &str) -> Result<u32, HostError>;
     fn increment_metric(&self, id: u32, delta: i64) -> Result<(), HostError>;
@@ -98,6 +110,8 @@ pub trait Host: SharedData {
 
     /// Envoy's clock in Unix seconds (0 if the host cannot tell).
     fn now_seconds(&self) -> u32;
+    /// Envoy's clock in Unix milliseconds (0 if the host cannot tell).
+    fn now_millis(&self) -> u64;
     fn log(&self, level: LogLevel, message: &str);
 }
 

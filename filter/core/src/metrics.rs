@@ -51,6 +51,7 @@ pub struct Metrics {
     state_keys: Option<u32>,
     state_bytes: Option<u32>,
     tracked_queries: Option<u32>,
+    entries_not_queued: Option<u32>,
 }
 
 /// A counter counted in the worker and flushed to Envoy on tick.
@@ -79,7 +80,7 @@ impl Deferred {
     }
 }
 
-fn define(host: &dyn Host, kind: MetricKind, name: &str) -> Option<u32> {
+pub(crate) fn define(host: &dyn Host, kind: MetricKind, name: &str) -> Option<u32> {
     match host.define_metric(kind, name) {
         Ok(id) => Some(id),
         Err(error) => {
@@ -89,14 +90,14 @@ fn define(host: &dyn Host, kind: MetricKind, name: &str) -> Option<u32> {
     }
 }
 
-fn increment(host: &dyn Host, id: Option<u32>) {
+pub(crate) fn increment(host: &dyn Host, id: Option<u32>) {
     if let Some(id) = id {
         // A failed increment loses one count; nothing else to do about it.
         let _ = host.increment_metric(id, 1);
     }
 }
 
-fn gauge(host: &dyn Host, id: Option<u32>, value: u64) {
+pub(crate) fn gauge(host: &dyn Host, id: Option<u32>, value: u64) {
     if let Some(id) = id {
         let _ = host.record_metric(id, value);
     }
@@ -140,6 +141,7 @@ impl Metrics {
             queued: per_cluster(MetricKind::Gauge, "queued_queries"),
             health_checks_failed: counter("health_checks_failed"),
             coordinator_restarts: counter("coordinator_restarts"),
+            entries_not_queued: counter("state_store.entries_not_queued"),
             state_keys: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_keys"),
             state_bytes: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_bytes"),
             tracked_queries: define(host, MetricKind::Gauge, "trino_gateway.state.tracked_queries"),
@@ -231,6 +233,11 @@ impl Metrics {
     /// A query's request got a 502/503/504 that proves no loss: passed on.
     pub fn transient_failure(&self, host: &dyn Host) {
         increment(host, self.transient_failures);
+    }
+
+    /// An entry for the state store that could not be handed to the sync.
+    pub fn entry_not_queued(&self, host: &dyn Host) {
+        increment(host, self.entries_not_queued);
     }
 
     pub fn shared_data_error(&self, host: &dyn Host) {

@@ -32,6 +32,10 @@ pub enum Call {
     CallResponseBody,
     DispatchGrpc(String),
     GrpcResponse,
+    RegisterQueue(String),
+    ResolveQueue(String),
+    Enqueue,
+    Dequeue,
     SharedGet(String),
     SharedSet(String),
     DefineMetric(String),
@@ -62,6 +66,10 @@ impl Call {
             Call::CallResponseBody => "call_response_body",
             Call::DispatchGrpc(_) => "dispatch_grpc",
             Call::GrpcResponse => "grpc_response",
+            Call::RegisterQueue(_) => "register_queue",
+            Call::ResolveQueue(_) => "resolve_queue",
+            Call::Enqueue => "enqueue",
+            Call::Dequeue => "dequeue",
             Call::SharedGet(_) => "shared_get",
             Call::SharedSet(_) => "shared_set",
             Call::DefineMetric(_) => "define_metric",
@@ -84,6 +92,52 @@ pub struct Reply {
     pub status: u32,
     pub headers: Headers,
     pub body: Vec<u8>,
+}
+
+/// A gRPC call dispatched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcCall {
+    pub cluster: String,
+    /// `service/method`, e.g. `etcdserverpb.KV/Txn`.
+    pub method: String,
+    pub metadata: Vec<(String, Vec<u8>)>,
+    pub message: Vec<u8>,
+    pub token: u32,
+}
+
+/// Envoy's shared queues, in memory: names → ids, ids → FIFO of messages.
+#[derive(Default)]
+pub struct MemoryQueues {
+    names: RefCell<Vec<String>>,
+    messages: RefCell<Vec<std::collections::VecDeque<Vec<u8>>>>,
+}
+
+impl MemoryQueues {
+    fn register(&self, name: &str) -> u32 {
+        if let Some(id) = self.resolve(name) {
+            return id;
+        }
+        self.names.borrow_mut().push(name.to_string());
+        self.messages.borrow_mut().push(Default::default());
+        self.names.borrow().len() as u32
+    }
+
+    fn resolve(&self, name: &str) -> Option<u32> {
+        self.names.borrow().iter().position(|n| n == name).map(|i| i as u32 + 1)
+    }
+
+    fn push(&self, id: u32, message: &[u8]) -> Option<()> {
+        self.messages.borrow_mut().get_mut(id.checked_sub(1)? as usize).map(|q| q.push_back(message.to_vec()))
+    }
+
+    fn pop(&self, id: u32) -> Option<Vec<u8>> {
+        self.messages.borrow_mut().get_mut(id.checked_sub(1)? as usize)?.pop_front()
+    }
+
+    /// Messages waiting in a queue.
+    pub fn len(&self, name: &str) -> usize {
+        self.resolve(name).and_then(|id| self.messages.borrow().get(id as usize - 1).map(|q| q.len())).unwrap_or(0)
+    }
 }
 
 /// An HTTP call the flow dispatched.
@@ -114,6 +168,12 @@ pub struct RecordingHost {
     pub metrics: RefCell<Vec<(String, i64)>>,
     pub logs: RefCell<Vec<(LogLevel, String)>>,
     pub now: Cell<u32>,
+    /// Milliseconds past `now` (for `now_millis`).
+    pub millis: Cell<u64>,
+    /// gRPC calls dispatched, in order.
+    pub grpc_calls: RefCell<Vec<GrpcCall>>,
+    /// Shared queues, shared like `shared` between simulated workers.
+    pub queues: Rc<MemoryQueues>,
     failing: RefCell<HashSet<&'static str>>,
     next_token: Cell<u32>,
 }
@@ -321,13 +381,22 @@ impl Host for RecordingHost {
     fn dispatch_grpc(
         &self,
         cluster: &str,
-        _service: &str,
-        _method: &str,
-        _message: &[u8],
+        service: &str,
+        method: &str,
+        metadata: &[(&str, &[u8])],
+        message: &[u8],
         _timeout: Duration,
     ) -> Result<u32, HostError> {
         self.record(Call::DispatchGrpc(cluster.to_string()))?;
-        Ok(self.token())
+        let token = self.token();
+        self.grpc_calls.borrow_mut().push(GrpcCall {
+            cluster: cluster.to_string(),
+            method: format!("{service}/{method}"),
+            metadata: metadata.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(),
+            message: message.to_vec(),
+            token,
+        });
+        Ok(token)
     }
 
     fn grpc_response(&self, size: usize) -> Result<Vec<u8>, HostError> {
@@ -365,6 +434,31 @@ impl Host for RecordingHost {
     fn now_seconds(&self) -> u32 {
         let _ = self.record(Call::Now);
         self.now.get()
+    }
+
+    fn now_millis(&self) -> u64 {
+        let _ = self.record(Call::Now);
+        u64::from(self.now.get()) * 1000 + self.millis.get()
+    }
+
+    fn register_queue(&self, name: &str) -> Result<u32, HostError> {
+        self.record(Call::RegisterQueue(name.to_string()))?;
+        Ok(self.queues.register(name))
+    }
+
+    fn resolve_queue(&self, name: &str) -> Result<Option<u32>, HostError> {
+        self.record(Call::ResolveQueue(name.to_string()))?;
+        Ok(self.queues.resolve(name))
+    }
+
+    fn enqueue(&self, queue: u32, message: &[u8]) -> Result<(), HostError> {
+        self.record(Call::Enqueue)?;
+        self.queues.push(queue, message).ok_or_else(|| HostError("NotFound".into()))
+    }
+
+    fn dequeue(&self, queue: u32) -> Result<Option<Vec<u8>>, HostError> {
+        self.record(Call::Dequeue)?;
+        Ok(self.queues.pop(queue))
     }
 
     fn log(&self, level: LogLevel, message: &str) {

@@ -14,6 +14,7 @@ use super::query_id::QueryId;
 use super::query_map::{QueryMap, CLUSTER_MASK, LEARN_SEGMENTS, LEARN_TRANSACTION};
 use super::segment_map::SegmentMap;
 use super::shared_data::{SharedData, SharedDataError};
+use super::state_entry::Entry as StateEntry;
 use super::transaction::{self, TransactionId};
 use super::transaction_map::{TransactionMap, REFRESH_SECONDS};
 use serde::Deserialize;
@@ -215,6 +216,43 @@ impl Router {
 
     pub fn cluster_name(&self, index: usize) -> &str {
         self.config.clusters.get(index).map_or("", |c| c.name.as_str())
+    }
+
+    /// The configured cluster of a cluster table id.
+    pub fn config_index(&self, table_id: u8) -> Option<usize> {
+        self.ids.config_index(table_id)
+    }
+
+    fn table_id_of_name(&self, name: &str) -> Option<u8> {
+        let index = self.config.clusters.iter().position(|c| c.name == name)?;
+        self.ids.table_id(index)
+    }
+
+    /// An entry another Envoy wrote to the state store: recorded here as if
+    /// this Envoy had learned it. False: it names a cluster this Envoy does
+    /// not have (skipped, never guessed). Nothing is written when the entry
+    /// is already known (every Envoy pulls its own entries back too).
+    pub fn apply_remote(&self, store: &dyn SharedData, entry: &StateEntry, now: u32) -> Result<bool, SharedDataError> {
+        match entry {
+            StateEntry::Query { id, cluster, flags } => {
+                let Some(table_id) = self.table_id_of_name(cluster) else { return Ok(false) };
+                if self.queries.lookup(store, id)? != Some(table_id | flags) {
+                    self.queries.record(store, *id, table_id | flags, now)?;
+                }
+            }
+            StateEntry::Transaction { id, cluster } => {
+                let Some(table_id) = self.table_id_of_name(cluster) else { return Ok(false) };
+                if self.transactions.lookup(store, id, now)?.map(|r| r.cluster) != Some(table_id) {
+                    self.transactions.record(store, *id, table_id, now)?;
+                }
+            }
+            StateEntry::TransactionEnded { id } => self.transactions.forget(store, id)?,
+            StateEntry::Coordinator { id, cluster } => {
+                let Some(table_id) = self.table_id_of_name(cluster) else { return Ok(false) };
+                coordinator_map::learn(store, *id, table_id, now)?;
+            }
+        }
+        Ok(true)
     }
 
     /// This worker's own turn counter, for when the shared one is not needed

@@ -38,6 +38,8 @@ pub struct Worker {
     clock: Cell<u32>,
     /// Bytes of statements this worker keeps for a re-send right now.
     kept_bytes: Rc<Cell<usize>>,
+    /// The state sync's queue (see `state_sync`), once its context registered it.
+    sync_queue: Cell<Option<u32>>,
 }
 
 /// What the filter and the health service both do with the plugin
@@ -74,6 +76,7 @@ impl Worker {
             clock: Cell::new(host.now_seconds()),
             coordinators: RefCell::new(Vec::new()),
             kept_bytes: Rc::new(Cell::new(0)),
+            sync_queue: Cell::new(None),
             router,
             metrics,
         };
@@ -108,6 +111,7 @@ impl Worker {
     pub fn refresh(&self, host: &dyn Host) {
         self.clock.set(host.now_seconds());
         self.read_snapshots(host);
+        self.sync_queue(host);
         for (cluster, state) in self.health.borrow().iter().enumerate() {
             self.metrics.cluster_health(host, cluster, *state);
         }
@@ -122,6 +126,32 @@ impl Worker {
         match coordinator_map::read(host) {
             Ok(entries) => *self.coordinators.borrow_mut() = entries,
             Err(e) => warn(host, format_args!("trino-gateway: cannot read the coordinator map: {e:?}")),
+        }
+    }
+
+    /// The state sync's queue: resolved once, as soon as its context has
+    /// registered it (None without a state store, or before that).
+    fn sync_queue(&self, host: &dyn Host) -> Option<u32> {
+        if self.router.config.state_store.is_some() && self.sync_queue.get().is_none() {
+            match host.resolve_queue(crate::state_sync::QUEUE) {
+                Ok(queue) => self.sync_queue.set(queue),
+                Err(e) => warn(host, format_args!("trino-gateway: cannot resolve the state sync queue: {e}")),
+            }
+        }
+        self.sync_queue.get()
+    }
+
+    /// Hands a routing fact this worker learned to the state sync (one host
+    /// call; nothing without a state store). If no context has registered
+    /// the sync's queue yet (the first moments after start, or no worker
+    /// holds the poll lease yet), the entry stays local, counted.
+    pub fn publish(&self, host: &dyn Host, entry: &crate::state_entry::Entry) {
+        if self.router.config.state_store.is_none() {
+            return;
+        }
+        let queued = self.sync_queue(host).map(|queue| host.enqueue(queue, &entry.to_message()));
+        if !matches!(queued, Some(Ok(()))) {
+            self.metrics.entry_not_queued(host);
         }
     }
 

@@ -1,0 +1,177 @@
+"""Several gateway Envoys sharing their routing state through a real etcd
+(Debian's etcd-server on loopback): entries one Envoy learns reach the others,
+drains written to etcd reach every Envoy, a restarted Envoy loads what is
+there, an etcd outage costs no routing and its entries are written afterwards,
+and foreign data under the prefix is skipped."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from harness import Emulator, Envoy, Etcd, free_port, wait_until
+
+PREFIX = "/trino-gateway/"
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    return Etcd("etcd0", free_port(), free_port(), tmp_path / "etcd-data", tmp_path / "etcd.log").start()
+
+
+@pytest.fixture
+def coordinators(tmp_path):
+    return {
+        name: Emulator(name, free_port(), tmp_path / f"{name}.log", ["--page-rows", "5"]).start()
+        for name in ("coordinator-a", "coordinator-b")
+    }
+
+
+def start_envoy(tmp_path, name: str, etcd: Etcd, coordinators: dict, port: int | None = None, **changes) -> Envoy:
+    envoy = Envoy(
+        port or free_port(), free_port(), {n: e.port for n, e in coordinators.items()}, tmp_path / f"envoy-{name}.log",
+        etcd_port=etcd.client_port, store_changes=changes,
+    )
+    return envoy.start()
+
+
+def store(envoy: Envoy) -> dict:
+    stats = envoy.gateway_stats()
+    return {k[len("state_store."):]: v for k, v in stats.items() if k.startswith("state_store.")}
+
+
+def submit(envoy: Envoy, sql: str, headers: dict | None = None) -> dict:
+    answer = requests.post(envoy.url + "/v1/statement", data=sql, headers={"X-Trino-User": "alice", **(headers or {})}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def follow(envoy: Envoy, page: dict, headers: dict | None = None) -> tuple:
+    """Fetches every nextUri through `envoy` (whatever gateway the URI names); rows, last page, answer headers."""
+    rows, seen = list(page.get("data") or []), {}
+    while page.get("nextUri"):
+        path = page["nextUri"].split("/", 3)[3]
+        answer = requests.get(f"{envoy.url}/{path}", headers={"X-Trino-User": "alice", **(headers or {})}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        seen.update({k.lower(): v for k, v in answer.headers.items()})
+        page = answer.json()
+        rows += page.get("data") or []
+    return rows, page, seen
+
+
+def owner(coordinators: dict, query_id: str) -> str:
+    [name] = [n for n, e in coordinators.items() if query_id.endswith("_" + e.info()["coordinatorId"])]
+    return name
+
+
+def test_a_query_submitted_through_one_envoy_continues_through_another_from_the_pulled_entry(tmp_path, etcd, coordinators):
+    a = start_envoy(tmp_path, "a", etcd, coordinators)
+    b = start_envoy(tmp_path, "b", etcd, coordinators)
+    c = start_envoy(tmp_path, "c", etcd, coordinators)
+    for _ in range(2):  # one on each coordinator
+        page = submit(a, "SELECT x FROM UNNEST(sequence(1, 40)) AS t(x)")
+        query_id = page["id"]
+        key = f"{PREFIX}q/{query_id}"
+        wait_until(lambda: key in etcd.get_prefix(PREFIX + "q/"), 5, what="the entry in etcd")
+        assert etcd.get_prefix(key)[key] == owner(coordinators, query_id)
+        for envoy in (b, c):
+            wait_until(lambda: store(envoy).get("entries_pulled", 0) > 0, 5, what="pulled")
+        rows_b, last, _ = follow(b, page)  # half through B ...
+        assert [r[0] for r in rows_b] == list(range(1, 41)) and last["stats"]["state"] == "FINISHED"
+    # B routed every follow-up by the entry it pulled, not by the coordinator-id fallback.
+    stats = b.gateway_stats()
+    assert stats.get("sticky_hits", 0) > 0 and stats.get("coordinator_id_routes", 0) == 0, stats
+    assert store(a)["entries_pushed"] >= 2 and store(a)["up"] == 1
+
+
+def test_a_transaction_started_through_one_envoy_is_continued_and_committed_through_another(tmp_path, etcd, coordinators):
+    a = start_envoy(tmp_path, "a", etcd, coordinators)
+    b = start_envoy(tmp_path, "b", etcd, coordinators)
+    start = submit(a, "START TRANSACTION", {"X-Trino-Transaction-Id": "NONE"})
+    _, _, headers = follow(a, start)
+    transaction = headers["x-trino-started-transaction-id"]
+    started_on = owner(coordinators, start["id"])
+    key = f"{PREFIX}tx/{transaction}"
+    wait_until(lambda: etcd.get_prefix(key).get(key) == started_on, 5, what="the transaction in etcd")
+    wait_until(lambda: store(b).get("entries_pulled", 0) >= 2, 5, what="B pulled it")
+    for sql in ("SELECT 1", "SELECT 2", "COMMIT"):
+        page = submit(b, sql, {"X-Trino-Transaction-Id": transaction})
+        assert owner(coordinators, page["id"]) == started_on, sql
+        _, last, _ = follow(b, page, {"X-Trino-Transaction-Id": transaction})
+        assert last["stats"]["state"] == "FINISHED", last
+    # COMMIT ended it: gone from etcd too.
+    wait_until(lambda: key not in etcd.get_prefix(PREFIX + "tx/"), 5, what="the ended transaction deleted")
+
+
+def placements(envoy: Envoy, coordinators: dict, n: int = 4) -> set:
+    return {owner(coordinators, submit(envoy, "SELECT 1")["id"]) for _ in range(n)}
+
+
+def test_a_drain_written_to_etcd_reaches_every_envoy_within_a_period(tmp_path, etcd, coordinators):
+    envoys = [start_envoy(tmp_path, name, etcd, coordinators) for name in ("a", "b")]
+    for envoy in envoys:
+        wait_until(lambda: envoy.gateway_stats().get("cluster.coordinator-a.health") == 1, 5, what="healthy")
+    etcd.put(f"{PREFIX}drain/coordinator-a", "rolling restart")
+    started = time.monotonic()
+    for envoy in envoys:
+        wait_until(lambda: envoy.gateway_stats().get("cluster.coordinator-a.health") == 3, 3, what="draining")
+    took = time.monotonic() - started
+    for envoy in envoys:
+        assert placements(envoy, coordinators) == {"coordinator-b"}
+    etcd.delete(f"{PREFIX}drain/coordinator-a")
+    for envoy in envoys:
+        wait_until(lambda: "coordinator-a" in placements(envoy, coordinators), 3, what="a takes queries again")
+    print(f"\ndrain applied by both Envoys {took * 1000:.0f} ms after the put (gauge polled with 0.3 s waits)")
+
+
+def test_a_restarted_envoy_loads_the_live_entries_and_its_in_flight_query_continues(tmp_path, etcd, coordinators):
+    a = start_envoy(tmp_path, "a", etcd, coordinators)
+    page = submit(a, "SELECT x FROM UNNEST(sequence(1, 30)) AS t(x)")
+    key = f"{PREFIX}q/{page['id']}"
+    wait_until(lambda: key in etcd.get_prefix(PREFIX + "q/"), 5, what="pushed")
+    port = a.port
+    a.kill()
+    restarted = start_envoy(tmp_path, "a-restarted", etcd, coordinators, port=port)
+    wait_until(lambda: store(restarted).get("entries_pulled", 0) >= 1, 5, what="loaded at start")
+    rows, last, _ = follow(restarted, page)
+    assert [r[0] for r in rows] == list(range(1, 31)) and last["stats"]["state"] == "FINISHED"
+    stats = restarted.gateway_stats()
+    assert stats.get("sticky_hits", 0) > 0 and stats.get("coordinator_id_routes", 0) == 0, stats
+
+
+def test_an_etcd_outage_costs_no_routing_and_its_entries_are_written_when_etcd_returns(tmp_path, etcd, coordinators):
+    a = start_envoy(tmp_path, "a", etcd, coordinators)
+    wait_until(lambda: store(a).get("up") == 1, 5, what="connected")
+    etcd.stop()
+    ids = []
+    for _ in range(10):
+        page = submit(a, "SELECT x FROM UNNEST(sequence(1, 12)) AS t(x)")
+        rows, last, _ = follow(a, page)
+        assert len(rows) == 12 and last["stats"]["state"] == "FINISHED"
+        ids.append(page["id"])
+    wait_until(lambda: store(a).get("backlog", 0) >= 10 and store(a).get("up") == 0, 5, what="backlog waits")
+    assert store(a).get("errors", 0) > 0
+    etcd.start()
+    wait_until(lambda: store(a).get("backlog") == 0, 10, what="backlog replayed")
+    keys = etcd.get_prefix(PREFIX + "q/")
+    assert all(f"{PREFIX}q/{i}" in keys for i in ids)
+    assert store(a).get("entries_dropped", 0) == 0
+
+
+def test_foreign_or_corrupt_data_under_the_prefix_is_skipped_and_counted(tmp_path, etcd, coordinators):
+    etcd.put(f"{PREFIX}q/not-a-query-id", "coordinator-a")
+    etcd.put(f"{PREFIX}q/20261126_101305_00001_zzzzz", "coordinator-unknown")
+    etcd.put(f"{PREFIX}tx/3f1e1a52-5a8b-4a4c-9a51-0c1d2e3f4a5b", "")
+    etcd.put(f"{PREFIX}something/else", "\x00\xff")
+    a = start_envoy(tmp_path, "a", etcd, coordinators)
+    wait_until(lambda: store(a).get("entries_skipped", 0) == 4, 5, what="4 skipped")
+    assert run_ok(a, coordinators)
+    assert "state store: skipped" in a.log_path.read_text()
+
+
+def run_ok(envoy: Envoy, coordinators: dict) -> bool:
+    rows, last, _ = follow(envoy, submit(envoy, "SELECT 1"))
+    return rows == [[1]] and last["stats"]["state"] == "FINISHED"
+

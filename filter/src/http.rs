@@ -20,6 +20,10 @@ impl Context for GatewayHttp {
     fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _num_trailers: usize) {
         self.flow.on_http_call_response(&WasmHost, token_id, num_headers, body_size);
     }
+
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        self.flow.on_grpc_call_response(&WasmHost, token_id, status_code, response_size);
+    }
 }
 
 impl HttpContext for GatewayHttp {

@@ -86,6 +86,10 @@ impl Host for WasmHost {
         hostcalls::resume_http_response().map_err(|s| failed("resume_http_response", s))
     }
 
+    fn resume_request(&self) -> Result<(), HostError> {
+        hostcalls::resume_http_request().map_err(|s| failed("resume_http_request", s))
+    }
+
     fn dispatch_http(
         &self,
         cluster: &str,

@@ -105,6 +105,33 @@ def test_a_transaction_started_through_one_envoy_is_continued_and_committed_thro
     wait_until(lambda: key not in etcd.get_prefix(PREFIX + "tx/"), 5, what="the ended transaction deleted")
 
 
+
+def test_a_transaction_continued_through_an_envoy_that_has_not_pulled_it_yet_waits_for_etcd(tmp_path, etcd, coordinators):
+    """The miss path: B pulls only every 10 s, so its first statement of the
+    transaction has no local answer and asks etcd for that one key."""
+    a = start_envoy(tmp_path, "a", etcd, coordinators)
+    b = start_envoy(tmp_path, "b", etcd, coordinators, sync_interval_ms=10_000)
+    wait_until(lambda: store(b).get("up") == 1, 5, what="B connected")
+    start = submit(a, "START TRANSACTION", {"X-Trino-Transaction-Id": "NONE"})
+    _, _, headers = follow(a, start)
+    transaction = headers["x-trino-started-transaction-id"]
+    key = f"{PREFIX}tx/{transaction}"
+    wait_until(lambda: key in etcd.get_prefix(key), 5, what="pushed by A")
+    started = time.monotonic()
+    page = submit(b, "SELECT 1", {"X-Trino-Transaction-Id": transaction})
+    took = time.monotonic() - started
+    assert owner(coordinators, page["id"]) == owner(coordinators, start["id"])
+    _, last, _ = follow(b, page, {"X-Trino-Transaction-Id": transaction})
+    assert last["stats"]["state"] == "FINISHED"
+    stats = b.gateway_stats()
+    assert stats.get("state_store.remote_lookups_found") == 1 and stats.get("unknown_transactions", 0) == 0, stats
+    # A transaction nobody knows: etcd is asked, then Trino's UNKNOWN_TRANSACTION.
+    unknown = submit(b, "SELECT 1", {"X-Trino-Transaction-Id": "3f1e1a52-5a8b-4a4c-9a51-0c1d2e3f4a5b"})
+    assert unknown["error"]["errorName"] == "UNKNOWN_TRANSACTION"
+    assert b.gateway_stats().get("state_store.remote_lookups_missed") == 1
+    print(f"\nfirst statement through B, with its etcd lookup: {took * 1000:.1f} ms")
+
+
 def placements(envoy: Envoy, coordinators: dict, n: int = 4) -> set:
     return {owner(coordinators, submit(envoy, "SELECT 1")["id"]) for _ in range(n)}
 

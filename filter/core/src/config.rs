@@ -476,6 +476,7 @@ mod tests {
                     entry_ttl_seconds: 60,
                     timeout_ms: 500,
                     max_backlog: 1000,
+                    lookup_timeout_ms: 500,
                     user: Some("gw".into()),
                     password: "s3cret".into(),
                 }),

@@ -131,6 +131,13 @@ pub fn txn(ops: &[Op]) -> Vec<u8> {
     out
 }
 
+/// A `RangeRequest` for exactly one key.
+pub fn get(key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    bytes_field(&mut out, 1, key);
+    out
+}
+
 pub fn lease_grant(ttl_seconds: i64) -> Vec<u8> {
     let mut out = Vec::new();
     int_field(&mut out, 1, ttl_seconds);

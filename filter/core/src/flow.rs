@@ -39,6 +39,7 @@ use crate::health::Health;
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
 use crate::query_map::{LEARN_SEGMENTS, LEARN_TRANSACTION};
+use crate::remote_lookup::{Lookup, TOKEN_KEY};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
 use crate::segment_map::Scanner;
 use crate::state_entry::Entry as StateEntry;
@@ -132,6 +133,9 @@ enum State {
     Learning { cluster: usize, lesson: Lesson },
     /// Re-sent with an HTTP call (`token`) to `cluster`.
     Resending { token: u32, cluster: usize, kept: Kept, origin: Origin },
+    /// Paused while the state store is asked (gRPC call `token`) for the
+    /// entry that routes it; `fallback`: the decision without it.
+    LookingUp { token: u32, lookup: Lookup, fallback: Decision, headers: Option<Headers>, end_of_stream: bool },
 }
 
 pub struct Flow {
@@ -212,6 +216,104 @@ impl Flow {
             warn(host, format_args!("trino-gateway: shared data error while routing {path}: {e:?}"));
             worker.metrics.shared_data_error(host);
         }
+        if let Some(lookup) = self.remote_lookup(&decision, kind, &in_transaction) {
+            if let Some(token) = self.look_up(host, &lookup) {
+                self.state = State::LookingUp { token, lookup, fallback: decision, headers, end_of_stream };
+                return Action::Pause;
+            }
+        }
+        self.act(host, decision, headers, end_of_stream)
+    }
+
+    /// The lookup that could route a request the local state cannot: with a
+    /// state store, an unknown query (coordinator id unknown too) or an
+    /// unknown transaction.
+    fn remote_lookup(&self, decision: &Decision, kind: RequestKind, in_transaction: &InTransaction) -> Option<Lookup> {
+        self.worker.router.config.state_store.as_ref()?;
+        match (decision, kind, in_transaction) {
+            (Decision::Reply(reply), RequestKind::QueryBound { query_id, .. }, _)
+                if reply.reason == ReplyReason::UnknownQuery =>
+            {
+                Some(Lookup::Query { id: query_id, kind })
+            }
+            (Decision::Fail(failure), _, InTransaction::Yes(id))
+                if failure.reason == ReplyReason::UnknownTransaction =>
+            {
+                Some(Lookup::Transaction { id: *id })
+            }
+            _ => None,
+        }
+    }
+
+    /// Asks etcd for the lookup's key; None (after a log) if the call cannot be made.
+    fn look_up(&self, host: &dyn Host, lookup: &Lookup) -> Option<u32> {
+        let worker = &self.worker;
+        let store = worker.router.config.state_store.as_ref()?;
+        let token = match host.get(TOKEN_KEY) {
+            Ok((Some(token), _)) if !token.is_empty() => Some(token),
+            _ => None,
+        };
+        let metadata: Vec<(&str, &[u8])> = token.as_deref().map(|t| vec![("token", t)]).unwrap_or_default();
+        let timeout = Duration::from_millis(store.lookup_timeout_ms);
+        let message = lookup.request(&store.prefix);
+        match host.dispatch_grpc(&store.cluster, crate::etcd::KV_SERVICE, "Range", &metadata, &message, timeout) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: state store lookup not sent: {e}"));
+                worker.metrics.host_call_error(host);
+                None
+            }
+        }
+    }
+
+    /// etcd answered a lookup (`status` 0) or did not: route with what it
+    /// holds, else as without it, and let the request go on.
+    pub fn on_grpc_call_response(&mut self, host: &dyn Host, token: u32, status: u32, size: usize) {
+        if !matches!(&self.state, State::LookingUp { token: t, .. } if *t == token) {
+            return;
+        }
+        let State::LookingUp { lookup, fallback, headers, end_of_stream, .. } =
+            std::mem::replace(&mut self.state, State::Idle)
+        else {
+            return;
+        };
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        let prefix = router.config.state_store.as_ref().map_or("", |s| s.prefix.as_str());
+        let now = host.now_seconds();
+        let entry =
+            if status == 0 { host.grpc_response(size).ok().and_then(|m| lookup.entry(prefix, &m)) } else { None };
+        let recorded = entry.map(|entry| router.apply_remote(host, &entry, now));
+        let decision = match recorded {
+            Some(Ok(true)) => {
+                worker.metrics.remote_lookup(host, true);
+                match lookup {
+                    Lookup::Query { kind, .. } => router.decide(host, kind, &[]).0,
+                    Lookup::Transaction { id } => router.transaction_owner(host, &id, now).0,
+                }
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    warn(host, format_args!("trino-gateway: cannot record a looked-up entry: {e:?}"));
+                    worker.metrics.shared_data_error(host);
+                }
+                worker.metrics.remote_lookup(host, false);
+                fallback
+            }
+        };
+        if let Action::Continue = self.act(host, decision, headers, end_of_stream) {
+            if let Err(e) = host.resume_request() {
+                error(host, format_args!("trino-gateway: cannot resume a request after a lookup: {e}"));
+                worker.metrics.host_call_error(host);
+            }
+        }
+    }
+
+    /// Carries out a routing decision for the request whose headers are being
+    /// processed (now, or after a remote lookup).
+    fn act(&mut self, host: &dyn Host, decision: Decision, headers: Option<Headers>, end_of_stream: bool) -> Action {
+        let worker = self.worker.clone();
+        let router = &worker.router;
         match decision {
             Decision::Route { cluster, via, then } => {
                 // Set replaces every value a client may have sent: clients never pick a cluster.
@@ -285,6 +387,9 @@ impl Flow {
     }
 
     pub fn on_request_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
+        if matches!(self.state, State::LookingUp { .. }) {
+            return Action::Pause; // Held (buffered) until the lookup decides.
+        }
         let State::Submitted { kept: slot, head, .. } = &mut self.state else { return Action::Continue };
         let Some(kept) = slot.as_mut().filter(|k| !k.complete) else {
             let wanted = SNIFFED_BYTES.saturating_sub(head.len()).min(body_size);

@@ -68,6 +68,8 @@ pub trait Host: SharedData {
     fn send_response(&self, status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<(), HostError>;
     /// Let a paused response go on.
     fn resume_response(&self) -> Result<(), HostError>;
+    /// Let a paused request go on (after a lookup decided where it goes).
+    fn resume_request(&self) -> Result<(), HostError>;
 
     /// An HTTP call to `cluster`; its answer comes to the same context with the returned token.
     fn dispatch_http(

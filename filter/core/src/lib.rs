@@ -29,6 +29,7 @@ pub mod mock;
 pub mod owner_cache;
 pub mod query_id;
 pub mod query_map;
+pub mod remote_lookup;
 pub mod router;
 pub mod segment_map;
 pub mod shared_data;

@@ -52,6 +52,8 @@ pub struct Metrics {
     state_bytes: Option<u32>,
     tracked_queries: Option<u32>,
     entries_not_queued: Option<u32>,
+    lookups_found: Option<u32>,
+    lookups_missed: Option<u32>,
 }
 
 /// A counter counted in the worker and flushed to Envoy on tick.
@@ -142,6 +144,8 @@ impl Metrics {
             health_checks_failed: counter("health_checks_failed"),
             coordinator_restarts: counter("coordinator_restarts"),
             entries_not_queued: counter("state_store.entries_not_queued"),
+            lookups_found: counter("state_store.remote_lookups_found"),
+            lookups_missed: counter("state_store.remote_lookups_missed"),
             state_keys: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_keys"),
             state_bytes: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_bytes"),
             tracked_queries: define(host, MetricKind::Gauge, "trino_gateway.state.tracked_queries"),
@@ -233,6 +237,11 @@ impl Metrics {
     /// A query's request got a 502/503/504 that proves no loss: passed on.
     pub fn transient_failure(&self, host: &dyn Host) {
         increment(host, self.transient_failures);
+    }
+
+    /// A request without a local answer asked the state store: found or not.
+    pub fn remote_lookup(&self, host: &dyn Host, found: bool) {
+        increment(host, if found { self.lookups_found } else { self.lookups_missed });
     }
 
     /// An entry for the state store that could not be handed to the sync.

@@ -27,6 +27,7 @@ pub enum Call {
     SetResponseBody,
     SendResponse(u32),
     ResumeResponse,
+    ResumeRequest,
     DispatchHttp(String),
     CallResponseHeaders,
     CallResponseBody,
@@ -61,6 +62,7 @@ impl Call {
             Call::SetResponseBody => "set_response_body",
             Call::SendResponse(_) => "send_response",
             Call::ResumeResponse => "resume_response",
+            Call::ResumeRequest => "resume_request",
             Call::DispatchHttp(_) => "dispatch_http",
             Call::CallResponseHeaders => "call_response_headers",
             Call::CallResponseBody => "call_response_body",
@@ -347,6 +349,10 @@ impl Host for RecordingHost {
 
     fn resume_response(&self) -> Result<(), HostError> {
         self.record(Call::ResumeResponse)
+    }
+
+    fn resume_request(&self) -> Result<(), HostError> {
+        self.record(Call::ResumeRequest)
     }
 
     fn dispatch_http(

@@ -26,7 +26,9 @@ use crate::etcd::{self, Op, Range, AUTH_SERVICE, KV_SERVICE, LEASE_SERVICE, MAX_
 use crate::host::{info, warn, Host, MetricKind};
 use crate::metrics::{define, gauge, increment};
 use crate::query_id::COORDINATOR_ID_LENGTH;
+use crate::remote_lookup::TOKEN_KEY;
 use crate::router::Router;
+use crate::shared_data::update;
 use crate::state_entry::{drained_cluster, Entry, Skipped, DRAIN};
 use crate::store_config::StoreConfig;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -386,7 +388,13 @@ impl StateSync {
             }
         };
         let outcome = match call {
-            Call::Authenticate => etcd::authenticate_response(&message).map(|token| self.token = Some(token)),
+            Call::Authenticate => etcd::authenticate_response(&message).map(|token| {
+                // Workers' lookups use it too (see `remote_lookup`).
+                if let Err(e) = update(host, TOKEN_KEY, |_| Some((token.clone().into_bytes(), ()))) {
+                    warn(host, format_args!("trino-gateway: state store: cannot share the auth token: {e:?}"));
+                }
+                self.token = Some(token);
+            }),
             Call::LeaseGrant => etcd::lease_grant_response(&message)
                 .map(|(id, _)| self.lease = Some(Lease { id, granted_at: host.now_seconds() })),
             Call::Push => etcd::txn_response(&message).map(|_| {

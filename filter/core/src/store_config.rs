@@ -22,6 +22,8 @@ pub(crate) struct RawStateStore {
     #[serde(default)]
     max_backlog: Option<usize>,
     #[serde(default)]
+    lookup_timeout_ms: Option<u64>,
+    #[serde(default)]
     user: Option<String>,
     #[serde(default)]
     password: Option<String>,
@@ -44,6 +46,9 @@ pub struct StoreConfig {
     /// Entries waiting to be written (etcd down or slow); beyond it the
     /// oldest are dropped, counted and logged.
     pub max_backlog: usize,
+    /// How long a request without a local answer waits for etcd's (see
+    /// `remote_lookup`); then it gets the answer it would have had without.
+    pub lookup_timeout_ms: u64,
     /// etcd authentication (`Auth/Authenticate`), if etcd has it enabled.
     pub user: Option<String>,
     pub password: String,
@@ -58,6 +63,7 @@ impl fmt::Debug for StoreConfig {
             .field("entry_ttl_seconds", &self.entry_ttl_seconds)
             .field("timeout_ms", &self.timeout_ms)
             .field("max_backlog", &self.max_backlog)
+            .field("lookup_timeout_ms", &self.lookup_timeout_ms)
             .field("user", &self.user)
             .field("password", &format_args!("<{} bytes>", self.password.len()))
             .finish()
@@ -68,6 +74,7 @@ pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 250;
 pub const DEFAULT_ENTRY_TTL_SECONDS: u32 = 600;
 pub const DEFAULT_TIMEOUT_MS: u64 = 1000;
 pub const DEFAULT_MAX_BACKLOG: usize = 50_000;
+pub const DEFAULT_LOOKUP_TIMEOUT_MS: u64 = 500;
 
 pub(crate) fn validate(raw: RawStateStore) -> Result<StoreConfig, ConfigError> {
     if !is_token(&raw.cluster) {
@@ -94,6 +101,10 @@ pub(crate) fn validate(raw: RawStateStore) -> Result<StoreConfig, ConfigError> {
     if !(128..=1_000_000).contains(&max_backlog) {
         return Err(error("state_store.max_backlog", format!("{max_backlog} is out of range 128..=1000000")));
     }
+    let lookup_timeout_ms = raw.lookup_timeout_ms.unwrap_or(DEFAULT_LOOKUP_TIMEOUT_MS);
+    if !(10..=10_000).contains(&lookup_timeout_ms) {
+        return Err(error("state_store.lookup_timeout_ms", format!("{lookup_timeout_ms} is out of range 10..=10000")));
+    }
     let user = match (raw.user, &raw.password) {
         (Some(user), _) if user.is_empty() || user.contains(char::is_control) => {
             return Err(error("state_store.user", "must be a non-empty user name"))
@@ -108,6 +119,7 @@ pub(crate) fn validate(raw: RawStateStore) -> Result<StoreConfig, ConfigError> {
         entry_ttl_seconds,
         timeout_ms,
         max_backlog,
+        lookup_timeout_ms,
         user,
         password: raw.password.unwrap_or_default(),
     })

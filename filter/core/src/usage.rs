@@ -28,6 +28,7 @@ pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
         .chain((0..config.bucket_count()).map(bucket_key))
         .chain((0..config.transaction_bucket_count()).map(super::transaction_map::bucket_key))
         .chain((0..config.segment_bucket_count()).map(super::segment_map::bucket_key))
+        .chain(config.state_store.as_ref().map(|_| super::remote_lookup::TOKEN_KEY.to_string()))
 }
 
 /// Reads every owned key: for the health service's gauges (off the request

@@ -574,3 +574,75 @@ fn start_transaction_is_seen_after_a_long_comment_in_pieces_even_when_not_kept()
     page.on_response_headers(&host, false);
     assert_eq!(host.metric("trino_gateway.transactions_started"), 1);
 }
+
+/// A plugin with a state store: lookups go to cluster `etcd` under `/p/`.
+const WITH_STORE: &str = r#"{"clusters": [{"name": "a"}, {"name": "b"}], "public_uri": "http://gw:8080",
+    "state_store": {"cluster": "etcd", "prefix": "/p/", "lookup_timeout_ms": 300}}"#;
+
+/// etcd's RangeResponse holding `key` = `value`.
+fn etcd_answer(key: &str, value: &str) -> Vec<u8> {
+    use crate::etcd::tests_support::{bytes, int};
+    let (mut kv, mut out) = (Vec::new(), Vec::new());
+    bytes(&mut kv, 1, key.as_bytes());
+    int(&mut kv, 3, 7);
+    bytes(&mut kv, 5, value.as_bytes());
+    bytes(&mut out, 2, &kv);
+    out
+}
+
+#[test]
+fn with_a_state_store_an_unknown_transaction_waits_for_etcd_and_routes_to_what_it_holds() {
+    let host = RecordingHost::new();
+    let w = worker(&host, WITH_STORE);
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-transaction-id", TX.into()));
+    request(&host, &headers);
+    assert_eq!(flow.on_request_headers(&host, false), Action::Pause, "waits for etcd");
+    let call = host.grpc_calls.borrow().last().cloned().unwrap();
+    assert_eq!((call.cluster.as_str(), call.method.as_str()), ("etcd", "etcdserverpb.KV/Range"));
+    assert_eq!(call.message, crate::etcd::get(format!("/p/tx/{TX}").as_bytes()));
+    assert_eq!(flow.on_request_body(&host, 8, true), Action::Pause, "the body is held meanwhile");
+    let answer = etcd_answer(&format!("/p/tx/{TX}"), "b");
+    host.call_response.borrow_mut().1 = answer.clone();
+    flow.on_grpc_call_response(&host, call.token, 0, answer.len());
+    assert_eq!(routed_to(&host).as_deref(), Some("b"));
+    assert!(host.take_calls().contains(&Call::ResumeRequest));
+    assert_eq!(host.metric("trino_gateway.state_store.remote_lookups_found"), 1);
+    // Now local: the next statement of the transaction asks nobody.
+    let calls_before = host.grpc_calls.borrow().len();
+    assert_eq!(submit_in_transaction(&host, &w, "SELECT 2", TX, &statement_answer(ID_B)).as_deref(), Some("b"));
+    assert_eq!(host.grpc_calls.borrow().len(), calls_before);
+}
+
+#[test]
+fn with_a_state_store_a_lookup_that_fails_or_finds_nothing_gives_the_answer_without_it() {
+    let host = RecordingHost::new();
+    let w = worker(&host, WITH_STORE);
+    // etcd down (status 14): Trino's UNKNOWN_TRANSACTION, from the gateway.
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-transaction-id", TX.into()));
+    request(&host, &headers);
+    assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+    let call = host.grpc_calls.borrow().last().cloned().unwrap();
+    flow.on_grpc_call_response(&host, call.token, 14, 0);
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    assert_eq!(page["error"]["errorName"], "UNKNOWN_TRANSACTION");
+    assert!(!host.take_calls().contains(&Call::ResumeRequest), "answered, not resumed");
+    // A query of an unknown coordinator, absent from etcd: Trino's 404.
+    let (mut flow, action) = follow_up(&host, &w, "GET", &executing("20261125_111111_00077_zzzzz"));
+    assert_eq!(action, Action::Pause);
+    let call = host.grpc_calls.borrow().last().cloned().unwrap();
+    host.call_response.borrow_mut().1 = Vec::new();
+    flow.on_grpc_call_response(&host, call.token, 0, 0);
+    let reply = host.last_reply().unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (404, &b"Error 404 Not Found: Query not found"[..]));
+    assert_eq!(host.metric("trino_gateway.state_store.remote_lookups_missed"), 2);
+    // Without a state store nothing is asked (the answer comes at once).
+    let plain = worker(&host, PLUGIN);
+    let calls_before = host.grpc_calls.borrow().len();
+    let (_, action) = follow_up(&host, &plain, "GET", &executing("20261125_111111_00078_zzzzz"));
+    assert_eq!((action, host.grpc_calls.borrow().len()), (Action::Pause, calls_before));
+    assert_eq!(host.last_reply().unwrap().status, 404);
+}

@@ -1,0 +1,99 @@
+//! The miss path of the state store: a query- or transaction-bound request
+//! this Envoy has no local answer for asks etcd for the one key that would
+//! route it, while the request waits (bounded by `lookup_timeout_ms`). So
+//! cross-Envoy stickiness never depends on the sync having pulled the entry
+//! yet: a transaction started through another Envoy a moment ago, or a query
+//! whose coordinator this Envoy has not learned, still routes.
+//!
+//! Order for a query: this Envoy's map, its coordinator-id map (local and
+//! exact: a query id ends with its coordinator's id), then etcd, then Trino's
+//! not-found answer. A transaction id carries no coordinator, so its order is
+//! the local map, etcd, then UNKNOWN_TRANSACTION.
+
+use crate::classify::RequestKind;
+use crate::etcd;
+use crate::query_id::QueryId;
+use crate::state_entry::Entry;
+use crate::transaction::TransactionId;
+
+/// etcd's auth token, written by the state sync once it has authenticated,
+/// read by workers for their lookups (shared data never leaves the process).
+pub const TOKEN_KEY: &str = "trino_gateway/v2/store_token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// `kind`: the request, to decide again once the entry is known.
+    Query {
+        id: QueryId,
+        kind: RequestKind,
+    },
+    Transaction {
+        id: TransactionId,
+    },
+}
+
+impl Lookup {
+    /// The key below the prefix (as `state_entry` names it).
+    fn key(&self) -> String {
+        match self {
+            Lookup::Query { id, .. } => format!("q/{}", id.as_str()),
+            Lookup::Transaction { id } => format!("tx/{}", id.as_string()),
+        }
+    }
+
+    /// The `RangeRequest` for exactly this key under `prefix`.
+    pub fn request(&self, prefix: &str) -> Vec<u8> {
+        etcd::get(format!("{prefix}{}", self.key()).as_bytes())
+    }
+
+    /// The entry etcd's answer holds: None when the key is absent, or what
+    /// is there is not this lookup's kind of entry (garbage routes nothing).
+    pub fn entry(&self, prefix: &str, answer: &[u8]) -> Option<Entry> {
+        let range = etcd::range_response(answer).ok()?;
+        let kv = range.kvs.first()?;
+        let key = std::str::from_utf8(kv.key.strip_prefix(prefix.as_bytes())?).ok()?;
+        let value = std::str::from_utf8(&kv.value).ok()?;
+        if key != self.key() {
+            return None;
+        }
+        match (self, Entry::from_key_value(key, Some(value)).ok()?) {
+            (Lookup::Query { .. }, entry @ Entry::Query { .. }) => Some(entry),
+            (Lookup::Transaction { .. }, entry @ Entry::Transaction { .. }) => Some(entry),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::QueryResource;
+    use crate::etcd::tests_support::{bytes, int};
+
+    fn answer(key: &str, value: &str) -> Vec<u8> {
+        let (mut kv, mut out) = (Vec::new(), Vec::new());
+        bytes(&mut kv, 1, key.as_bytes());
+        int(&mut kv, 3, 9);
+        bytes(&mut kv, 5, value.as_bytes());
+        bytes(&mut out, 2, &kv);
+        out
+    }
+
+    #[test]
+    fn an_answer_routes_only_when_it_is_this_lookups_entry() {
+        let id = QueryId::parse("20261126_101305_00001_abcde").unwrap();
+        let lookup =
+            Lookup::Query { id, kind: RequestKind::QueryBound { query_id: id, resource: QueryResource::Statement } };
+        assert_eq!(lookup.request("/p/"), etcd::get(b"/p/q/20261126_101305_00001_abcde"));
+        let found = lookup.entry("/p/", &answer("/p/q/20261126_101305_00001_abcde", "coordinator-b"));
+        assert_eq!(found, Some(Entry::Query { id, cluster: "coordinator-b".into(), flags: 0 }));
+        assert_eq!(lookup.entry("/p/", &[]), None, "absent");
+        assert_eq!(lookup.entry("/p/", &answer("/p/q/20261126_101305_00002_abcde", "coordinator-b")), None);
+        assert_eq!(lookup.entry("/p/", &answer("/p/q/20261126_101305_00001_abcde", "bad name")), None);
+        assert_eq!(lookup.entry("/p/", &[0xff, 0xff]), None);
+        let transaction = TransactionId::parse("3f1e1a52-5a8b-4a4c-9a51-0c1d2e3f4a5b").unwrap();
+        let lookup = Lookup::Transaction { id: transaction };
+        let found = lookup.entry("/p/", &answer("/p/tx/3f1e1a52-5a8b-4a4c-9a51-0c1d2e3f4a5b", "coordinator-a"));
+        assert_eq!(found, Some(Entry::Transaction { id: transaction, cluster: "coordinator-a".into() }));
+    }
+}

@@ -450,6 +450,14 @@ class Etcd:
             for kv in answer.get("kvs", [])
         }
 
+    def ctl(self, *args: str, user: Optional[str] = None) -> str:
+        """`etcdctl` (Debian's etcd-client) against this member; its output."""
+        command = ["etcdctl", "--endpoints", self.endpoint, *(["--user", user] if user else []), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, env={**os.environ, "ETCDCTL_API": "3"})
+        if result.returncode != 0:
+            raise RuntimeError(f"etcdctl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -202,3 +202,48 @@ def run_ok(envoy: Envoy, coordinators: dict) -> bool:
     rows, last, _ = follow(envoy, submit(envoy, "SELECT 1"))
     return rows == [[1]] and last["stats"]["state"] == "FINISHED"
 
+
+
+def test_without_a_bootstrap_service_the_worker_holding_the_poll_lease_syncs(tmp_path, etcd, coordinators):
+    """As under Istio (a WasmPlugin adds HTTP filters only): no health service,
+    so one worker of each Envoy polls and syncs."""
+    envoys = []
+    for name in ("a", "b"):
+        envoy = Envoy(
+            free_port(), free_port(), {n: e.port for n, e in coordinators.items()}, tmp_path / f"envoy-{name}.log",
+            etcd_port=etcd.client_port, health_service=False,
+        )
+        envoys.append(envoy.start())
+    a, b = envoys
+    page = submit(a, "SELECT x FROM UNNEST(sequence(1, 20)) AS t(x)")
+    key = f"{PREFIX}q/{page['id']}"
+    wait_until(lambda: key in etcd.get_prefix(key), 5, what="pushed by a worker of A")
+    wait_until(lambda: store(b).get("entries_pulled", 0) >= 1, 5, what="pulled by a worker of B")
+    rows, last, _ = follow(b, page)
+    assert len(rows) == 20 and last["stats"]["state"] == "FINISHED"
+    assert b.gateway_stats().get("coordinator_id_routes", 0) == 0
+    etcd.put(f"{PREFIX}drain/coordinator-b", "1")
+    for envoy in envoys:
+        wait_until(lambda: placements(envoy, coordinators) == {"coordinator-a"}, 5, what="drained everywhere")
+
+
+def test_etcd_with_authentication(tmp_path, etcd, coordinators):
+    etcd.ctl("role", "add", "root")
+    etcd.ctl("user", "add", "root:rootpw")
+    etcd.ctl("user", "grant-role", "root", "root")
+    etcd.ctl("auth", "enable")
+    root = "root:rootpw"
+    etcd.ctl("role", "add", "gateway", user=root)
+    etcd.ctl("role", "grant-permission", "gateway", "--prefix=true", "readwrite", PREFIX, user=root)
+    etcd.ctl("user", "add", "trino-gateway:s3cret", user=root)
+    etcd.ctl("user", "grant-role", "trino-gateway", "gateway", user=root)
+    good = start_envoy(tmp_path, "good", etcd, coordinators, user="trino-gateway", password="s3cret")
+    bad = start_envoy(tmp_path, "bad", etcd, coordinators, user="trino-gateway", password="wrong")
+    page = submit(good, "SELECT 1")
+    follow(good, page)
+    wait_until(lambda: f"{PREFIX}q/{page['id']}" in etcd.ctl("get", "--prefix", "--keys-only", PREFIX, user=root), 5, what="pushed with auth")
+    # Wrong credentials: nothing written, errors counted, routing unaffected.
+    assert run_ok(bad, coordinators)
+    wait_until(lambda: store(bad).get("errors", 0) > 0, 5, what="auth refused")
+    assert store(bad).get("up") != 1 and store(good).get("up") == 1
+    assert "state store" in bad.log_path.read_text()

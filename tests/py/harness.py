@@ -206,9 +206,9 @@ class Envoy:
     health_service: bool = True
     # Another bootstrap of the repository (e.g. envoy/envoy-self-routing.yaml).
     config_path: Path = ENVOY_CONFIG
-    # etcd's client port: envoy/state-store.yaml merged in (the etcd cluster
-    # and the plugin's state_store), with `store_changes` to its fields.
-    etcd_port: Optional[int] = None
+    # etcd's client port (or every member's): envoy/state-store.yaml merged in
+    # (the etcd cluster and the plugin's state_store), `store_changes` to its fields.
+    etcd_port: Optional[object] = None
     store_changes: dict = field(default_factory=dict)
     process: Optional[subprocess.Popen] = None
     _ecds_version: int = 0
@@ -244,8 +244,12 @@ class Envoy:
                         route.update(PROCESS_FORWARDED_ROUTE)
         if self.etcd_port is not None and isinstance(plugin, dict):
             store = load_envoy_config(STATE_STORE_CONFIG)
-            endpoint = store["cluster"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-            endpoint["address"]["socket_address"].update(address="127.0.0.1", port_value=self.etcd_port)
+            endpoints = store["cluster"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            template = endpoints.pop()
+            for port in self.etcd_port if isinstance(self.etcd_port, list) else [self.etcd_port]:
+                endpoint = json.loads(json.dumps(template))  # a copy per member
+                endpoint["endpoint"]["address"]["socket_address"].update(address="127.0.0.1", port_value=port)
+                endpoints.append(endpoint)
             config["static_resources"]["clusters"].append(store["cluster"])
             plugin = dict(plugin, state_store={**store["state_store"], **self.store_changes})
         wasm["configuration"]["value"] = plugin if isinstance(plugin, str) else json.dumps(plugin)

@@ -168,23 +168,71 @@ def test_a_restarted_envoy_loads_the_live_entries_and_its_in_flight_query_contin
     assert stats.get("sticky_hits", 0) > 0 and stats.get("coordinator_id_routes", 0) == 0, stats
 
 
-def test_an_etcd_outage_costs_no_routing_and_its_entries_are_written_when_etcd_returns(tmp_path, etcd, coordinators):
+def workload(envoy: Envoy, seconds: float) -> tuple:
+    """New queries (each read to the end) through `envoy` for `seconds`: (query ids, failures)."""
+    ids, failures = [], []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            page = submit(envoy, "SELECT x FROM UNNEST(sequence(1, 12)) AS t(x)")
+            rows, last, _ = follow(envoy, page)
+            assert len(rows) == 12 and last["stats"]["state"] == "FINISHED", last
+            ids.append(page["id"])
+        except (AssertionError, requests.RequestException) as e:
+            failures.append(repr(e))
+    return ids, failures
+
+
+def test_an_etcd_outage_of_10_s_costs_no_routing_and_its_entries_are_written_when_etcd_returns(tmp_path, etcd, coordinators):
     a = start_envoy(tmp_path, "a", etcd, coordinators)
     wait_until(lambda: store(a).get("up") == 1, 5, what="connected")
     etcd.stop()
-    ids = []
-    for _ in range(10):
-        page = submit(a, "SELECT x FROM UNNEST(sequence(1, 12)) AS t(x)")
-        rows, last, _ = follow(a, page)
-        assert len(rows) == 12 and last["stats"]["state"] == "FINISHED"
-        ids.append(page["id"])
-    wait_until(lambda: store(a).get("backlog", 0) >= 10 and store(a).get("up") == 0, 5, what="backlog waits")
-    assert store(a).get("errors", 0) > 0
+    ids, failures = workload(a, 10)
+    assert failures == [] and len(ids) >= 10
+    during = store(a)
+    assert during["backlog"] >= len(ids) and during["up"] == 0 and during["errors"] > 0, during
     etcd.start()
+    started = time.monotonic()
     wait_until(lambda: store(a).get("backlog") == 0, 10, what="backlog replayed")
+    replayed = time.monotonic() - started
     keys = etcd.get_prefix(PREFIX + "q/")
     assert all(f"{PREFIX}q/{i}" in keys for i in ids)
     assert store(a).get("entries_dropped", 0) == 0
+    print(f"\n10 s outage: {len(ids)} queries, 0 failed; backlog of {during['backlog']} written {replayed:.1f} s after etcd returned")
+
+
+def test_a_3_member_etcd_losing_its_leader_costs_no_routing(tmp_path, coordinators):
+    names = ["m0", "m1", "m2"]
+    peers = {name: free_port() for name in names}
+    members = [
+        Etcd(name, free_port(), peers[name], tmp_path / f"etcd-{name}", tmp_path / f"etcd-{name}.log", cluster=peers)
+        for name in names
+    ]
+    for member in members:
+        member.start(wait=False)
+    for member in members:
+        member.wait_ready()
+    envoy = Envoy(
+        free_port(), free_port(), {n: e.port for n, e in coordinators.items()}, tmp_path / "envoy.log",
+        etcd_port=[m.client_port for m in members],
+    ).start()
+    wait_until(lambda: store(envoy).get("up") == 1, 5, what="connected")
+    leader = next(m for m in members if '"leader":' in m.ctl("endpoint", "status", "-w", "json") and is_leader(m))
+    leader.kill()
+    ids, failures = workload(envoy, 4)
+    assert failures == [] and ids
+    survivors = [m for m in members if m is not leader]
+    wait_until(lambda: store(envoy).get("backlog") == 0, 10, what="backlog written to the new leader")
+    keys = survivors[0].get_prefix(PREFIX + "q/")
+    assert all(f"{PREFIX}q/{i}" in keys for i in ids)
+    print(f"\nleader {leader.name} killed: {len(ids)} queries, 0 failed, store errors {store(envoy).get('errors', 0)}")
+
+
+def is_leader(member: Etcd) -> bool:
+    import json
+
+    [status] = json.loads(member.ctl("endpoint", "status", "-w", "json"))
+    return status["Status"]["leader"] == status["Status"]["header"]["member_id"]
 
 
 def test_foreign_or_corrupt_data_under_the_prefix_is_skipped_and_counted(tmp_path, etcd, coordinators):

@@ -1,9 +1,11 @@
 """`make up` / `make down` / `make demo`: the local stack on fixed loopback ports.
 
-The stack is envoy/envoy.yaml as shipped: Envoy with the trino-gateway filter
-on 127.0.0.1:8080 (admin 9901) in front of two emulated Trino coordinators,
-coordinator-a on 8081 and coordinator-b on 8082. Logs and pids go to .run/
-(git-ignored).
+The stack is envoy/envoy.yaml as shipped, twice, with envoy/state-store.yaml
+merged in: two gateway Envoys with the trino-gateway filter, on 127.0.0.1:8080
+(admin 9901) and 127.0.0.1:8090 (admin 9902), in front of the same two
+emulated Trino coordinators, coordinator-a on 8081 and coordinator-b on 8082,
+sharing their routing state through etcd on 127.0.0.1:2379 (peer 2380). Logs,
+pids and etcd's data go to .run/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import shutil
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
 
-from harness import REPO, Emulator, Envoy
+from harness import REPO, Emulator, Envoy, Etcd
 
 RUN_DIR = REPO / ".run"
 COORDINATORS = [("coordinator-a", 8081), ("coordinator-b", 8082)]
 GATEWAY_PORT, ADMIN_PORT = 8080, 9901
-ALL_PORTS = [port for _, port in COORDINATORS] + [GATEWAY_PORT, ADMIN_PORT]
+SECOND_GATEWAY_PORT, SECOND_ADMIN_PORT = 8090, 9902
+ETCD_PORT, ETCD_PEER_PORT = 2379, 2380
+GATEWAYS = [("envoy", GATEWAY_PORT, ADMIN_PORT), ("envoy-2", SECOND_GATEWAY_PORT, SECOND_ADMIN_PORT)]
+ALL_PORTS = [port for _, port in COORDINATORS] + [p for _, g, a in GATEWAYS for p in (g, a)] + [ETCD_PORT, ETCD_PEER_PORT]
 
 
 def port_free(port: int) -> bool:
@@ -45,6 +51,10 @@ def start_stack():
     if busy:
         sys.exit(f"ports {busy} are in use: is the stack already up? (`make down` stops it)")
     RUN_DIR.mkdir(exist_ok=True)
+    # A fresh store: entries of an earlier run name coordinator processes that are gone.
+    shutil.rmtree(RUN_DIR / "etcd", ignore_errors=True)
+    etcd = Etcd("etcd", ETCD_PORT, ETCD_PEER_PORT, RUN_DIR / "etcd", RUN_DIR / "etcd.log").start()
+    pid_file("etcd").write_text(str(etcd.process.pid))
     emulators = []
     for name, port in COORDINATORS:
         # Both coordinators share the `lake` catalog, as clusters behind a
@@ -53,21 +63,28 @@ def start_stack():
         emulator = Emulator(name, port, RUN_DIR / f"{name}.log", args).start()
         pid_file(name).write_text(str(emulator.process.pid))
         emulators.append(emulator)
-    envoy = Envoy(GATEWAY_PORT, ADMIN_PORT, dict(COORDINATORS), RUN_DIR / "envoy.log").start()
-    pid_file("envoy").write_text(str(envoy.process.pid))
-    return emulators, envoy
+    envoys = []
+    for name, port, admin in GATEWAYS:
+        envoy = Envoy(port, admin, dict(COORDINATORS), RUN_DIR / f"{name}.log", etcd_port=ETCD_PORT).start()
+        pid_file(name).write_text(str(envoy.process.pid))
+        envoys.append(envoy)
+    return emulators, envoys, etcd
 
 
 def up(_args) -> None:
-    emulators, envoy = start_stack()
+    emulators, envoys, etcd = start_stack()
     for emulator in emulators:
         print(f"{emulator.node_id}: {emulator.url} (coordinatorId {emulator.info()['coordinatorId']}, log {emulator.log_path})")
-    print(f"gateway: {envoy.url} (Envoy admin {envoy.admin}, log {envoy.log_path})")
-    print("stack is up: point any Trino client at 127.0.0.1:8080; `make down` stops it")
+    for envoy in envoys:
+        print(f"gateway: {envoy.url} (Envoy admin {envoy.admin}, log {envoy.log_path})")
+    print(f"state store: etcd {etcd.endpoint} (log {etcd.log_path})")
+    print("stack is up: point any Trino client at 127.0.0.1:8080 or 127.0.0.1:8090; `make down` stops it")
+    print("  drain coordinator-a on both gateways: ETCDCTL_API=3 etcdctl put /trino-gateway/drain/coordinator-a 1")
+    print("  what the gateways share:              ETCDCTL_API=3 etcdctl get --prefix /trino-gateway/")
 
 
 def down(_args) -> None:
-    for name in ["envoy"] + [name for name, _ in COORDINATORS]:
+    for name in [name for name, _, _ in GATEWAYS] + [name for name, _ in COORDINATORS] + ["etcd"]:
         path = pid_file(name)
         if not path.exists():
             continue
@@ -84,32 +101,60 @@ def down(_args) -> None:
         print(f"{name} stopped")
 
 
+def across(sql: str, submit_port: int, fetch_port: int) -> tuple:
+    """`sql` submitted through one gateway, every page fetched through the
+    other (as when a client's requests land on different gateway replicas):
+    (query id, rows, requests through the second gateway)."""
+    import json
+    import urllib.request
+
+    headers = {"X-Trino-User": "demo", "X-Trino-Source": "trino-gateway-demo"}
+    request = urllib.request.Request(f"http://127.0.0.1:{submit_port}/v1/statement", data=sql.encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = json.loads(response.read())
+    query_id, rows, fetched = page["id"], list(page.get("data") or []), 0
+    while page.get("nextUri"):
+        path = page["nextUri"].split("/", 3)[3]
+        request = urllib.request.Request(f"http://127.0.0.1:{fetch_port}/{path}", headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            page = json.loads(response.read())
+        fetched += 1
+        rows += page.get("data") or []
+    if page.get("error"):
+        raise RuntimeError(page["error"].get("message"))
+    return query_id, rows, fetched
+
+
 def demo(args) -> None:
     import trino
 
-    emulators, envoy = start_stack()
+    emulators, envoys, etcd = start_stack()
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     owners = {e.info()["coordinatorId"]: e.node_id for e in emulators}
     print("Trino Envoy Gateway demo")
     for emulator in emulators:
         print(f"  {emulator.node_id}  {emulator.url}  coordinatorId={emulator.info()['coordinatorId']}  (emulated Trino)")
-    print(f"  gateway        {envoy.url}  Envoy + trino-gateway filter (admin {envoy.admin})")
-    print("Running queries through the gateway with the real Python trino client; Ctrl-C stops.")
-    print("Each round also writes a row to the shared `lake` catalog and reads the table back.\n")
+    for envoy in envoys:
+        print(f"  gateway        {envoy.url}  Envoy + trino-gateway filter (admin {envoy.admin})")
+    print(f"  state store    {etcd.endpoint}  etcd, shared by both gateways")
+    print("Running queries through the gateways (in turn) with the real Python trino client; Ctrl-C stops.")
+    print("Each round also writes a row to the shared `lake` catalog through one gateway and reads the")
+    print("table back through the other, and submits a query through one gateway and fetches it through the other.\n")
 
-    def lake(sql: str):
-        cursor = trino.dbapi.connect(host="127.0.0.1", port=GATEWAY_PORT, user="demo", catalog="lake", schema="demo").cursor()
+    def lake(sql: str, port: int):
+        cursor = trino.dbapi.connect(host="127.0.0.1", port=port, user="demo", catalog="lake", schema="demo").cursor()
         cursor.execute(sql)
         return cursor.fetchall(), owners.get(cursor.query_id.rsplit("_", 1)[-1], "?")
 
-    lake("CREATE SCHEMA IF NOT EXISTS lake.demo")
-    lake("CREATE TABLE IF NOT EXISTS lake.demo.events (round bigint, written_by varchar)")
+    lake("CREATE SCHEMA IF NOT EXISTS lake.demo", GATEWAY_PORT)
+    lake("CREATE TABLE IF NOT EXISTS lake.demo.events (round bigint, written_by varchar)", GATEWAY_PORT)
     try:
         for n in itertools.count(1):
             if stop["now"] or (args.queries and n > args.queries):
                 break
-            cursor = trino.dbapi.connect(host="127.0.0.1", port=GATEWAY_PORT, user="demo", source="trino-gateway-demo").cursor()
+            here, there = envoys[(n + 1) % 2], envoys[n % 2]
+            cursor = trino.dbapi.connect(host="127.0.0.1", port=here.port, user="demo", source="trino-gateway-demo").cursor()
             started = time.monotonic()
             cursor.execute("SELECT count_me FROM UNNEST(sequence(1, 1000)) AS t(count_me)")
             rows = cursor.fetchall()
@@ -118,27 +163,37 @@ def demo(args) -> None:
             owner = owners.get(query_id.rsplit("_", 1)[-1], "?")
             served = [e.node_id for e in emulators for entry in e.log_entries() if entry.query == query_id]
             print(
-                f"query {n:3d}: {query_id} on {owner}: {len(rows)} rows, sum {sum(r[0] for r in rows)}, {took:.0f} ms; "
+                f"query {n:3d}: {query_id} on {owner} through :{here.port}: {len(rows)} rows, "
+                f"sum {sum(r[0] for r in rows)}, {took:.0f} ms; "
                 f"{len(served)} requests served by {', '.join(sorted(set(served)))}"
             )
-            _, writer = lake(f"INSERT INTO events SELECT {n}, node_id FROM system.runtime.nodes")
-            [[count, writers]], reader = lake("SELECT count(*), count(DISTINCT written_by) FROM events")
+            _, writer = lake(f"INSERT INTO events SELECT {n}, node_id FROM system.runtime.nodes", here.port)
+            [[count, writers]], reader = lake("SELECT count(*), count(DISTINCT written_by) FROM events", there.port)
             print(
-                f"lake      : round {n} written on {writer}, read on {reader}: "
+                f"lake      : round {n} written on {writer} through :{here.port}, read on {reader} through :{there.port}: "
                 f"lake.demo.events holds {count} rows written by {writers} coordinators"
+            )
+            cross_id, cross_rows, fetched = across("SELECT x FROM UNNEST(sequence(1, 500)) AS t(x)", here.port, there.port)
+            print(
+                f"across    : {cross_id} submitted through :{here.port}, its {fetched} next pages fetched through "
+                f":{there.port}: {len(cross_rows)} rows from {owners.get(cross_id.rsplit('_', 1)[-1], '?')}"
             )
             time.sleep(args.interval)
     except KeyboardInterrupt:
         pass
     finally:
-        stats = envoy.gateway_stats()
-        print("\ngateway counters: " + ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if v))
+        for envoy in envoys:
+            stats = envoy.gateway_stats()
+            print(f"\ngateway :{envoy.port} counters: " + ", ".join(f"{k}={v}" for k, v in sorted(stats.items()) if v))
         print("stopping the stack")
-        envoy.stop()
-        pid_file("envoy").unlink(missing_ok=True)
+        for (name, _, _), envoy in zip(GATEWAYS, envoys):
+            envoy.stop()
+            pid_file(name).unlink(missing_ok=True)
         for emulator in emulators:
             emulator.stop()
             pid_file(emulator.node_id).unlink(missing_ok=True)
+        etcd.stop()
+        pid_file("etcd").unlink(missing_ok=True)
 
 
 def main() -> None:

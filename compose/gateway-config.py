@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
-"""Drain a coordinator of the compose gateway, or bring it back, without
-restarting Envoy (Python 3 standard library only).
+"""Drain a coordinator in one compose gateway's filter configuration, or
+bring it back, without restarting Envoy (Python 3 standard library only).
 
     compose/gateway-config.py drain coordinator-a    # no new queries on a
     compose/gateway-config.py undrain coordinator-a  # a takes new queries again
     compose/gateway-config.py show                   # the filter's configuration now
+    compose/gateway-config.py --service gateway-2 --admin http://127.0.0.1:9902 drain coordinator-a
+
+This is the configuration path (ECDS, what an Istio WasmPlugin update does)
+and it changes one Envoy. To drain on every gateway replica at once, write the
+drain to the state store instead:
+    docker compose exec etcd etcdctl put /trino-gateway/drain/coordinator-a 1
+    docker compose exec etcd etcdctl del /trino-gateway/drain/coordinator-a
 
 The gateway container's Envoy reads the filter's configuration through ECDS
 from /tmp/ecds/trino_gateway.json (envoy/envoy-compose.yaml). This script reads
@@ -35,15 +42,18 @@ FAILURES = "extension_config_discovery.http_filter.trino_gateway.config_fail"
 
 
 class ContainerFile:
-    """The ECDS file inside the running gateway service (docker compose exec)."""
+    """The ECDS file inside a running gateway service (docker compose exec)."""
+
+    def __init__(self, service: str):
+        self.service = service
 
     def read(self) -> str:
-        return _run(["docker", "compose", "exec", "-T", "gateway", "cat", CONTAINER_FILE]).stdout
+        return _run(["docker", "compose", "exec", "-T", self.service, "cat", CONTAINER_FILE]).stdout
 
     def replace(self, text: str) -> None:
         # Written next to it, then renamed: Envoy never sees a partial file.
         script = f"cat > {CONTAINER_FILE}.new && mv {CONTAINER_FILE}.new {CONTAINER_FILE}"
-        _run(["docker", "compose", "exec", "-T", "gateway", "/bin/sh", "-c", script], stdin=text)
+        _run(["docker", "compose", "exec", "-T", self.service, "/bin/sh", "-c", script], stdin=text)
 
 
 def _run(argv: list, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -101,9 +111,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["drain", "undrain", "show"])
     parser.add_argument("cluster", nargs="?", help="the Envoy cluster (compose service), e.g. coordinator-a")
-    parser.add_argument("--admin", default="http://127.0.0.1:9901", help="Envoy's admin address")
+    parser.add_argument("--service", default="gateway", help="the compose service of the gateway (gateway, gateway-2)")
+    parser.add_argument("--admin", default="http://127.0.0.1:9901", help="that Envoy's admin address")
     args = parser.parse_args()
-    file = ContainerFile()
+    file = ContainerFile(args.service)
     if args.command == "show":
         print(json.dumps(plugin_of(json.loads(file.read())), indent=2))
         return

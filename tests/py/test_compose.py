@@ -21,7 +21,7 @@ import trino
 import yaml
 
 from dbt_chaos import DbtProject, wrong_tables
-from harness import ENVOY_BIN, REPO, WASM, Emulator, Envoy, free_port, wait_until
+from harness import ENVOY_BIN, REPO, WASM, Emulator, Envoy, Etcd, free_port, wait_until
 
 COMPOSE = yaml.safe_load((REPO / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
@@ -209,8 +209,14 @@ def test_the_client_service_runs_the_images_cli_against_the_gateway():
 def test_envoy_clusters_plugin_clusters_and_coordinator_services_are_the_same_both_ways():
     config = envoy_config()
     envoy_clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    store = envoy_clusters.pop(filter_plugin()["state_store"]["cluster"])
     assert sorted(envoy_clusters) == coordinators()
     assert sorted(c["name"] for c in filter_plugin()["clusters"]) == coordinators()
+    # The state store cluster reaches the etcd service's client port, over HTTP/2.
+    [endpoint] = store["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    address = endpoint["endpoint"]["address"]["socket_address"]
+    assert f"http://0.0.0.0:{address['port_value']}" in SERVICES[address["address"]]["command"]
+    assert "http2_protocol_options" in json.dumps(store)
     for name, cluster in envoy_clusters.items():
         [endpoint] = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
         address = endpoint["endpoint"]["address"]["socket_address"]
@@ -222,6 +228,10 @@ def test_envoy_clusters_plugin_clusters_and_coordinator_services_are_the_same_bo
     listener_port = config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"]
     assert f"127.0.0.1:{listener_port}:{listener_port}" in SERVICES["gateway"]["ports"]
     assert "1.40" in SERVICES["gateway"]["image"]
+    # The second replica runs the same Envoy, configuration and filter; only its published ports differ.
+    same = lambda service: {k: v for k, v in SERVICES[service].items() if k != "ports"}  # noqa: E731
+    assert same("gateway-2") == same("gateway")
+    assert [p.split(":")[-1] for p in SERVICES["gateway-2"]["ports"]] == [p.split(":")[-1] for p in SERVICES["gateway"]["ports"]]
 
 
 def test_the_health_service_runs_the_filters_module_with_the_filters_configuration():
@@ -261,17 +271,23 @@ def render_compose_envoy(work: Path, port: int, admin_port: int, coordinators: d
 
 
 class ComposeEnvoy(Envoy):
+    """`clusters`: every Envoy cluster's local port (coordinators and etcd)."""
+
+    @property
+    def work(self) -> Path:
+        return self.log_path.parent / f"{self.log_path.stem}-compose"
+
     def render(self) -> dict:
-        return render_compose_envoy(self.log_path.parent / "compose-envoy", self.port, self.admin_port, self.clusters)
+        return render_compose_envoy(self.work, self.port, self.admin_port, self.clusters)
 
     @property
     def ecds_file(self) -> Path:
-        return self.log_path.parent / "compose-envoy" / "ecds" / "trino_gateway.json"
+        return self.work / "ecds" / "trino_gateway.json"
 
 
 def test_the_compose_envoy_config_is_valid(tmp_path):
     path = tmp_path / "envoy-compose.json"
-    path.write_text(json.dumps(render_compose_envoy(tmp_path, 8080, 9901, {c: 8080 for c in coordinators()})))
+    path.write_text(json.dumps(render_compose_envoy(tmp_path, 8080, 9901, {c: 8080 for c in coordinators() + ["etcd"]})))
     result = subprocess.run([str(ENVOY_BIN), "--mode", "validate", "-c", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -282,13 +298,17 @@ def test_the_compose_envoy_config_is_valid(tmp_path):
 @pytest.fixture
 def compose_gateway(tmp_path):
     """Emulated coordinators as compose runs Trino (process-forwarded, one
-    shared lake) behind Envoy running the compose configuration."""
+    shared lake) behind Envoy running the compose configuration, with etcd."""
     lake = tmp_path / "lake"
     emulators = {
         name: Emulator(name, free_port(), tmp_path / f"{name}.log", ["--process-forwarded", "--page-rows", "5", "--catalog-dir", f"lake={lake}"]).start()
         for name in coordinators()
     }
-    envoy = ComposeEnvoy(free_port(), free_port(), {n: e.port for n, e in emulators.items()}, tmp_path / "envoy.log").start()
+    etcd = Etcd("etcd", free_port(), free_port(), tmp_path / "etcd-data", tmp_path / "etcd.log").start()
+    ports = {**{n: e.port for n, e in emulators.items()}, "etcd": etcd.client_port}
+    envoy = ComposeEnvoy(free_port(), free_port(), ports, tmp_path / "envoy.log").start()
+    envoy.replica = lambda: ComposeEnvoy(free_port(), free_port(), ports, tmp_path / "envoy-2.log").start()
+    envoy.etcd = etcd
 
     def gauges(name: str) -> tuple:
         stats = envoy.gateway_stats()
@@ -394,3 +414,22 @@ def test_make_compose_up_builds_the_filter_before_starting_compose():
     build = [i for i, line in enumerate(lines) if "build --release --target wasm32-wasip1 -p trino-gateway-filter" in line]
     up = [i for i, line in enumerate(lines) if re.search(r"docker compose up -d --wait$", line)]
     assert result.returncode == 0 and build and up and build[0] < up[0], result.stdout
+
+
+def test_the_two_compose_gateways_share_queries_and_drains_through_etcd(compose_gateway):
+    envoy, emulators, _ = compose_gateway
+    replica = envoy.replica()
+    # A query placed through one replica continues through the other.
+    page = requests.post(envoy.url + "/v1/statement", data="SELECT x FROM UNNEST(sequence(1, 30)) AS t(x)",
+                         headers={"X-Trino-User": "demo"}, timeout=5).json()
+    rows = list(page.get("data") or [])
+    while page.get("nextUri"):
+        path = page["nextUri"].split("/", 3)[3]
+        page = requests.get(f"{replica.url}/{path}", headers={"X-Trino-User": "demo"}, timeout=5).json()
+        rows += page.get("data") or []
+    assert [r[0] for r in rows] == list(range(1, 31)) and page["stats"]["state"] == "FINISHED"
+    # README's drain: one key in etcd, both replicas.
+    envoy.etcd.put("/trino-gateway/drain/coordinator-a", "1")
+    for gateway in (envoy, replica):
+        wait_until(lambda: gateway.gateway_stats().get("cluster.coordinator-a.health") == 3, 3, what="drained")
+        assert {owner(emulators, run(gateway, "SELECT 1")[0]) for _ in range(4)} == {"coordinator-b"}

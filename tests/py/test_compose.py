@@ -419,6 +419,9 @@ def test_make_compose_up_builds_the_filter_before_starting_compose():
 def test_the_two_compose_gateways_share_queries_and_drains_through_etcd(compose_gateway):
     envoy, emulators, _ = compose_gateway
     replica = envoy.replica()
+    # Ready as a load balancer would see it: it has polled both coordinators.
+    for name in emulators:
+        wait_until(lambda: replica.gateway_stats().get(f"cluster.{name}.health") == 1, 5, what="replica ready")
     # A query placed through one replica continues through the other.
     page = requests.post(envoy.url + "/v1/statement", data="SELECT x FROM UNNEST(sequence(1, 30)) AS t(x)",
                          headers={"X-Trino-User": "demo"}, timeout=5).json()

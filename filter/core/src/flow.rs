@@ -39,7 +39,7 @@ use crate::health::Health;
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
 use crate::query_map::{LEARN_SEGMENTS, LEARN_TRANSACTION};
-use crate::remote_lookup::{Lookup, TOKEN_KEY};
+use crate::remote_lookup::{self, Lookup, LEASE_KEY, TOKEN_KEY};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
 use crate::segment_map::Scanner;
 use crate::state_entry::Entry as StateEntry;
@@ -141,6 +141,9 @@ enum State {
 pub struct Flow {
     worker: Rc<Worker>,
     state: State,
+    /// A new transaction's write-through to the state store (gRPC call),
+    /// while the answer that names the transaction is held.
+    write_through: Option<u32>,
 }
 
 /// Statuses that say the coordinator (or the way to it) failed: Envoy answers
@@ -181,7 +184,7 @@ fn base_uri(scheme: Option<&str>, authority: Option<&str>) -> String {
 
 impl Flow {
     pub fn new(worker: Rc<Worker>) -> Flow {
-        Flow { worker, state: State::Idle }
+        Flow { worker, state: State::Idle, write_through: None }
     }
 
     pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
@@ -266,9 +269,45 @@ impl Flow {
         }
     }
 
+    /// Writes `entry` to etcd now (see `remote_lookup`); None when there is no
+    /// store, no lease yet, or the call cannot be made (the sync writes it).
+    fn write_through(&self, host: &dyn Host, entry: &StateEntry) -> Option<u32> {
+        let worker = &self.worker;
+        let store = worker.router.config.state_store.as_ref()?;
+        let lease = match host.get(LEASE_KEY) {
+            Ok((Some(value), _)) => remote_lookup::lease_of(&value)?,
+            _ => return None,
+        };
+        let token = match host.get(TOKEN_KEY) {
+            Ok((Some(token), _)) if !token.is_empty() => Some(token),
+            _ => None,
+        };
+        let metadata: Vec<(&str, &[u8])> = token.as_deref().map(|t| vec![("token", t)]).unwrap_or_default();
+        let message = remote_lookup::write_through(&store.prefix, entry, lease)?;
+        let timeout = Duration::from_millis(store.lookup_timeout_ms);
+        match host.dispatch_grpc(&store.cluster, crate::etcd::KV_SERVICE, "Txn", &metadata, &message, timeout) {
+            Ok(token) => Some(token),
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: state store write-through not sent: {e}"));
+                worker.metrics.host_call_error(host);
+                None
+            }
+        }
+    }
+
     /// etcd answered a lookup (`status` 0) or did not: route with what it
-    /// holds, else as without it, and let the request go on.
+    /// holds, else as without it, and let the request go on. Or it answered
+    /// a write-through: let the held answer go on, whatever the outcome.
     pub fn on_grpc_call_response(&mut self, host: &dyn Host, token: u32, status: u32, size: usize) {
+        if self.write_through == Some(token) {
+            self.write_through = None;
+            self.worker.metrics.write_through(host, status == 0);
+            if let Err(e) = host.resume_response() {
+                error(host, format_args!("trino-gateway: cannot resume an answer after a write-through: {e}"));
+                self.worker.metrics.host_call_error(host);
+            }
+            return;
+        }
         if !matches!(&self.state, State::LookingUp { token: t, .. } if *t == token) {
             return;
         }
@@ -473,11 +512,14 @@ impl Flow {
                         }
                     }
                 }
-                if learn & LEARN_TRANSACTION != 0 && status == "200" {
-                    self.learn_transaction(host, cluster);
-                }
                 if learn & LEARN_SEGMENTS != 0 && status == "200" && !end_of_stream {
                     self.state = State::Scanning { cluster, scanner: Scanner::default() };
+                }
+                if learn & LEARN_TRANSACTION != 0 && status == "200" {
+                    self.write_through = self.learn_transaction(host, cluster);
+                    if self.write_through.is_some() {
+                        return Action::Pause; // Until etcd has it (see `remote_lookup`).
+                    }
                 }
             }
             State::Submitted { cluster, kept, origin, transaction, head, asks_spooling } => {
@@ -747,23 +789,25 @@ impl Flow {
         upstream_failure::is_confirmed_loss(&details) || known_down
     }
 
-    /// An answer of a `START TRANSACTION` query: record the transaction it names.
-    fn learn_transaction(&self, host: &dyn Host, cluster: usize) {
+    /// An answer of a `START TRANSACTION` query: record the transaction it
+    /// names. With a state store, write it through: the token of that call.
+    fn learn_transaction(&self, host: &dyn Host, cluster: usize) -> Option<u32> {
         let worker = &self.worker;
-        let Some(value) = self.read(host, host.response_header(STARTED_TRANSACTION_ID_HEADER)).flatten() else {
-            return;
-        };
-        let Some(id) = TransactionId::parse(value.trim()) else { return };
+        let value = self.read(host, host.response_header(STARTED_TRANSACTION_ID_HEADER)).flatten()?;
+        let id = TransactionId::parse(value.trim())?;
         match worker.router.learn_transaction(host, cluster, id, host.now_seconds()) {
             Ok(true) => {
                 worker.metrics.transaction_started(host);
                 let cluster = worker.router.cluster_name(cluster).to_string();
-                worker.publish(host, &StateEntry::Transaction { id, cluster });
+                let entry = StateEntry::Transaction { id, cluster };
+                worker.publish(host, &entry);
+                self.write_through(host, &entry)
             }
-            Ok(false) => {}
+            Ok(false) => None,
             Err(e) => {
                 warn(host, format_args!("trino-gateway: cannot record a transaction: {e:?}"));
                 worker.metrics.shared_data_error(host);
+                None
             }
         }
     }

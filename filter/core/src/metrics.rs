@@ -53,6 +53,8 @@ pub struct Metrics {
     tracked_queries: Option<u32>,
     entries_not_queued: Option<u32>,
     lookups_found: Option<u32>,
+    write_throughs: Option<u32>,
+    write_through_failures: Option<u32>,
     lookups_missed: Option<u32>,
 }
 
@@ -145,6 +147,8 @@ impl Metrics {
             coordinator_restarts: counter("coordinator_restarts"),
             entries_not_queued: counter("state_store.entries_not_queued"),
             lookups_found: counter("state_store.remote_lookups_found"),
+            write_throughs: counter("state_store.write_throughs"),
+            write_through_failures: counter("state_store.write_through_failures"),
             lookups_missed: counter("state_store.remote_lookups_missed"),
             state_keys: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_keys"),
             state_bytes: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_bytes"),
@@ -242,6 +246,11 @@ impl Metrics {
     /// A request without a local answer asked the state store: found or not.
     pub fn remote_lookup(&self, host: &dyn Host, found: bool) {
         increment(host, if found { self.lookups_found } else { self.lookups_missed });
+    }
+
+    /// A new transaction written to the state store from the request path.
+    pub fn write_through(&self, host: &dyn Host, ok: bool) {
+        increment(host, if ok { self.write_throughs } else { self.write_through_failures });
     }
 
     /// An entry for the state store that could not be handed to the sync.

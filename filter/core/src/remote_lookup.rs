@@ -1,4 +1,12 @@
-//! The miss path of the state store: a query- or transaction-bound request
+//! What workers ask of the state store themselves, on the request path.
+//!
+//! **Write-through of a new transaction.** The answer that tells a client its
+//! transaction id is held until etcd has the transaction (one Txn, bounded by
+//! `lookup_timeout_ms`), so the client's next statement finds it through any
+//! Envoy, however soon it comes. One etcd round trip per transaction; queries
+//! need none (their ids name their coordinator).
+//!
+//! **The miss path**: a query- or transaction-bound request
 //! this Envoy has no local answer for asks etcd for the one key that would
 //! route it, while the request waits (bounded by `lookup_timeout_ms`). So
 //! cross-Envoy stickiness never depends on the sync having pulled the entry
@@ -19,6 +27,20 @@ use crate::transaction::TransactionId;
 /// etcd's auth token, written by the state sync once it has authenticated,
 /// read by workers for their lookups (shared data never leaves the process).
 pub const TOKEN_KEY: &str = "trino_gateway/v2/store_token";
+/// The state sync's current lease (i64, little-endian), for write-throughs.
+pub const LEASE_KEY: &str = "trino_gateway/v2/store_lease";
+
+/// The Txn that writes `entry` under `prefix` with `lease` (a write-through).
+pub fn write_through(prefix: &str, entry: &Entry, lease: i64) -> Option<Vec<u8>> {
+    let (key, value) = entry.key_and_value();
+    let key = format!("{prefix}{key}").into_bytes();
+    Some(etcd::txn(&[etcd::Op::Put { key, value: value?.into_bytes(), lease }]))
+}
+
+/// The lease in `LEASE_KEY`'s value.
+pub fn lease_of(value: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(value.try_into().ok()?)).filter(|lease| *lease != 0)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {

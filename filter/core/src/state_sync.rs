@@ -26,7 +26,7 @@ use crate::etcd::{self, Op, Range, AUTH_SERVICE, KV_SERVICE, LEASE_SERVICE, MAX_
 use crate::host::{info, warn, Host, MetricKind};
 use crate::metrics::{define, gauge, increment};
 use crate::query_id::COORDINATOR_ID_LENGTH;
-use crate::remote_lookup::TOKEN_KEY;
+use crate::remote_lookup::{LEASE_KEY, TOKEN_KEY};
 use crate::router::Router;
 use crate::shared_data::update;
 use crate::state_entry::{drained_cluster, Entry, Skipped, DRAIN};
@@ -395,8 +395,13 @@ impl StateSync {
                 }
                 self.token = Some(token);
             }),
-            Call::LeaseGrant => etcd::lease_grant_response(&message)
-                .map(|(id, _)| self.lease = Some(Lease { id, granted_at: host.now_seconds() })),
+            Call::LeaseGrant => etcd::lease_grant_response(&message).map(|(id, _)| {
+                self.lease = Some(Lease { id, granted_at: host.now_seconds() });
+                // Workers' write-throughs use it too (see `remote_lookup`).
+                if let Err(e) = update(host, LEASE_KEY, |_| Some((id.to_le_bytes().to_vec(), ()))) {
+                    warn(host, format_args!("trino-gateway: state store: cannot share the lease: {e:?}"));
+                }
+            }),
             Call::Push => etcd::txn_response(&message).map(|_| {
                 increment_by(host, self.metrics.pushed, entries.len());
                 increment(host, self.metrics.batches);

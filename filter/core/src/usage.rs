@@ -22,13 +22,16 @@ pub struct Usage {
 /// other keys, so builds sharing a vm_id during an upgrade never misread
 /// each other's records.
 pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
+    // What the state sync shares with workers (see `remote_lookup`).
+    let store_keys =
+        config.state_store.as_ref().map(|_| [super::remote_lookup::TOKEN_KEY, super::remote_lookup::LEASE_KEY]);
     [cluster_table::KEY, coordinator_map::KEY, balancer::KEY, health::KEY, health_lease::KEY]
         .into_iter()
         .map(str::to_string)
         .chain((0..config.bucket_count()).map(bucket_key))
         .chain((0..config.transaction_bucket_count()).map(super::transaction_map::bucket_key))
         .chain((0..config.segment_bucket_count()).map(super::segment_map::bucket_key))
-        .chain(config.state_store.as_ref().map(|_| super::remote_lookup::TOKEN_KEY.to_string()))
+        .chain(store_keys.into_iter().flatten().map(str::to_string))
 }
 
 /// Reads every owned key: for the health service's gauges (off the request

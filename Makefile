@@ -11,7 +11,7 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv packages build lint unit-test py-test test bench bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
+.PHONY: help setup toolchain venv packages build lint unit-test py-test test bench bench-store bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
@@ -70,6 +70,11 @@ test: setup build lint unit-test py-test
 ## Benchmarks (BENCHMARKS.md): figures, never pass/fail on absolute times
 bench: setup build
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/state_store.py
+
+# The state store's sync lag, request-path cost (sync on vs off) and etcd write rate (about 3 min).
+bench-store: setup build
+	$(PYTHON) bench/state_store.py
 
 # CI's guard against gross regressions: fails only if the filter's throughput
 # drops below half of plain Envoy's, measured side by side in the same run.

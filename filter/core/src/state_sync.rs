@@ -101,6 +101,9 @@ pub struct StateSync {
     /// Call token → what it is (and a push's entries, to requeue on failure).
     calls: HashMap<u32, (Call, Vec<Entry>)>,
     lease: Option<Lease>,
+    /// The last leases this Envoy was granted: what it wrote comes back in
+    /// its own pulls, and is skipped without a shared-data read.
+    own_leases: [i64; 2],
     /// etcd's auth token, once authenticated (`user` configured).
     token: Option<String>,
     /// The next pull asks for keys modified at or after this revision.
@@ -133,6 +136,7 @@ impl StateSync {
             backlog: VecDeque::new(),
             calls: HashMap::new(),
             lease: None,
+            own_leases: [0; 2],
             token: None,
             next_revision: 1,
             loaded: false,
@@ -397,6 +401,7 @@ impl StateSync {
             }),
             Call::LeaseGrant => etcd::lease_grant_response(&message).map(|(id, _)| {
                 self.lease = Some(Lease { id, granted_at: host.now_seconds() });
+                self.own_leases = [id, self.own_leases[0]];
                 // Workers' write-throughs use it too (see `remote_lookup`).
                 if let Err(e) = update(host, LEASE_KEY, |_| Some((id.to_le_bytes().to_vec(), ()))) {
                     warn(host, format_args!("trino-gateway: state store: cannot share the lease: {e:?}"));
@@ -426,6 +431,9 @@ impl StateSync {
         let now = host.now_seconds();
         let mut applied = 0usize;
         for kv in &range.kvs {
+            if kv.lease != 0 && self.own_leases.contains(&kv.lease) {
+                continue; // Written by this Envoy: known here already.
+            }
             let key = kv.key.strip_prefix(self.config.prefix.as_bytes()).unwrap_or(&kv.key);
             let (Ok(key), Ok(value)) = (std::str::from_utf8(key), std::str::from_utf8(&kv.value)) else {
                 self.skip(host, &kv.key, Skipped::Malformed);

@@ -48,12 +48,16 @@ def submit(envoy: Envoy, sql: str, headers: dict | None = None) -> dict:
     return answer.json()
 
 
-def follow(envoy: Envoy, page: dict, headers: dict | None = None) -> tuple:
-    """Fetches every nextUri through `envoy` (whatever gateway the URI names); rows, last page, answer headers."""
-    rows, seen = list(page.get("data") or []), {}
+def follow(envoy, page: dict, headers: dict | None = None) -> tuple:
+    """Fetches every nextUri through `envoy` (or a list of Envoys, in turn), whatever gateway the URI names;
+    rows, last page, answer headers."""
+    envoys = envoy if isinstance(envoy, list) else [envoy]
+    rows, seen, n = list(page.get("data") or []), {}, 0
     while page.get("nextUri"):
         path = page["nextUri"].split("/", 3)[3]
-        answer = requests.get(f"{envoy.url}/{path}", headers={"X-Trino-User": "alice", **(headers or {})}, timeout=10)
+        through = envoys[n % len(envoys)]
+        n += 1
+        answer = requests.get(f"{through.url}/{path}", headers={"X-Trino-User": "alice", **(headers or {})}, timeout=10)
         assert answer.status_code == 200, answer.text
         seen.update({k.lower(): v for k, v in answer.headers.items()})
         page = answer.json()
@@ -78,11 +82,13 @@ def test_a_query_submitted_through_one_envoy_continues_through_another_from_the_
         assert etcd.get_prefix(key)[key] == owner(coordinators, query_id)
         for envoy in (b, c):
             wait_until(lambda: store(envoy).get("entries_pulled", 0) > 0, 5, what="pulled")
-        rows_b, last, _ = follow(b, page)  # half through B ...
-        assert [r[0] for r in rows_b] == list(range(1, 41)) and last["stats"]["state"] == "FINISHED"
-    # B routed every follow-up by the entry it pulled, not by the coordinator-id fallback.
-    stats = b.gateway_stats()
-    assert stats.get("sticky_hits", 0) > 0 and stats.get("coordinator_id_routes", 0) == 0, stats
+        rows, last, _ = follow([b, c], page)  # every other page through B, the rest through C
+        assert [r[0] for r in rows] == list(range(1, 41)) and last["stats"]["state"] == "FINISHED"
+    # B and C routed every follow-up by the entry they pulled, not by the coordinator-id fallback.
+    for envoy in (b, c):
+        stats = envoy.gateway_stats()
+        assert stats.get("sticky_hits", 0) > 0 and stats.get("coordinator_id_routes", 0) == 0, stats
+        assert 0 <= stats["state_store.sync_age_ms"] < 2000
     assert store(a)["entries_pushed"] >= 2 and store(a)["up"] == 1
 
 

@@ -140,6 +140,23 @@ impl Entry {
     }
 }
 
+/// Between the entries of one queue message (a worker's batch): no key or
+/// value can contain it (ids and cluster names are printable ASCII).
+const SEPARATOR: u8 = 0x1e;
+
+/// Adds `entry` to a batch message.
+pub fn append_message(batch: &mut Vec<u8>, entry: &Entry) {
+    if !batch.is_empty() {
+        batch.push(SEPARATOR);
+    }
+    batch.extend_from_slice(&entry.to_message());
+}
+
+/// The entries' messages of a batch.
+pub fn messages(batch: &[u8]) -> impl Iterator<Item = &[u8]> {
+    batch.split(|b| *b == SEPARATOR).filter(|m| !m.is_empty())
+}
+
 /// The cluster a `drain/<cluster>` key names (below the prefix), if it is one.
 pub fn drained_cluster(key: &str) -> Option<&str> {
     key.strip_prefix(DRAIN).filter(|name| !name.is_empty())
@@ -195,6 +212,20 @@ mod tests {
         }
         assert_eq!(Entry::from_message(b"\xff\xfe"), None);
         assert_eq!(Entry::from_message(b"-q/20261126_101305_00002_abcde"), None, "only transactions are deleted");
+    }
+
+    #[test]
+    fn batches_of_entries() {
+        let entries = [
+            Entry::Query { id: query(1), cluster: "a".into(), flags: 0 },
+            Entry::TransactionEnded { id: transaction() },
+            Entry::Transaction { id: transaction(), cluster: "b".into() },
+        ];
+        let mut batch = Vec::new();
+        entries.iter().for_each(|e| append_message(&mut batch, e));
+        let back: Vec<Option<Entry>> = messages(&batch).map(Entry::from_message).collect();
+        assert_eq!(back, entries.iter().cloned().map(Some).collect::<Vec<_>>());
+        assert_eq!(messages(b"").count(), 0);
     }
 
     #[test]

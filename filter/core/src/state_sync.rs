@@ -5,8 +5,9 @@
 //! It runs in one place per Envoy, beside the health checks: the bootstrap
 //! service, or (under Istio, no bootstrap service) the worker that holds the
 //! health poll lease. Every `sync_interval_ms`:
-//! - **push**: entries workers learned (they enqueue them on a shared queue
-//!   when they record a new query or transaction) and the coordinator ids of
+//! - **push**: entries workers learned (they gather them as they record new
+//!   queries and transactions, and enqueue them on a shared queue once per
+//!   tick, one message each) and the coordinator ids of
 //!   the coordinator map go to a backlog, written in `Txn`s of at most 128
 //!   puts under the prefix, with this Envoy's lease (`entry_ttl_seconds`;
 //!   a new lease is granted at half of it, so an entry lives between half the
@@ -29,7 +30,7 @@ use crate::query_id::COORDINATOR_ID_LENGTH;
 use crate::remote_lookup::{LEASE_KEY, TOKEN_KEY};
 use crate::router::Router;
 use crate::shared_data::update;
-use crate::state_entry::{drained_cluster, Entry, Skipped, DRAIN};
+use crate::state_entry::{drained_cluster, messages, Entry, Skipped, DRAIN};
 use crate::store_config::StoreConfig;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -58,6 +59,7 @@ struct SyncMetrics {
     backlog: Option<u32>,
     revision: Option<u32>,
     up: Option<u32>,
+    sync_age: Option<u32>,
 }
 
 impl SyncMetrics {
@@ -74,6 +76,7 @@ impl SyncMetrics {
             backlog: gauge("backlog"),
             revision: gauge("revision"),
             up: gauge("up"),
+            sync_age: gauge("sync_age_ms"),
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct StateSync {
     dropped_unlogged: u64,
     failing_since_logged: bool,
     last_period_ms: u64,
+    /// When the last pull completed (ms): how old this Envoy's view of the store may be.
+    last_pull_ms: u64,
 }
 
 impl StateSync {
@@ -146,6 +151,7 @@ impl StateSync {
             dropped_unlogged: 0,
             failing_since_logged: false,
             last_period_ms: 0,
+            last_pull_ms: 0,
         }
     }
 
@@ -207,6 +213,9 @@ impl StateSync {
             self.call(host, KV_SERVICE, "Range", &message, Call::Drains, Vec::new());
         }
         gauge(host, self.metrics.backlog, self.backlog() as u64);
+        if self.last_pull_ms > 0 {
+            gauge(host, self.metrics.sync_age, host.now_millis().saturating_sub(self.last_pull_ms));
+        }
     }
 
     fn in_flight(&self, call: Call) -> bool {
@@ -230,10 +239,14 @@ impl StateSync {
         if let Some(queue) = self.queue {
             for _ in 0..MAX_DEQUEUE {
                 match host.dequeue(queue) {
-                    Ok(Some(message)) => match Entry::from_message(&message) {
-                        Some(entry) => self.add(entry),
-                        None => increment(host, self.metrics.skipped),
-                    },
+                    Ok(Some(batch)) => {
+                        for message in messages(&batch) {
+                            match Entry::from_message(message) {
+                                Some(entry) => self.add(entry),
+                                None => increment(host, self.metrics.skipped),
+                            }
+                        }
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         warn(host, format_args!("trino-gateway: state store: cannot read the sync queue: {e}"));
@@ -454,6 +467,7 @@ impl StateSync {
             }
         }
         increment_by(host, self.metrics.pulled, applied);
+        self.last_pull_ms = host.now_millis();
         let first = range.kvs.first().map_or(0, |kv| kv.mod_revision);
         let last = range.kvs.last().map_or(0, |kv| kv.mod_revision);
         self.next_revision = if range.more {

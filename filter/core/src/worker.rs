@@ -40,7 +40,13 @@ pub struct Worker {
     kept_bytes: Rc<Cell<usize>>,
     /// The state sync's queue (see `state_sync`), once its context registered it.
     sync_queue: Cell<Option<u32>>,
+    /// Entries for the sync gathered since the last tick: handed over in one
+    /// message per tick (each enqueue wakes Envoy's main thread).
+    sync_pending: RefCell<Vec<u8>>,
 }
+
+/// A worker hands its entries over early when they reach this size.
+const SYNC_BATCH_BYTES: usize = 64 * 1024;
 
 /// What the filter and the health service both do with the plugin
 /// configuration: parse and validate it, create the shared-data keys,
@@ -77,6 +83,7 @@ impl Worker {
             coordinators: RefCell::new(Vec::new()),
             kept_bytes: Rc::new(Cell::new(0)),
             sync_queue: Cell::new(None),
+            sync_pending: RefCell::new(Vec::new()),
             router,
             metrics,
         };
@@ -111,7 +118,7 @@ impl Worker {
     pub fn refresh(&self, host: &dyn Host) {
         self.clock.set(host.now_seconds());
         self.read_snapshots(host);
-        self.sync_queue(host);
+        self.hand_over(host);
         for (cluster, state) in self.health.borrow().iter().enumerate() {
             self.metrics.cluster_health(host, cluster, *state);
         }
@@ -141,17 +148,36 @@ impl Worker {
         self.sync_queue.get()
     }
 
-    /// Hands a routing fact this worker learned to the state sync (one host
-    /// call; nothing without a state store). If no context has registered
-    /// the sync's queue yet (the first moments after start, or no worker
-    /// holds the poll lease yet), the entry stays local, counted.
+    /// Gathers a routing fact this worker learned for the state sync (no
+    /// host call; nothing without a state store); `hand_over` passes them on.
     pub fn publish(&self, host: &dyn Host, entry: &crate::state_entry::Entry) {
         if self.router.config.state_store.is_none() {
             return;
         }
-        let queued = self.sync_queue(host).map(|queue| host.enqueue(queue, &entry.to_message()));
+        let full = {
+            let mut pending = self.sync_pending.borrow_mut();
+            crate::state_entry::append_message(&mut pending, entry);
+            pending.len() >= SYNC_BATCH_BYTES
+        };
+        if full {
+            self.hand_over(host);
+        }
+    }
+
+    /// The gathered entries to the sync's queue, in one message (on tick).
+    /// If no context has registered the queue yet (the first moments after
+    /// start, or no worker holds the poll lease yet), they stay local, counted.
+    fn hand_over(&self, host: &dyn Host) {
+        let queue = self.sync_queue(host);
+        let batch = std::mem::take(&mut *self.sync_pending.borrow_mut());
+        if batch.is_empty() {
+            return;
+        }
+        let queued = queue.map(|queue| host.enqueue(queue, &batch));
         if !matches!(queued, Some(Ok(()))) {
-            self.metrics.entry_not_queued(host);
+            for _ in crate::state_entry::messages(&batch) {
+                self.metrics.entry_not_queued(host);
+            }
         }
     }
 

@@ -210,6 +210,8 @@ class Envoy:
     # (the etcd cluster and the plugin's state_store), `store_changes` to its fields.
     etcd_port: Optional[object] = None
     store_changes: dict = field(default_factory=dict)
+    # etcd's CA certificate: TLS to etcd, as envoy/state-store.yaml describes it.
+    etcd_ca: Optional[Path] = None
     process: Optional[subprocess.Popen] = None
     _ecds_version: int = 0
     _wasm_config: Optional[dict] = None
@@ -250,6 +252,10 @@ class Envoy:
                 endpoint = json.loads(json.dumps(template))  # a copy per member
                 endpoint["endpoint"]["address"]["socket_address"].update(address="127.0.0.1", port_value=port)
                 endpoints.append(endpoint)
+            if self.etcd_ca is not None:
+                tls = store["tls_transport_socket"]
+                tls["typed_config"]["common_tls_context"]["validation_context"]["trusted_ca"]["filename"] = str(self.etcd_ca)
+                store["cluster"]["transport_socket"] = tls
             config["static_resources"]["clusters"].append(store["cluster"])
             plugin = dict(plugin, state_store={**store["state_store"], **self.store_changes})
         wasm["configuration"]["value"] = plugin if isinstance(plugin, str) else json.dumps(plugin)
@@ -394,11 +400,19 @@ class Etcd:
     data_dir: Path
     log_path: Path
     cluster: Optional[dict] = None
+    # A directory with cert.pem and key.pem: TLS on the client port.
+    tls: Optional[Path] = None
     process: Optional[subprocess.Popen] = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client_port}"
+
+    def _open(self, request, timeout: float):
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.tls / "cert.pem")) if self.tls else None
+        return urllib.request.urlopen(request, timeout=timeout, context=context)
 
     def start(self, wait: bool = True) -> "Etcd":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -414,6 +428,8 @@ class Etcd:
             "--initial-cluster-token", "trino-gateway-test",
             "--heartbeat-interval", "50", "--election-timeout", "500",
         ]
+        if self.tls:
+            command += ["--cert-file", str(self.tls / "cert.pem"), "--key-file", str(self.tls / "key.pem")]
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         STARTED.append(self)
@@ -425,7 +441,8 @@ class Etcd:
     def wait_ready(self, timeout: float = 20.0) -> None:
         def healthy() -> bool:
             try:
-                return http_get_json(self.endpoint + "/health", timeout=0.5).get("health") == "true"
+                with self._open(self.endpoint + "/health", 0.5) as response:
+                    return json.loads(response.read()).get("health") == "true"
             except (OSError, ValueError):
                 return False
 
@@ -433,7 +450,7 @@ class Etcd:
 
     def _call(self, path: str, body: dict) -> dict:
         request = urllib.request.Request(self.endpoint + path, data=json.dumps(body).encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with self._open(request, 5) as response:
             return json.loads(response.read())
 
     def put(self, key: str, value: str) -> None:

@@ -6,6 +6,7 @@ and foreign data under the prefix is skipped."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -302,3 +303,24 @@ def test_etcd_with_authentication(tmp_path, etcd, coordinators):
     wait_until(lambda: store(bad).get("errors", 0) > 0, 5, what="auth refused")
     assert store(bad).get("up") != 1 and store(good).get("up") == 1
     assert "state store" in bad.log_path.read_text()
+
+
+def test_tls_to_etcd(tmp_path, coordinators):
+    """etcd serving TLS only; Envoy's etcd cluster with the transport socket of envoy/state-store.yaml."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=etcd",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem")],
+        check=True, capture_output=True, timeout=60,
+    )
+    etcd = Etcd("tls", free_port(), free_port(), tmp_path / "etcd-data", tmp_path / "etcd.log", tls=certs).start()
+    a = Envoy(
+        free_port(), free_port(), {n: e.port for n, e in coordinators.items()}, tmp_path / "envoy.log",
+        etcd_port=etcd.client_port, etcd_ca=certs / "cert.pem",
+    ).start()
+    page = submit(a, "SELECT 1")
+    follow(a, page)
+    key = f"{PREFIX}q/{page['id']}"
+    wait_until(lambda: key in etcd.get_prefix(key), 5, what="written over TLS")
+    assert store(a).get("errors", 0) == 0 and store(a).get("up") == 1

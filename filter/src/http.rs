@@ -35,6 +35,14 @@ impl HttpContext for GatewayHttp {
         action(self.flow.on_request_body(&WasmHost, body_size, end_of_stream))
     }
 
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        action(self.flow.on_request_trailers())
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        action(self.flow.on_response_trailers())
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         action(self.flow.on_response_headers(&WasmHost, end_of_stream))
     }

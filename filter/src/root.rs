@@ -53,7 +53,10 @@ impl Context for GatewayRoot {
         };
         sync.on_response(&WasmHost, &health.router, token_id, status_code, response_size);
         if let Some(drained) = sync.take_drains() {
-            health.set_store_drains(&WasmHost, &drained);
+            // A worker that lost the poll lease meanwhile publishes nothing.
+            if health.is_bootstrap() || health.holds_lease(&WasmHost) {
+                health.set_store_drains(&WasmHost, &drained);
+            }
         }
     }
 }
@@ -136,8 +139,12 @@ impl RootContext for GatewayRoot {
             if let Some(poller) = &mut self.poller {
                 poller.on_worker_tick(&WasmHost);
                 // The sync runs in the worker that holds the poll lease (no bootstrap service).
-                if self.sync.is_some() && poller.holds_lease(&WasmHost) {
-                    self.run_sync();
+                if self.sync.is_some() {
+                    if poller.holds_lease(&WasmHost) {
+                        self.run_sync();
+                    } else if let Some(sync) = &mut self.sync {
+                        sync.release(&WasmHost);
+                    }
                 }
             }
         }

@@ -220,7 +220,12 @@ impl Flow {
             worker.metrics.shared_data_error(host);
         }
         if let Some(lookup) = self.remote_lookup(&decision, kind, &in_transaction) {
-            if let Some(token) = self.look_up(host, &lookup) {
+            // Whatever happens meanwhile, the request never leaves with a
+            // routing header a client sent.
+            if let Err(e) = host.remove_request_header(&router.config.routing_header) {
+                error(host, format_args!("trino-gateway: cannot clear the routing header: {e}"));
+                worker.metrics.host_call_error(host);
+            } else if let Some(token) = self.look_up(host, &lookup) {
                 self.state = State::LookingUp { token, lookup, fallback: decision, headers, end_of_stream };
                 return Action::Pause;
             }
@@ -248,10 +253,16 @@ impl Flow {
         }
     }
 
-    /// Asks etcd for the lookup's key; None (after a log) if the call cannot be made.
+    /// Asks etcd for the lookup's key; None (after a log) if the call cannot be
+    /// made, or this worker has `MAX_LOOKUPS_IN_FLIGHT` already (unknown ids
+    /// sent in bulk must not turn into as many calls to the shared store).
     fn look_up(&self, host: &dyn Host, lookup: &Lookup) -> Option<u32> {
         let worker = &self.worker;
         let store = worker.router.config.state_store.as_ref()?;
+        if !worker.lookup_started() {
+            worker.metrics.remote_lookup(host, false);
+            return None;
+        }
         let token = match host.get(TOKEN_KEY) {
             Ok((Some(token), _)) if !token.is_empty() => Some(token),
             _ => None,
@@ -264,6 +275,7 @@ impl Flow {
             Err(e) => {
                 warn(host, format_args!("trino-gateway: state store lookup not sent: {e}"));
                 worker.metrics.host_call_error(host);
+                worker.lookup_ended();
                 None
             }
         }
@@ -317,6 +329,7 @@ impl Flow {
             return;
         };
         let worker = self.worker.clone();
+        worker.lookup_ended();
         let router = &worker.router;
         let prefix = router.config.state_store.as_ref().map_or("", |s| s.prefix.as_str());
         let now = host.now_seconds();
@@ -429,6 +442,28 @@ impl Flow {
         if matches!(self.state, State::LookingUp { .. }) {
             return Action::Pause; // Held (buffered) until the lookup decides.
         }
+        self.on_request_body_routed(host, body_size, end_of_stream)
+    }
+
+    /// Trailers must not let a request go on while a lookup decides where it goes.
+    pub fn on_request_trailers(&mut self) -> Action {
+        if matches!(self.state, State::LookingUp { .. }) {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    /// Nor an answer that names a new transaction before etcd has it.
+    pub fn on_response_trailers(&mut self) -> Action {
+        if self.write_through.is_some() {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn on_request_body_routed(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
         let State::Submitted { kept: slot, head, .. } = &mut self.state else { return Action::Continue };
         let Some(kept) = slot.as_mut().filter(|k| !k.complete) else {
             let wanted = SNIFFED_BYTES.saturating_sub(head.len()).min(body_size);
@@ -568,6 +603,16 @@ impl Flow {
     }
 
     pub fn on_response_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
+        let action = self.on_response_body_seen(host, body_size, end_of_stream);
+        // A body that goes on would let the held answer go too (Envoy continues
+        // stopped headers with it): held until the write-through is answered.
+        if self.write_through.is_some() {
+            return Action::Pause;
+        }
+        action
+    }
+
+    fn on_response_body_seen(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
         if let State::Scanning { cluster, scanner } = &mut self.state {
             let cluster = *cluster;
             let found = match host.response_body(body_size) {
@@ -877,6 +922,16 @@ impl Flow {
             self.worker.metrics.host_call_error(host);
         }
         Action::Pause
+    }
+}
+
+/// A request that ends (the client went away) while its lookup is out
+/// frees its place among the worker's lookups in flight.
+impl Drop for Flow {
+    fn drop(&mut self) {
+        if matches!(self.state, State::LookingUp { .. }) {
+            self.worker.lookup_ended();
+        }
     }
 }
 

@@ -107,6 +107,11 @@ impl HealthService {
         self.poll_all(host);
     }
 
+    /// The bootstrap service (not a worker's poller).
+    pub fn is_bootstrap(&self) -> bool {
+        self.bootstrap
+    }
+
     /// Whether this poller may poll now (see `health_lease`).
     pub fn holds_lease(&self, host: &dyn Host) -> bool {
         let seconds = self.router.unhealthy_expiry_seconds();

@@ -46,6 +46,7 @@ const MAX_PUSHES_IN_FLIGHT: usize = 8;
 /// Messages taken from the queue per period (the rest wait for the next).
 const MAX_DEQUEUE: usize = 20_000;
 /// gRPC status codes etcd answers with.
+const INVALID_ARGUMENT: u32 = 3;
 const NOT_FOUND: u32 = 5;
 const UNAUTHENTICATED: u32 = 16;
 
@@ -231,6 +232,20 @@ impl StateSync {
         }
     }
 
+    /// This context no longer syncs (another worker took the poll lease): its
+    /// unwritten entries go back on the queue, for the one that syncs now.
+    pub fn release(&mut self, host: &dyn Host) {
+        if self.backlog.is_empty() {
+            return;
+        }
+        let mut batch = Vec::new();
+        self.backlog.drain(..).for_each(|entry| crate::state_entry::append_message(&mut batch, &entry));
+        let queued = self.queue.map(|queue| host.enqueue(queue, &batch));
+        if !matches!(queued, Some(Ok(()))) {
+            warn(host, format_args!("trino-gateway: state store: cannot hand unwritten entries over; dropped"));
+        }
+    }
+
     /// Queue messages and coordinator ids into the backlog.
     fn collect(&mut self, host: &dyn Host, router: &Router) {
         if self.queue.is_none() {
@@ -282,6 +297,16 @@ impl StateSync {
     }
 
     fn add(&mut self, entry: Entry) {
+        if let Entry::TransactionEnded { id } = &entry {
+            // A transaction that ends before its entry was written: neither is
+            // (a put and a delete of one key in one Txn is refused by etcd, and
+            // in two Txns they could be applied out of order).
+            let before = self.backlog.len();
+            self.backlog.retain(|e| !matches!(e, Entry::Transaction { id: started, .. } if started == id));
+            if self.backlog.len() < before {
+                return;
+            }
+        }
         if self.backlog.len() >= self.config.max_backlog {
             self.backlog.pop_front();
             self.dropped_unlogged += 1;
@@ -304,7 +329,13 @@ impl StateSync {
         let parallel = if self.failing_since_logged { 1 } else { MAX_PUSHES_IN_FLIGHT };
         while !self.backlog.is_empty() && self.pushes_in_flight() < parallel {
             let take = self.backlog.len().min(MAX_TXN_OPS);
-            let batch: Vec<Entry> = self.backlog.drain(..take).collect();
+            let mut batch: Vec<Entry> = self.backlog.drain(..take).collect();
+            // One op per key: etcd refuses a Txn that names a key twice (the
+            // last one wins, as it would applied in order).
+            let mut seen = HashSet::new();
+            batch.reverse();
+            batch.retain(|entry| seen.insert(entry.key_and_value().0));
+            batch.reverse();
             let ops: Vec<Op> = batch
                 .iter()
                 .map(|entry| {
@@ -393,7 +424,19 @@ impl StateSync {
                 self.token = None;
             }
             self.failed(host, &format!("{call:?} failed with gRPC status {status}"));
-            self.requeue(entries);
+            if status == INVALID_ARGUMENT && call == Call::Push {
+                // etcd will refuse this batch every time: dropped, counted, not retried for ever.
+                warn(
+                    host,
+                    format_args!(
+                        "trino-gateway: state store: etcd refused a batch of {} entries as invalid; dropped",
+                        entries.len()
+                    ),
+                );
+                increment_by(host, self.metrics.dropped, entries.len());
+            } else {
+                self.requeue(entries);
+            }
             return true;
         }
         let message = match host.grpc_response(size) {
@@ -415,6 +458,8 @@ impl StateSync {
             Call::LeaseGrant => etcd::lease_grant_response(&message).map(|(id, _)| {
                 self.lease = Some(Lease { id, granted_at: host.now_seconds() });
                 self.own_leases = [id, self.own_leases[0]];
+                // Coordinator ids are written again with each lease, so they never expire.
+                self.coordinators_sent.clear();
                 // Workers' write-throughs use it too (see `remote_lookup`).
                 if let Err(e) = update(host, LEASE_KEY, |_| Some((id.to_le_bytes().to_vec(), ()))) {
                     warn(host, format_args!("trino-gateway: state store: cannot share the lease: {e:?}"));
@@ -470,6 +515,22 @@ impl StateSync {
         self.last_pull_ms = host.now_millis();
         let first = range.kvs.first().map_or(0, |kv| kv.mod_revision);
         let last = range.kvs.last().map_or(0, |kv| kv.mod_revision);
+        if range.revision + 1 < self.next_revision && !range.more {
+            // The store went back in time (restored, replaced, its data lost):
+            // everything again, from the start, and this Envoy's coordinator ids too.
+            warn(
+                host,
+                format_args!(
+                    "trino-gateway: state store: etcd's revision went back from {} to {}; reloading",
+                    self.next_revision - 1,
+                    range.revision
+                ),
+            );
+            self.next_revision = 1;
+            self.loaded = false;
+            self.coordinators_sent.clear();
+            return;
+        }
         self.next_revision = if range.more {
             // The next page starts at the last revision seen (a Txn writes many
             // keys at one revision); a page of one revision moves past it.
@@ -671,6 +732,45 @@ mod tests {
 
     fn query_with(coordinator: &str, n: u32) -> QueryId {
         QueryId::parse(&format!("20261126_101305_{n:05}_{coordinator}")).unwrap()
+    }
+
+    #[test]
+    fn a_transaction_that_ends_before_it_was_written_is_never_written_and_keys_are_unique_per_txn() {
+        let (host, router, mut sync) = setup();
+        let transaction = crate::transaction::TransactionId::parse("3f1e1a52-5a8b-4a4c-9a51-0c1d2e3f4a5b").unwrap();
+        sync.add(Entry::Transaction { id: transaction, cluster: "coordinator-a".into() });
+        sync.add(Entry::Query { id: query(1), cluster: "coordinator-a".into(), flags: 0 });
+        sync.add(Entry::TransactionEnded { id: transaction });
+        sync.add(Entry::Query { id: query(1), cluster: "coordinator-b".into(), flags: 0 });
+        sync.lease = Some(Lease { id: 9, granted_at: 0 });
+        sync.push(&host);
+        let txn = host.grpc_calls.borrow().last().cloned().unwrap();
+        let expected = etcd::txn(&[Op::Put {
+            key: b"/tg/q/20261126_101305_00001_abcde".to_vec(),
+            value: b"coordinator-b".to_vec(),
+            lease: 9,
+        }]);
+        assert_eq!(txn.message, expected, "one op for the query (the last), none for the transaction");
+        // etcd refusing a batch as invalid: dropped and counted, never retried.
+        answer(&host, &router, &mut sync, "Txn", INVALID_ARGUMENT, Vec::new());
+        assert_eq!(sync.backlog(), 0);
+        let dropped = host.metrics.borrow().iter().find(|(n, _)| n.ends_with("entries_dropped")).map(|(_, v)| *v);
+        assert_eq!(dropped, Some(1));
+    }
+
+    #[test]
+    fn a_store_that_went_back_in_time_is_read_again_from_the_start() {
+        let (host, router, mut sync) = setup();
+        sync.next_revision = 5000;
+        sync.loaded = true;
+        sync.run(&host, &router);
+        let pull = host.grpc_calls.borrow().iter().find(|c| c.method.ends_with("Range")).cloned().unwrap();
+        let message = range(vec![], 12, false);
+        let size = message.len();
+        host.call_response.borrow_mut().1 = message;
+        sync.on_response(&host, &router, pull.token, 0, size);
+        assert_eq!((sync.next_revision, sync.loaded), (1, false));
+        assert!(host.logs.borrow().iter().any(|(_, m)| m.contains("revision went back")));
     }
 
     #[test]

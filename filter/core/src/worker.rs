@@ -43,7 +43,13 @@ pub struct Worker {
     /// Entries for the sync gathered since the last tick: handed over in one
     /// message per tick (each enqueue wakes Envoy's main thread).
     sync_pending: RefCell<Vec<u8>>,
+    /// State store lookups this worker has out (see `remote_lookup`).
+    lookups_in_flight: Cell<usize>,
 }
+
+/// At most this many state store lookups per worker at once; beyond, a
+/// request gets the answer it would have had without the store.
+pub const MAX_LOOKUPS_IN_FLIGHT: usize = 64;
 
 /// A worker hands its entries over early when they reach this size.
 const SYNC_BATCH_BYTES: usize = 64 * 1024;
@@ -84,6 +90,7 @@ impl Worker {
             kept_bytes: Rc::new(Cell::new(0)),
             sync_queue: Cell::new(None),
             sync_pending: RefCell::new(Vec::new()),
+            lookups_in_flight: Cell::new(0),
             router,
             metrics,
         };
@@ -179,6 +186,20 @@ impl Worker {
                 self.metrics.entry_not_queued(host);
             }
         }
+    }
+
+    /// Takes a place for a state store lookup; false when all are taken.
+    pub fn lookup_started(&self) -> bool {
+        let n = self.lookups_in_flight.get();
+        if n >= MAX_LOOKUPS_IN_FLIGHT {
+            return false;
+        }
+        self.lookups_in_flight.set(n + 1);
+        true
+    }
+
+    pub fn lookup_ended(&self) {
+        self.lookups_in_flight.set(self.lookups_in_flight.get().saturating_sub(1));
     }
 
     /// The health of each cluster as of the last tick (no host call).

@@ -646,3 +646,66 @@ fn with_a_state_store_a_lookup_that_fails_or_finds_nothing_gives_the_answer_with
     assert_eq!((action, host.grpc_calls.borrow().len()), (Action::Pause, calls_before));
     assert_eq!(host.last_reply().unwrap().status, 404);
 }
+
+#[test]
+fn while_a_lookup_decides_nothing_lets_the_request_go_and_a_client_routing_header_is_gone() {
+    let host = RecordingHost::new();
+    let w = worker(&host, WITH_STORE);
+    let mut flow = Flow::new(w.clone());
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-transaction-id", TX.into()));
+    headers.push((ROUTING, "b".into()));
+    request(&host, &headers);
+    assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+    assert_eq!(routed_to(&host), None, "the client's routing header is removed at once");
+    assert_eq!(flow.on_request_body(&host, 8, false), Action::Pause);
+    assert_eq!(flow.on_request_trailers(), Action::Pause);
+    // The worker's lookups in flight are bounded; a request that ends frees its place.
+    drop(flow);
+    let mut flows = Vec::new();
+    for _ in 0..crate::worker::MAX_LOOKUPS_IN_FLIGHT {
+        let mut flow = Flow::new(w.clone());
+        request(&host, &headers);
+        assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+        flows.push(flow);
+    }
+    let calls = host.grpc_calls.borrow().len();
+    request(&host, &headers);
+    let mut one_more = Flow::new(w.clone());
+    let action = one_more.on_request_headers(&host, false);
+    assert_eq!((action, host.grpc_calls.borrow().len()), (Action::Pause, calls), "answered without a lookup");
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    assert_eq!(page["error"]["errorName"], "UNKNOWN_TRANSACTION");
+}
+
+#[test]
+fn an_answer_naming_a_new_transaction_is_held_until_etcd_has_it() {
+    let host = RecordingHost::new();
+    let w = worker(&host, WITH_STORE);
+    // The sync's lease, as it shares it.
+    crate::shared_data::update(&*host.shared, crate::remote_lookup::LEASE_KEY, |_| {
+        Some((7i64.to_le_bytes().to_vec(), ()))
+    })
+    .unwrap();
+    assert_eq!(
+        submit_in_transaction(&host, &w, "START TRANSACTION", "NONE", &statement_answer(ID_B)).as_deref(),
+        Some("a")
+    );
+    let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_B));
+    host.respond(&[(":status", "200"), ("x-trino-started-transaction-id", TX)], b"{}");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Pause, "held");
+    let call = host.grpc_calls.borrow().last().cloned().unwrap();
+    assert_eq!(call.method, "etcdserverpb.KV/Txn");
+    let entry = crate::state_entry::Entry::Transaction {
+        id: crate::transaction::TransactionId::parse(TX).unwrap(),
+        cluster: "a".into(),
+    };
+    assert_eq!(Some(call.message), crate::remote_lookup::write_through("/p/", &entry, 7));
+    assert_eq!(flow.on_response_body(&host, 2, true), Action::Pause, "its body waits too");
+    assert_eq!(flow.on_response_trailers(), Action::Pause);
+    host.take_calls();
+    flow.on_grpc_call_response(&host, call.token, 0, 0);
+    assert!(host.take_calls().contains(&Call::ResumeResponse));
+    assert_eq!(flow.on_response_trailers(), Action::Continue);
+    assert_eq!(host.metric("trino_gateway.state_store.write_throughs"), 1);
+}

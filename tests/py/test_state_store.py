@@ -168,12 +168,17 @@ def test_a_restarted_envoy_loads_the_live_entries_and_its_in_flight_query_contin
     wait_until(lambda: key in etcd.get_prefix(PREFIX + "q/"), 5, what="pushed")
     port = a.port
     a.kill()
+    started = time.monotonic()
     restarted = start_envoy(tmp_path, "a-restarted", etcd, coordinators, port=port)
+    ready = time.monotonic() - started
     wait_until(lambda: store(restarted).get("entries_pulled", 0) >= 1, 5, what="loaded at start")
+    loaded = time.monotonic() - started
     rows, last, _ = follow(restarted, page)
     assert [r[0] for r in rows] == list(range(1, 31)) and last["stats"]["state"] == "FINISHED"
     stats = restarted.gateway_stats()
     assert stats.get("sticky_hits", 0) > 0 and stats.get("coordinator_id_routes", 0) == 0, stats
+    print(f"\nrestart: Envoy ready {ready:.2f} s after start, entries loaded {loaded:.2f} s after start, "
+          f"{stats['state_store.entries_pulled']} entries; the in-flight query finished, {stats['sticky_hits']} sticky hits")
 
 
 def workload(envoy: Envoy, seconds: float) -> tuple:

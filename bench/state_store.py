@@ -46,6 +46,7 @@ PREFIX = "/trino-gateway/"
 
 
 def counter(envoy: Envoy, name: str) -> int:
+    """A counter's or gauge's value (trino_gateway.<name>) from the Envoy's admin."""
     with urllib.request.urlopen(f"{envoy.admin}/stats?filter=^wasmcustom\\.trino_gateway\\.{name}$", timeout=2) as response:
         text = response.read().decode()
     return int(text.split(": ")[1]) if ": " in text else 0
@@ -112,9 +113,7 @@ def etcd_count(etcd: Etcd) -> tuple:
 
 
 def backlog(envoy: Envoy) -> int:
-    with urllib.request.urlopen(f"{envoy.admin}/stats?filter=state_store.backlog", timeout=2) as response:
-        text = response.read().decode()
-    return int(text.split(": ")[1]) if ": " in text else 0
+    return counter(envoy, "state_store.backlog")
 
 
 def write_rate(a: Envoy, etcd: Etcd, rate: float, seconds: float, work: Path) -> dict:

@@ -60,6 +60,30 @@ def wait_for_process(process, ready, timeout: float, what: str, log_path: Path) 
     raise TimeoutError(f"not {what} within {timeout}s: {log_path.read_text()[-3000:]}")
 
 
+def spawn(owner, command: list, log_path: Path, cwd: Optional[Path] = None) -> subprocess.Popen:
+    """Starts `command` in its own session, output appended to `log_path`;
+    `owner` (what `stop_all_started` will stop) is remembered."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+    STARTED.append(owner)
+    return process
+
+
+def terminate(process: Optional[subprocess.Popen], timeout: float = 10.0) -> Optional[int]:
+    """SIGTERM, then SIGKILL if it does not exit in time. The exit code (None if never started)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 @dataclass
 class LogEntry:
     node: str
@@ -86,12 +110,8 @@ class Emulator:
     def start(self, wait: bool = True) -> "Emulator":
         if not EMULATOR_BIN.exists():
             raise RuntimeError(f"{EMULATOR_BIN} is missing: run `make build` first")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
         command = [str(EMULATOR_BIN), "--listen", f"127.0.0.1:{self.port}", "--node-id", self.node_id, *self.args]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        STARTED.append(self)
-        log.close()
+        self.process = spawn(self, command, self.log_path)
         if wait:
             self.wait_listening()
         return self
@@ -111,14 +131,7 @@ class Emulator:
 
     def stop(self, timeout: float = 10.0) -> Optional[int]:
         """SIGTERM, then SIGKILL if it does not exit in time. Returns the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return terminate(self.process, timeout)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -319,14 +332,11 @@ class Envoy:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         config_path = self.log_path.with_suffix(".json")
         config_path.write_text(json.dumps(self.render(), indent=1))
-        log = open(self.log_path, "ab")
         command = [
             str(ENVOY_BIN), "-c", str(config_path), "--concurrency", str(self.concurrency),
             "--use-dynamic-base-id", "--log-level", "info", "--disable-hot-restart",
         ]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
-        STARTED.append(self)
-        log.close()
+        self.process = spawn(self, command, self.log_path, cwd=REPO)
         if wait:
             self.wait_ready()
         return self
@@ -364,13 +374,7 @@ class Envoy:
         return {k[len(prefix):]: v for k, v in self.stats().items() if k.startswith(prefix)}
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
 
     kill = stop
 
@@ -415,7 +419,6 @@ class Etcd:
         return urllib.request.urlopen(request, timeout=timeout, context=context)
 
     def start(self, wait: bool = True) -> "Etcd":
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         members = self.cluster or {self.name: self.peer_port}
         initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in members.items())
         state = "existing" if (self.data_dir / "member").exists() else "new"
@@ -430,10 +433,7 @@ class Etcd:
         ]
         if self.tls:
             command += ["--cert-file", str(self.tls / "cert.pem"), "--key-file", str(self.tls / "key.pem")]
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        STARTED.append(self)
-        log.close()
+        self.process = spawn(self, command, self.log_path)
         if wait:
             self.wait_ready()
         return self
@@ -480,13 +480,7 @@ class Etcd:
         return result.stdout
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
 
     kill = stop
 

@@ -430,11 +430,34 @@ mod tests {
 /// Writers for tests that build etcd's answers.
 #[cfg(test)]
 pub(crate) mod tests_support {
+    use super::KeyValue;
+
     pub fn int(out: &mut Vec<u8>, field: u32, value: i64) {
         super::int_field(out, field, value);
     }
 
     pub fn bytes(out: &mut Vec<u8>, field: u32, value: &[u8]) {
         super::bytes_field(out, field, value);
+    }
+
+    pub fn kv(key: &str, value: &str, mod_revision: i64) -> KeyValue {
+        KeyValue { key: key.as_bytes().to_vec(), value: value.as_bytes().to_vec(), mod_revision, lease: 0 }
+    }
+
+    /// A `RangeResponse` with `kvs`, at `revision` (0: no header), `more` or not.
+    pub fn range_answer(kvs: &[KeyValue], revision: i64, more: bool) -> Vec<u8> {
+        let (mut out, mut header) = (Vec::new(), Vec::new());
+        int(&mut header, 3, revision);
+        bytes(&mut out, 1, &header);
+        for kv in kvs {
+            let mut m = Vec::new();
+            bytes(&mut m, 1, &kv.key);
+            int(&mut m, 3, kv.mod_revision);
+            bytes(&mut m, 5, &kv.value);
+            int(&mut m, 6, kv.lease);
+            bytes(&mut out, 2, &m);
+        }
+        int(&mut out, 3, i64::from(more));
+        out
     }
 }

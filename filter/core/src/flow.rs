@@ -39,7 +39,7 @@ use crate::health::Health;
 use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
 use crate::query_map::{LEARN_SEGMENTS, LEARN_TRANSACTION};
-use crate::remote_lookup::{self, Lookup, LEASE_KEY, TOKEN_KEY};
+use crate::remote_lookup::{self, Lookup, LEASE_KEY};
 use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
 use crate::segment_map::Scanner;
 use crate::state_entry::Entry as StateEntry;
@@ -263,14 +263,7 @@ impl Flow {
             worker.metrics.remote_lookup(host, false);
             return None;
         }
-        let token = match host.get(TOKEN_KEY) {
-            Ok((Some(token), _)) if !token.is_empty() => Some(token),
-            _ => None,
-        };
-        let metadata: Vec<(&str, &[u8])> = token.as_deref().map(|t| vec![("token", t)]).unwrap_or_default();
-        let timeout = Duration::from_millis(store.lookup_timeout_ms);
-        let message = lookup.request(&store.prefix);
-        match host.dispatch_grpc(&store.cluster, crate::etcd::KV_SERVICE, "Range", &metadata, &message, timeout) {
+        match remote_lookup::call(host, store, "Range", &lookup.request(&store.prefix)) {
             Ok(token) => Some(token),
             Err(e) => {
                 warn(host, format_args!("trino-gateway: state store lookup not sent: {e}"));
@@ -290,14 +283,8 @@ impl Flow {
             Ok((Some(value), _)) => remote_lookup::lease_of(&value)?,
             _ => return None,
         };
-        let token = match host.get(TOKEN_KEY) {
-            Ok((Some(token), _)) if !token.is_empty() => Some(token),
-            _ => None,
-        };
-        let metadata: Vec<(&str, &[u8])> = token.as_deref().map(|t| vec![("token", t)]).unwrap_or_default();
         let message = remote_lookup::write_through(&store.prefix, entry, lease)?;
-        let timeout = Duration::from_millis(store.lookup_timeout_ms);
-        match host.dispatch_grpc(&store.cluster, crate::etcd::KV_SERVICE, "Txn", &metadata, &message, timeout) {
+        match remote_lookup::call(host, store, "Txn", &message) {
             Ok(token) => Some(token),
             Err(e) => {
                 warn(host, format_args!("trino-gateway: state store write-through not sent: {e}"));

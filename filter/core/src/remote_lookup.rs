@@ -20,15 +20,31 @@
 
 use crate::classify::RequestKind;
 use crate::etcd;
+use crate::host::{Host, HostError};
 use crate::query_id::QueryId;
 use crate::state_entry::Entry;
+use crate::store_config::StoreConfig;
 use crate::transaction::TransactionId;
+use std::time::Duration;
 
 /// etcd's auth token, written by the state sync once it has authenticated,
 /// read by workers for their lookups (shared data never leaves the process).
 pub const TOKEN_KEY: &str = "trino_gateway/v2/store_token";
 /// The state sync's current lease (i64, little-endian), for write-throughs.
 pub const LEASE_KEY: &str = "trino_gateway/v2/store_lease";
+
+/// A worker's call to etcd's KV service (`Range` for a lookup, `Txn` for a
+/// write-through), with the sync's auth token when there is one, bounded by
+/// `lookup_timeout_ms`; the answer comes to the calling context.
+pub fn call(host: &dyn Host, store: &StoreConfig, method: &str, message: &[u8]) -> Result<u32, HostError> {
+    let token = match host.get(TOKEN_KEY) {
+        Ok((Some(token), _)) if !token.is_empty() => Some(token),
+        _ => None,
+    };
+    let metadata: Vec<(&str, &[u8])> = token.as_deref().map(|t| vec![("token", t)]).unwrap_or_default();
+    let timeout = Duration::from_millis(store.lookup_timeout_ms);
+    host.dispatch_grpc(&store.cluster, etcd::KV_SERVICE, method, &metadata, message, timeout)
+}
 
 /// The Txn that writes `entry` under `prefix` with `lease` (a write-through).
 pub fn write_through(prefix: &str, entry: &Entry, lease: i64) -> Option<Vec<u8>> {
@@ -90,15 +106,10 @@ impl Lookup {
 mod tests {
     use super::*;
     use crate::classify::QueryResource;
-    use crate::etcd::tests_support::{bytes, int};
+    use crate::etcd::tests_support::{kv, range_answer};
 
     fn answer(key: &str, value: &str) -> Vec<u8> {
-        let (mut kv, mut out) = (Vec::new(), Vec::new());
-        bytes(&mut kv, 1, key.as_bytes());
-        int(&mut kv, 3, 9);
-        bytes(&mut kv, 5, value.as_bytes());
-        bytes(&mut out, 2, &kv);
-        out
+        range_answer(&[kv(key, value, 9)], 0, false)
     }
 
     #[test]

@@ -581,7 +581,7 @@ fn increment_by(host: &dyn Host, id: Option<u32>, n: usize) {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::etcd::KeyValue;
+    use crate::etcd::tests_support::{kv, range_answer};
     use crate::mock::RecordingHost;
     use crate::query_id::{CoordinatorId, QueryId};
 
@@ -614,27 +614,6 @@ mod tests {
         let size = message.len();
         host.call_response.borrow_mut().1 = message;
         assert!(sync.on_response(host, router, call.token, status, size));
-    }
-
-    fn range(kvs: Vec<KeyValue>, revision: i64, more: bool) -> Vec<u8> {
-        // A RangeResponse, encoded with the same writer the requests use.
-        let mut out = Vec::new();
-        let mut header = Vec::new();
-        super::etcd::tests_support::int(&mut header, 3, revision);
-        super::etcd::tests_support::bytes(&mut out, 1, &header);
-        for kv in kvs {
-            let mut m = Vec::new();
-            super::etcd::tests_support::bytes(&mut m, 1, &kv.key);
-            super::etcd::tests_support::int(&mut m, 3, kv.mod_revision);
-            super::etcd::tests_support::bytes(&mut m, 5, &kv.value);
-            super::etcd::tests_support::bytes(&mut out, 2, &m);
-        }
-        super::etcd::tests_support::int(&mut out, 3, i64::from(more));
-        out
-    }
-
-    fn kv(key: &str, value: &str, mod_revision: i64) -> KeyValue {
-        KeyValue { key: key.as_bytes().to_vec(), value: value.as_bytes().to_vec(), mod_revision, lease: 0 }
     }
 
     fn calls(host: &RecordingHost) -> Vec<String> {
@@ -694,8 +673,8 @@ mod tests {
     fn pulled_entries_route_here_and_foreign_or_corrupt_ones_are_skipped() {
         let (host, router, mut sync) = setup();
         sync.run(&host, &router);
-        let pulled = range(
-            vec![
+        let pulled = range_answer(
+            &[
                 kv("/tg/q/20261126_101305_00007_zzzzz", "coordinator-b;t", 10),
                 kv("/tg/q/20261126_101305_00008_zzzzz", "coordinator-x", 11), // not ours
                 kv("/tg/q/garbage", "coordinator-a", 12),
@@ -765,7 +744,7 @@ mod tests {
         sync.loaded = true;
         sync.run(&host, &router);
         let pull = host.grpc_calls.borrow().iter().find(|c| c.method.ends_with("Range")).cloned().unwrap();
-        let message = range(vec![], 12, false);
+        let message = range_answer(&[], 12, false);
         let size = message.len();
         host.call_response.borrow_mut().1 = message;
         sync.on_response(&host, &router, pull.token, 0, size);
@@ -778,7 +757,7 @@ mod tests {
         let (host, router, mut sync) = setup();
         sync.run(&host, &router);
         let drains = host.grpc_calls.borrow().iter().rev().find(|c| c.method.ends_with("Range")).cloned().unwrap();
-        let message = range(vec![kv("/tg/drain/coordinator-b", "1", 3)], 5, false);
+        let message = range_answer(&[kv("/tg/drain/coordinator-b", "1", 3)], 5, false);
         let size = message.len();
         host.call_response.borrow_mut().1 = message;
         assert!(sync.on_response(&host, &router, drains.token, 0, size));
@@ -792,7 +771,7 @@ mod tests {
         sync.run(&host, &router);
         let pull = host.grpc_calls.borrow().iter().find(|c| c.method.ends_with("Range")).cloned().unwrap();
         let message =
-            range(vec![kv("/tg/co/aaaaa", "coordinator-a", 40), kv("/tg/co/bbbbb", "coordinator-a", 40)], 90, true);
+            range_answer(&[kv("/tg/co/aaaaa", "coordinator-a", 40), kv("/tg/co/bbbbb", "coordinator-a", 40)], 90, true);
         let size = message.len();
         host.call_response.borrow_mut().1 = message;
         sync.on_response(&host, &router, pull.token, 0, size);

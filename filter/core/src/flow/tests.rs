@@ -581,24 +581,31 @@ const WITH_STORE: &str = r#"{"clusters": [{"name": "a"}, {"name": "b"}], "public
 
 /// etcd's RangeResponse holding `key` = `value`.
 fn etcd_answer(key: &str, value: &str) -> Vec<u8> {
-    use crate::etcd::tests_support::{bytes, int};
-    let (mut kv, mut out) = (Vec::new(), Vec::new());
-    bytes(&mut kv, 1, key.as_bytes());
-    int(&mut kv, 3, 7);
-    bytes(&mut kv, 5, value.as_bytes());
-    bytes(&mut out, 2, &kv);
-    out
+    use crate::etcd::tests_support::{kv, range_answer};
+    range_answer(&[kv(key, value, 7)], 0, false)
+}
+
+/// The headers of a statement in transaction `TX`, sent through a new flow.
+fn statement_in_transaction(
+    host: &RecordingHost,
+    w: &std::rc::Rc<crate::worker::Worker>,
+    extra: &[(&'static str, String)],
+) -> (Flow, Action) {
+    let mut headers = post_headers(8);
+    headers.push(("x-trino-transaction-id", TX.into()));
+    headers.extend_from_slice(extra);
+    request(host, &headers);
+    let mut flow = Flow::new(w.clone());
+    let action = flow.on_request_headers(host, false);
+    (flow, action)
 }
 
 #[test]
 fn with_a_state_store_an_unknown_transaction_waits_for_etcd_and_routes_to_what_it_holds() {
     let host = RecordingHost::new();
     let w = worker(&host, WITH_STORE);
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(8);
-    headers.push(("x-trino-transaction-id", TX.into()));
-    request(&host, &headers);
-    assert_eq!(flow.on_request_headers(&host, false), Action::Pause, "waits for etcd");
+    let (mut flow, action) = statement_in_transaction(&host, &w, &[]);
+    assert_eq!(action, Action::Pause, "waits for etcd");
     let call = host.grpc_calls.borrow().last().cloned().unwrap();
     assert_eq!((call.cluster.as_str(), call.method.as_str()), ("etcd", "etcdserverpb.KV/Range"));
     assert_eq!(call.message, crate::etcd::get(format!("/p/tx/{TX}").as_bytes()));
@@ -620,11 +627,8 @@ fn with_a_state_store_a_lookup_that_fails_or_finds_nothing_gives_the_answer_with
     let host = RecordingHost::new();
     let w = worker(&host, WITH_STORE);
     // etcd down (status 14): Trino's UNKNOWN_TRANSACTION, from the gateway.
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(8);
-    headers.push(("x-trino-transaction-id", TX.into()));
-    request(&host, &headers);
-    assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+    let (mut flow, action) = statement_in_transaction(&host, &w, &[]);
+    assert_eq!(action, Action::Pause);
     let call = host.grpc_calls.borrow().last().cloned().unwrap();
     flow.on_grpc_call_response(&host, call.token, 14, 0);
     let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
@@ -651,12 +655,9 @@ fn with_a_state_store_a_lookup_that_fails_or_finds_nothing_gives_the_answer_with
 fn while_a_lookup_decides_nothing_lets_the_request_go_and_a_client_routing_header_is_gone() {
     let host = RecordingHost::new();
     let w = worker(&host, WITH_STORE);
-    let mut flow = Flow::new(w.clone());
-    let mut headers = post_headers(8);
-    headers.push(("x-trino-transaction-id", TX.into()));
-    headers.push((ROUTING, "b".into()));
-    request(&host, &headers);
-    assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+    let client_pick = [(ROUTING, "b".to_string())];
+    let (mut flow, action) = statement_in_transaction(&host, &w, &client_pick);
+    assert_eq!(action, Action::Pause);
     assert_eq!(routed_to(&host), None, "the client's routing header is removed at once");
     assert_eq!(flow.on_request_body(&host, 8, false), Action::Pause);
     assert_eq!(flow.on_request_trailers(), Action::Pause);
@@ -664,15 +665,12 @@ fn while_a_lookup_decides_nothing_lets_the_request_go_and_a_client_routing_heade
     drop(flow);
     let mut flows = Vec::new();
     for _ in 0..crate::worker::MAX_LOOKUPS_IN_FLIGHT {
-        let mut flow = Flow::new(w.clone());
-        request(&host, &headers);
-        assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+        let (flow, action) = statement_in_transaction(&host, &w, &client_pick);
+        assert_eq!(action, Action::Pause);
         flows.push(flow);
     }
     let calls = host.grpc_calls.borrow().len();
-    request(&host, &headers);
-    let mut one_more = Flow::new(w.clone());
-    let action = one_more.on_request_headers(&host, false);
+    let (_one_more, action) = statement_in_transaction(&host, &w, &client_pick);
     assert_eq!((action, host.grpc_calls.borrow().len()), (Action::Pause, calls), "answered without a lookup");
     let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
     assert_eq!(page["error"]["errorName"], "UNKNOWN_TRANSACTION");

@@ -36,7 +36,7 @@ impl HttpContext for GatewayHttp {
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        action(self.flow.on_request_trailers())
+        action(self.flow.on_request_trailers(&WasmHost))
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {

@@ -44,12 +44,16 @@ class Gateway:
     coordinators: dict
 
     def connect(self, **kwargs):
-        return trino.dbapi.connect(host="127.0.0.1", port=self.envoy.port, user="alice", **kwargs)
+        return trino.dbapi.connect(host="127.0.0.1", port=self.envoy.port, **{"user": "alice", **kwargs})
 
     def owner_of(self, query_id: str) -> str:
         """The coordinator whose id ends the query id."""
         for name, emulator in self.coordinators.items():
-            if query_id.endswith("_" + emulator.info()["coordinatorId"]):
+            try:
+                coordinator_id = emulator.info()["coordinatorId"]
+            except OSError:
+                continue  # killed: it answers nothing any more
+            if query_id.endswith("_" + coordinator_id):
                 return name
         raise KeyError(query_id)
 
@@ -84,6 +88,7 @@ def start_gateway(tmp_path: Path, start_emulator):
         dynamic_plugin: bool = False,
         health_service: bool = True,
         config_path=None,
+        stop_iteration: bool = False,
     ) -> Gateway:
         # Both share the `lake` catalog, as clusters share a metastore and object store.
         lake = ("--catalog-dir", f"lake={tmp_path / 'lake'}")
@@ -97,6 +102,7 @@ def start_gateway(tmp_path: Path, start_emulator):
             concurrency,
             dynamic_plugin,
             health_service=health_service,
+            stop_iteration=stop_iteration,
             **({"config_path": config_path} if config_path else {}),
         )
         envoy.start(wait=wait)

@@ -225,6 +225,9 @@ class Envoy:
     store_changes: dict = field(default_factory=dict)
     # etcd's CA certificate: TLS to etcd, as envoy/state-store.yaml describes it.
     etcd_ca: Optional[Path] = None
+    # The filter's allow_on_headers_stop_iteration (PluginConfig), which
+    # routing rules on the statement text need (envoy/README.md).
+    stop_iteration: bool = False
     process: Optional[subprocess.Popen] = None
     _ecds_version: int = 0
     _wasm_config: Optional[dict] = None
@@ -248,6 +251,8 @@ class Envoy:
                 endpoint["address"]["socket_address"].update(address="127.0.0.1", port_value=self.clusters[cluster["name"]])
         wasm = wasm_filter(config)
         wasm["vm_config"]["code"]["local"]["filename"] = str(WASM)
+        if self.stop_iteration:
+            wasm["allow_on_headers_stop_iteration"] = True
         plugin = self.plugin if self.plugin is not None else json.loads(wasm["configuration"]["value"])
         if isinstance(plugin, dict) and "public_uri" in plugin:
             plugin = dict(plugin, public_uri=self.url)  # the address clients use here

@@ -9,6 +9,16 @@ use super::shared_data::{update, SharedData, SharedDataError};
 
 pub const KEY: &str = "trino_gateway/v2/round_robin";
 
+/// The counter of routing group `group` (the first group's is `KEY`, the
+/// counter of the one implicit group before routing groups existed).
+pub fn key(group: usize) -> String {
+    if group == 0 {
+        KEY.to_string()
+    } else {
+        format!("{KEY}/{group}")
+    }
+}
+
 /// One full cycle of the smooth weighted round robin, as config indices.
 pub fn schedule(weights: &[u32]) -> Vec<usize> {
     let total: i64 = weights.iter().map(|w| i64::from(*w)).sum();
@@ -29,9 +39,9 @@ pub fn schedule(weights: &[u32]) -> Vec<usize> {
     out
 }
 
-/// Advance the shared counter; returns the position it was at.
-pub fn next_turn(store: &dyn SharedData) -> Result<u64, SharedDataError> {
-    let taken = update(store, KEY, |current| {
+/// Advance the shared counter `key`; returns the position it was at.
+pub fn next_turn(store: &dyn SharedData, key: &str) -> Result<u64, SharedDataError> {
+    let taken = update(store, key, |current| {
         let n = current.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         Some((n.wrapping_add(1).to_le_bytes().to_vec(), n))
     })?;
@@ -78,7 +88,7 @@ mod tests {
         let order = schedule(&[2, 1]);
         // Two "workers" interleaving still produce the exact weighted sequence.
         let picks: Vec<usize> = (0..9)
-            .map(|_| next_turn(&store).ok().and_then(|turn| pick(&order, turn, |_| true)).unwrap_or(99))
+            .map(|_| next_turn(&store, KEY).ok().and_then(|turn| pick(&order, turn, |_| true)).unwrap_or(99))
             .collect();
         assert_eq!(picks, vec![0, 1, 0, 0, 1, 0, 0, 1, 0]);
     }

@@ -39,6 +39,8 @@ struct RawConfig {
     max_tracked_segments: Option<usize>,
     #[serde(default)]
     state_store: Option<crate::store_config::RawStateStore>,
+    #[serde(default)]
+    routing: Option<crate::routing_config::RawRouting>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +60,10 @@ struct RawCluster {
     weight: Option<u32>,
     #[serde(default)]
     draining: bool,
+    #[serde(default)]
+    max_running: Option<u32>,
+    #[serde(default)]
+    max_queued: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +97,22 @@ pub struct Cluster {
     pub weight: u32,
     /// Drained: no new queries; queries already there run to the end.
     pub draining: bool,
+    /// Saturated (skipped for new statements) at this many running queries (polled).
+    pub max_running: Option<u32>,
+    /// Saturated at this many queued queries: polled, plus the statements
+    /// this Envoy sent it since that poll.
+    pub max_queued: Option<u32>,
+}
+
+impl Cluster {
+    /// A cluster with only a name and a weight (tests, examples).
+    pub fn named(name: &str, weight: u32) -> Cluster {
+        Cluster { name: name.to_string(), weight, draining: false, max_running: None, max_queued: None }
+    }
+
+    pub fn has_limits(&self) -> bool {
+        self.max_running.is_some() || self.max_queued.is_some()
+    }
 }
 
 /// The health-check service's polling of every coordinator's `/v1/info`.
@@ -178,6 +200,9 @@ pub struct Config {
     /// The etcd every Envoy of the gateway syncs its routing state with; None:
     /// this Envoy's shared data only.
     pub state_store: Option<crate::store_config::StoreConfig>,
+    /// Routing groups and the rules that pick them (one implicit group of
+    /// every cluster when not configured).
+    pub routing: crate::routing_config::Routing,
 }
 
 pub const DEFAULT_MAX_TRACKED_SEGMENTS: usize = 8192;
@@ -277,7 +302,18 @@ impl Config {
                     format!("{weight} is out of range 1..={MAX_WEIGHT}"),
                 ));
             }
-            clusters.push(Cluster { name: cluster.name, weight, draining: cluster.draining });
+            for (field, limit) in [("max_running", cluster.max_running), ("max_queued", cluster.max_queued)] {
+                if limit == Some(0) {
+                    return Err(error(format!("clusters[{i}].{field}"), "must be at least 1"));
+                }
+            }
+            clusters.push(Cluster {
+                name: cluster.name,
+                weight,
+                draining: cluster.draining,
+                max_running: cluster.max_running,
+                max_queued: cluster.max_queued,
+            });
         }
         let routing_header =
             raw.routing_header.unwrap_or_else(|| DEFAULT_ROUTING_HEADER.to_string()).to_ascii_lowercase();
@@ -401,7 +437,21 @@ impl Config {
             raw.max_tracked_segments.unwrap_or(DEFAULT_MAX_TRACKED_SEGMENTS),
             MAX_MAX_TRACKED_SEGMENTS,
         )?;
+        let polls_load = health.ui_login.is_some();
+        if let Some(i) = clusters.iter().position(|c| c.has_limits() && !polls_load) {
+            let field =
+                if clusters.get(i).is_some_and(|c| c.max_running.is_some()) { "max_running" } else { "max_queued" };
+            return Err(error(
+                format!("clusters[{i}].{field}"),
+                "needs health.ui_user (running and queued queries are read from each coordinator's /ui/api/stats)",
+            ));
+        }
+        let routing = match raw.routing {
+            None => crate::routing_config::Routing::implicit(&clusters),
+            Some(raw_routing) => crate::routing_config::Routing::validate(raw_routing, &clusters, polls_load)?,
+        };
         Ok(Config {
+            routing,
             clusters,
             routing_header,
             coordinators_process_forwarded: raw.coordinators_process_forwarded,
@@ -422,6 +472,14 @@ impl Config {
 
     pub fn segment_bucket_count(&self) -> usize {
         self.max_tracked_segments / SLOTS_PER_BUCKET
+    }
+
+    /// The statements placed on each cluster are counted (`placed`): some
+    /// group places by load, or some cluster has limits.
+    pub fn tracks_placements(&self) -> bool {
+        self.health.ui_login.is_some()
+            && (self.clusters.iter().any(Cluster::has_limits)
+                || self.routing.groups.iter().any(|g| g.placement == crate::routing_config::Placement::LeastLoaded))
     }
 
     pub fn transaction_bucket_count(&self) -> usize {
@@ -449,8 +507,8 @@ mod tests {
             config,
             Ok(Config {
                 clusters: vec![
-                    Cluster { name: "coordinator-a".into(), weight: 3, draining: false },
-                    Cluster { name: "coordinator-b".into(), weight: 1, draining: true }
+                    Cluster::named("coordinator-a", 3),
+                    Cluster { draining: true, ..Cluster::named("coordinator-b", 1) }
                 ],
                 routing_header: "x-gateway-cluster".into(),
                 coordinators_process_forwarded: true,
@@ -469,6 +527,10 @@ mod tests {
                 transactions: TransactionsConfig { max_tracked: 64, idle_timeout_seconds: 600 },
                 self_routing_prefix: Some("/_trino".into()),
                 max_tracked_segments: 256,
+                routing: crate::routing_config::Routing::implicit(&[
+                    Cluster::named("coordinator-a", 3),
+                    Cluster { draining: true, ..Cluster::named("coordinator-b", 1) }
+                ]),
                 state_store: Some(crate::store_config::StoreConfig {
                     cluster: "etcd".into(),
                     prefix: "/gw1/".into(),

@@ -27,6 +27,14 @@ pub const REMOTE_HOST_GONE: ErrorCode =
 pub const UNKNOWN_TRANSACTION: ErrorCode =
     ErrorCode { name: "UNKNOWN_TRANSACTION", code: 20, error_type: "USER_ERROR" };
 
+/// Trino's codes for the gateway's refusals of a new statement: a routing
+/// group that does not exist, one this client may not name, a statement
+/// longer than routing rules may read.
+pub const GENERIC_USER_ERROR: ErrorCode = ErrorCode { name: "GENERIC_USER_ERROR", code: 0, error_type: "USER_ERROR" };
+pub const PERMISSION_DENIED: ErrorCode = ErrorCode { name: "PERMISSION_DENIED", code: 4, error_type: "USER_ERROR" };
+pub const QUERY_TEXT_TOO_LARGE: ErrorCode =
+    ErrorCode { name: "QUERY_TEXT_TOO_LARGE", code: 35, error_type: "USER_ERROR" };
+
 /// Why a query's coordinator can no longer answer for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Loss {

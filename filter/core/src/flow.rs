@@ -40,7 +40,9 @@ use crate::host::{error, info, warn, Headers, Host};
 use crate::query_id::{self, QueryId};
 use crate::query_map::{LEARN_SEGMENTS, LEARN_TRANSACTION};
 use crate::remote_lookup::{self, Lookup, LEASE_KEY};
-use crate::router::{Decision, Failure, Learned, ReplyReason, Then};
+use crate::router::{Choice, Decision, Failure, Learned, ReplyReason, Target, Then, Via};
+use crate::routing_config::OverLimit;
+use crate::rules::Statement;
 use crate::segment_map::Scanner;
 use crate::state_entry::Entry as StateEntry;
 use crate::transaction::{
@@ -78,6 +80,8 @@ struct Kept {
     complete: bool,
     /// Clusters that failed this statement.
     tried: Vec<usize>,
+    /// Its routing group (a re-send stays in it).
+    target: Target,
     /// Its share of the worker's memory budget, given back on drop.
     reservation: Reservation,
 }
@@ -133,6 +137,10 @@ enum State {
     Learning { cluster: usize, lesson: Lesson },
     /// Re-sent with an HTTP call (`token`) to `cluster`.
     Resending { token: u32, cluster: usize, kept: Kept, origin: Origin },
+    /// A new statement held (headers paused, body buffered) until routing
+    /// rules have read enough of it to pick its group; `buffered`: the body
+    /// bytes Envoy holds so far.
+    Choosing { headers: Headers, buffered: usize },
     /// Paused while the state store is asked (gRPC call `token`) for the
     /// entry that routes it; `fallback`: the decision without it.
     LookingUp { token: u32, lookup: Lookup, fallback: Decision, headers: Option<Headers>, end_of_stream: bool },
@@ -141,6 +149,8 @@ enum State {
 pub struct Flow {
     worker: Rc<Worker>,
     state: State,
+    /// The routing group of the new statement being routed, for its `Kept`.
+    target: Option<Target>,
     /// A new transaction's write-through to the state store (gRPC call),
     /// while the answer that names the transaction is held.
     write_through: Option<u32>,
@@ -184,7 +194,7 @@ fn base_uri(scheme: Option<&str>, authority: Option<&str>) -> String {
 
 impl Flow {
     pub fn new(worker: Rc<Worker>) -> Flow {
-        Flow { worker, state: State::Idle, write_through: None }
+        Flow { worker, state: State::Idle, target: None, write_through: None }
     }
 
     pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
@@ -203,6 +213,25 @@ impl Flow {
         let (decision, shared_error) = match &in_transaction {
             InTransaction::Yes(id) => router.transaction_owner(host, id, host.now_seconds()),
             InTransaction::Malformed(value) => (router.malformed_transaction(value), None),
+            InTransaction::No if matches!(kind, RequestKind::NewStatement) => {
+                match self.route_new_statement(host, headers.as_ref(), Statement::NotRead) {
+                    Some(decided) => decided,
+                    None if !end_of_stream => {
+                        // Rules need the statement: hold it until its body is read
+                        // (see `on_request_body`); nothing leaves with a client's
+                        // routing header meanwhile.
+                        if let Err(e) = host.remove_request_header(&router.config.routing_header) {
+                            error(host, format_args!("trino-gateway: cannot clear the routing header: {e}"));
+                            worker.metrics.host_call_error(host);
+                        }
+                        self.state = State::Choosing { headers: headers.unwrap_or_default(), buffered: 0 };
+                        return Action::Pause;
+                    }
+                    None => self
+                        .route_new_statement(host, headers.as_ref(), Statement::Text(""))
+                        .unwrap_or_else(|| router.decide(host, kind, &worker.current_health(host))),
+                }
+            }
             InTransaction::No => {
                 // Placing a new query reads the health now: a cluster another worker
                 // just saw failing must not get this statement too.
@@ -231,6 +260,96 @@ impl Flow {
             }
         }
         self.act(host, decision, headers, end_of_stream)
+    }
+
+    /// A new statement outside a transaction: its routing group (the
+    /// routing-group header, else the rules, else the default group) and a
+    /// cluster of that group. None: the rules need the statement, not read yet.
+    fn route_new_statement(
+        &mut self,
+        host: &dyn Host,
+        headers: Option<&Headers>,
+        statement: Statement<'_>,
+    ) -> Option<(Decision, Option<crate::shared_data::SharedDataError>)> {
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        let routing = &router.config.routing;
+        let choice = match headers {
+            Some(headers) => router.choose_group(headers, statement),
+            None => Choice::Group(routing.default_group),
+        };
+        let group = match choice {
+            Choice::Group(group) => group,
+            Choice::NeedsStatement => return None,
+            Choice::Refuse(failure) => return Some((Decision::Fail(failure), None)),
+        };
+        let user = headers.and_then(|h| find(h, "x-trino-user")).map(str::to_string);
+        let target = Target { group, user };
+        // Placing a new query reads the health now: a cluster another worker
+        // just saw failing must not get this statement too.
+        let (placed, shared_error) = router.place_new_query(host, &worker.current_health(host), &target, &[]);
+        let decision = match placed {
+            Ok(placed) => {
+                if routing.configured {
+                    worker.metrics.placed_in_group(host, placed.group, placed.group != group);
+                }
+                self.target = Some(target);
+                Decision::Route { cluster: placed.cluster, via: Via::NewQuery, then: Then::LearnOrResend }
+            }
+            Err(failure) => Decision::Fail(failure),
+        };
+        Some((decision, shared_error))
+    }
+
+    /// A held new statement (`State::Choosing`) has `body_size` bytes
+    /// buffered, all of it (`end_of_stream`) or at least the cap: the rules
+    /// read it, the statement is routed, and what follows sees its body as if
+    /// it had never been held. `in_trailers`: called from the trailers
+    /// callback, where no body chunk is to be handled.
+    fn route_held_statement(
+        &mut self,
+        host: &dyn Host,
+        body_size: usize,
+        end_of_stream: bool,
+        in_trailers: bool,
+    ) -> Action {
+        let State::Choosing { headers, .. } = std::mem::replace(&mut self.state, State::Idle) else {
+            return Action::Continue;
+        };
+        let worker = self.worker.clone();
+        let router = &worker.router;
+        let limit = router.config.routing.statement;
+        let over_limit = body_size > limit.max_bytes || !end_of_stream;
+        let text = match host.request_body(body_size.min(limit.max_bytes)) {
+            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) => {
+                warn(host, format_args!("trino-gateway: cannot read a statement for routing rules: {e}"));
+                worker.metrics.host_call_error(host);
+                None
+            }
+        };
+        worker.metrics.statement_read(host, over_limit);
+        let statement = match (&text, over_limit, limit.over_limit) {
+            (_, true, OverLimit::Fail) => None,
+            (Some(text), false, _) | (Some(text), true, OverLimit::FirstBytes) => Some(Statement::Text(text)),
+            _ => Some(Statement::Unavailable),
+        };
+        let (decision, shared_error) = match statement {
+            None => (Decision::Fail(router.statement_too_large()), None),
+            Some(statement) => self
+                .route_new_statement(host, Some(&headers), statement)
+                .unwrap_or_else(|| router.decide(host, RequestKind::NewStatement, &worker.current_health(host))),
+        };
+        if let Some(e) = shared_error {
+            warn(host, format_args!("trino-gateway: shared data error while routing a statement: {e:?}"));
+            worker.metrics.shared_data_error(host);
+        }
+        let action = self.act(host, decision, Some(headers), false);
+        if action == Action::Continue && !in_trailers {
+            // What Envoy holds goes on now: kept and sniffed as usual.
+            self.on_request_body_routed(host, body_size, end_of_stream);
+        }
+        action
     }
 
     /// The lookup that could route a request the local state cannot: with a
@@ -406,8 +525,13 @@ impl Flow {
                         let asks_spooling = router.config.self_routing_prefix.is_none()
                             && headers.as_ref().is_some_and(|h| find(h, QUERY_DATA_ENCODING).is_some());
                         // A statement of a transaction is never re-sent: not kept.
-                        let kept =
-                            headers.filter(|_| transaction.is_none()).and_then(|h| self.keep(host, h, end_of_stream));
+                        let target = self
+                            .target
+                            .take()
+                            .unwrap_or(Target { group: router.config.routing.default_group, user: None });
+                        let kept = headers
+                            .filter(|_| transaction.is_none())
+                            .and_then(|h| self.keep(host, h, end_of_stream, target));
                         State::Submitted { cluster, kept, origin, transaction, head: Vec::new(), asks_spooling }
                     }
                 };
@@ -426,24 +550,35 @@ impl Flow {
     }
 
     pub fn on_request_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
-        if matches!(self.state, State::LookingUp { .. }) {
-            return Action::Pause; // Held (buffered) until the lookup decides.
+        match &mut self.state {
+            State::LookingUp { .. } => Action::Pause, // Held (buffered) until the lookup decides.
+            State::Choosing { buffered, .. } => {
+                // Envoy hands a paused body over whole each time (`body_size`
+                // is all it holds): read once, when complete or at the cap.
+                *buffered = body_size;
+                if !end_of_stream && body_size < self.worker.router.config.routing.statement.max_bytes {
+                    return Action::Pause;
+                }
+                self.route_held_statement(host, body_size, end_of_stream, false)
+            }
+            _ => self.on_request_body_routed(host, body_size, end_of_stream),
         }
-        self.on_request_body_routed(host, body_size, end_of_stream)
     }
 
-    /// Trailers must not let a request go on while a lookup decides where it goes.
-    pub fn on_request_trailers(&mut self) -> Action {
-        if matches!(self.state, State::LookingUp { .. }) {
-            Action::Pause
-        } else {
-            Action::Continue
+    /// Trailers must not let a request go on while a lookup decides where it
+    /// goes; a statement held for the rules is routed with what was buffered.
+    pub fn on_request_trailers(&mut self, host: &dyn Host) -> Action {
+        match self.state {
+            State::LookingUp { .. } => Action::Pause,
+            State::Choosing { buffered, .. } => self.route_held_statement(host, buffered, true, true),
+            _ => Action::Continue,
         }
     }
 
-    /// Nor an answer that names a new transaction before etcd has it.
+    /// Nor an answer that names a new transaction before etcd has it, nor a
+    /// failed answer while its statement is re-sent.
     pub fn on_response_trailers(&mut self) -> Action {
-        if self.write_through.is_some() {
+        if self.write_through.is_some() || matches!(self.state, State::Resending { .. }) {
             Action::Pause
         } else {
             Action::Continue
@@ -590,6 +725,12 @@ impl Flow {
     }
 
     pub fn on_response_body(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
+        if matches!(self.state, State::Resending { .. }) {
+            // The failed coordinator's answer stays held while another one
+            // answers (with allow_on_headers_stop_iteration, Envoy hands its
+            // body over while the headers are stopped).
+            return Action::Pause;
+        }
         let action = self.on_response_body_seen(host, body_size, end_of_stream);
         // A body that goes on would let the held answer go too (Envoy continues
         // stopped headers with it): held until the write-through is answered.
@@ -740,7 +881,7 @@ impl Flow {
 
     /// Keep a new statement's headers for a possible re-send, within the
     /// statement size limit and the worker's memory budget.
-    fn keep(&self, host: &dyn Host, headers: Headers, end_of_stream: bool) -> Option<Kept> {
+    fn keep(&self, host: &dyn Host, headers: Headers, end_of_stream: bool, target: Target) -> Option<Kept> {
         let worker = &self.worker;
         let config = &worker.router.config;
         let length = find(&headers, "content-length").and_then(|l| l.parse::<usize>().ok());
@@ -760,6 +901,7 @@ impl Flow {
             body: Vec::with_capacity(body_bytes),
             complete: end_of_stream,
             tried: Vec::new(),
+            target,
             reservation,
         })
     }
@@ -775,13 +917,14 @@ impl Flow {
         let router = &worker.router;
         let timeout = Duration::from_millis(router.config.failover.resend_timeout_ms);
         loop {
-            let (placed, shared_error) = router.place_new_query(host, &worker.current_health(host), &kept.tried);
+            let (placed, shared_error) =
+                router.place_new_query(host, &worker.current_health(host), &kept.target, &kept.tried);
             if let Some(e) = shared_error {
                 warn(host, format_args!("trino-gateway: shared data error while re-sending a statement: {e:?}"));
                 worker.metrics.shared_data_error(host);
             }
             let cluster = match placed {
-                Ok(cluster) => cluster,
+                Ok(placed) => placed.cluster,
                 Err(failure) => return self.fail(host, failure, &origin),
             };
             let name = router.cluster_name(cluster);

@@ -290,6 +290,13 @@ impl HealthService {
             warn(host, format_args!("trino-gateway: cannot publish the load of {name}: {e:?}"));
             self.metrics.shared_data_error(host);
         }
+        // From now on the coordinator counts what this Envoy sent it (see `placed`).
+        if self.router.config.tracks_placements() {
+            if let Err(e) = crate::placed::reset(host, table_id) {
+                warn(host, format_args!("trino-gateway: cannot reset a placed count: {e:?}"));
+                self.metrics.shared_data_error(host);
+            }
+        }
         self.metrics.cluster_load(host, cluster, running, queued);
     }
 

@@ -56,6 +56,11 @@ pub struct Metrics {
     write_throughs: Option<u32>,
     write_through_failures: Option<u32>,
     lookups_missed: Option<u32>,
+    group_new_queries: Vec<Option<u32>>,
+    group_fallbacks: Option<u32>,
+    group_refused: Option<u32>,
+    statements_read_for_rules: Option<u32>,
+    statements_too_large_for_rules: Option<u32>,
 }
 
 /// A counter counted in the worker and flushed to Envoy on tick.
@@ -108,7 +113,7 @@ pub(crate) fn gauge(host: &dyn Host, id: Option<u32>, value: u64) {
 }
 
 impl Metrics {
-    pub fn define(host: &dyn Host, cluster_names: &[&str]) -> Metrics {
+    pub fn define(host: &dyn Host, cluster_names: &[&str], group_names: &[&str]) -> Metrics {
         let counter = |name: &str| define(host, MetricKind::Counter, &format!("trino_gateway.{name}"));
         let per_cluster = |kind, what: &str| -> Vec<Option<u32>> {
             cluster_names.iter().map(|c| define(host, kind, &format!("trino_gateway.cluster.{c}.{what}"))).collect()
@@ -153,6 +158,11 @@ impl Metrics {
             state_keys: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_keys"),
             state_bytes: define(host, MetricKind::Gauge, "trino_gateway.state.shared_data_bytes"),
             tracked_queries: define(host, MetricKind::Gauge, "trino_gateway.state.tracked_queries"),
+            group_new_queries: group_names.iter().map(|g| counter(&format!("group.{g}.new_queries"))).collect(),
+            group_fallbacks: counter("routing.default_group_fallbacks"),
+            group_refused: counter("routing.group_header_refused"),
+            statements_read_for_rules: counter("routing.statements_read"),
+            statements_too_large_for_rules: counter("routing.statements_over_limit"),
         }
     }
 
@@ -189,8 +199,28 @@ impl Metrics {
                 ReplyReason::MalformedTransactionId => self.malformed_transaction_ids,
                 ReplyReason::LostTransaction => self.lost_transactions,
                 ReplyReason::UnknownSegment => self.unknown_segments,
+                ReplyReason::GroupRefused => self.group_refused,
+                ReplyReason::StatementTooLarge => None, // counted by statement_read
             },
         );
+    }
+
+    /// A new statement placed by routing group `group`; `fell_back`: its own
+    /// group had no cluster for it, the default group placed it.
+    pub fn placed_in_group(&self, host: &dyn Host, group: usize, fell_back: bool) {
+        increment(host, self.group_new_queries.get(group).copied().flatten());
+        if fell_back {
+            increment(host, self.group_fallbacks);
+        }
+    }
+
+    /// A new statement's body was read for routing rules; `over_limit`: it
+    /// was longer than `routing.statement.max_bytes`.
+    pub fn statement_read(&self, host: &dyn Host, over_limit: bool) {
+        increment(host, self.statements_read_for_rules);
+        if over_limit {
+            increment(host, self.statements_too_large_for_rules);
+        }
     }
 
     pub fn passive_unhealthy(&self, host: &dyn Host) {

@@ -10,8 +10,11 @@ use super::coordinator_map::{self, Entry};
 use super::failed_query::{self, ErrorCode, Loss};
 use super::health::{self, Health};
 use super::owner_cache::OwnerCache;
+use super::placement::{self, Candidate};
 use super::query_id::QueryId;
 use super::query_map::{QueryMap, CLUSTER_MASK, LEARN_SEGMENTS, LEARN_TRANSACTION};
+use super::routing_config::{Placement, WhenUnavailable, GROUP_HEADER};
+use super::rules::{first_match, Facts, Outcome, Statement};
 use super::segment_map::SegmentMap;
 use super::shared_data::{SharedData, SharedDataError};
 use super::state_entry::Entry as StateEntry;
@@ -115,6 +118,34 @@ pub enum ReplyReason {
     LostTransaction,
     /// A spooled segment no coordinator is known for.
     UnknownSegment,
+    /// `X-Trino-Routing-Group` names no group, or may not be used by this client.
+    GroupRefused,
+    /// Longer than routing rules may read, with `over_limit: "fail"`.
+    StatementTooLarge,
+}
+
+/// Where a new statement is to go: its routing group, and who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub group: usize,
+    /// `X-Trino-User` (user-hash placement).
+    pub user: Option<String>,
+}
+
+/// A new statement's cluster, and the group that placed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    pub cluster: usize,
+    pub group: usize,
+}
+
+/// What the routing-group header and the rules say of a new statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Group(usize),
+    /// Some rule before any match depends on the statement text.
+    NeedsStatement,
+    Refuse(Failure),
 }
 
 fn health_name(health: Health) -> &'static str {
@@ -149,7 +180,14 @@ struct QueryResultsId<'a> {
 pub struct Router {
     pub config: Config,
     ids: ClusterIds,
+    /// Weighted round robin over every cluster (requests any coordinator answers).
     schedule: Vec<usize>,
+    /// Each routing group's weighted round robin, as configured cluster indices.
+    group_schedules: Vec<Vec<usize>>,
+    /// Each group's shared round-robin counter.
+    group_keys: Vec<String>,
+    /// FNV-1a of each cluster's name (user-hash placement).
+    name_hashes: Vec<u64>,
     queries: QueryMap,
     transactions: TransactionMap,
     segments: SegmentMap,
@@ -174,7 +212,20 @@ impl Router {
             Some(prefix) => config.clusters.iter().map(|c| format!("{prefix}/{}", c.name)).collect(),
             None => Vec::new(),
         };
+        let group_schedules = config
+            .routing
+            .groups
+            .iter()
+            .map(|g| {
+                let weights: Vec<u32> =
+                    g.clusters.iter().map(|c| config.clusters.get(*c).map_or(1, |c| c.weight)).collect();
+                balancer::schedule(&weights).into_iter().filter_map(|i| g.clusters.get(i).copied()).collect()
+            })
+            .collect();
         Ok(Router {
+            group_schedules,
+            group_keys: (0..config.routing.groups.len()).map(balancer::key).collect(),
+            name_hashes: config.clusters.iter().map(|c| super::hash::fnv1a(c.name.as_bytes())).collect(),
             forwarded_prefixes,
             schedule: balancer::schedule(&weights),
             queries: QueryMap { buckets: config.bucket_count() },
@@ -279,9 +330,12 @@ impl Router {
     ) -> (Decision, Option<SharedDataError>) {
         match kind {
             RequestKind::NewStatement => {
-                let (placed, error) = self.place_new_query(store, health, &[]);
+                let target = Target { group: self.config.routing.default_group, user: None };
+                let (placed, error) = self.place_new_query(store, health, &target, &[]);
                 let decision = match placed {
-                    Ok(cluster) => Decision::Route { cluster, via: Via::NewQuery, then: Then::LearnOrResend },
+                    Ok(placed) => {
+                        Decision::Route { cluster: placed.cluster, via: Via::NewQuery, then: Then::LearnOrResend }
+                    }
                     Err(failure) => Decision::Fail(failure),
                 };
                 (decision, error)
@@ -356,49 +410,216 @@ impl Router {
             .collect()
     }
 
+    /// The routing group of a new statement: the one its
+    /// `X-Trino-Routing-Group` names (when configured and allowed), else the
+    /// first rule that matches, else the default group. `headers` are the
+    /// request's (names in lower case).
+    pub fn choose_group(&self, headers: &[(String, String)], statement: Statement<'_>) -> Choice {
+        let routing = &self.config.routing;
+        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        if let (Some(allowed), Some(named)) = (&routing.group_header, header(GROUP_HEADER)) {
+            let named = named.trim();
+            let (user, source) = (header("x-trino-user"), header("x-trino-source"));
+            let refuse = |error, message: String| {
+                Choice::Refuse(Failure { query_id: None, error, message, reason: ReplyReason::GroupRefused })
+            };
+            if !allowed.allows(user, source) {
+                return refuse(
+                    failed_query::PERMISSION_DENIED,
+                    format!(
+                        "X-Trino-Routing-Group may not be used by user '{}' with source '{}'; remove the header to route by the gateway's rules",
+                        user.unwrap_or_default(),
+                        source.unwrap_or_default()
+                    ),
+                );
+            }
+            return match routing.group_index(named) {
+                Some(group) => Choice::Group(group),
+                None => {
+                    let known: Vec<&str> = routing.groups.iter().map(|g| g.name.as_str()).collect();
+                    refuse(
+                        failed_query::GENERIC_USER_ERROR,
+                        format!(
+                            "X-Trino-Routing-Group names an unknown routing group '{}' (routing groups: {})",
+                            named.escape_default(),
+                            known.join(", ")
+                        ),
+                    )
+                }
+            };
+        }
+        match first_match(&routing.rules.list, &Facts::new(headers, statement)) {
+            Outcome::Matched(rule) => Choice::Group(rule.group),
+            Outcome::NoMatch => Choice::Group(routing.default_group),
+            Outcome::NeedsStatement => Choice::NeedsStatement,
+        }
+    }
+
+    /// The FAILED answer for a statement longer than the rules may read
+    /// (`over_limit: "fail"`).
+    pub fn statement_too_large(&self) -> Failure {
+        Failure {
+            query_id: None,
+            error: failed_query::QUERY_TEXT_TOO_LARGE,
+            message: format!(
+                "The statement is longer than the {} bytes the gateway's routing rules may read (routing.statement.max_bytes)",
+                self.config.routing.statement.max_bytes
+            ),
+            reason: ReplyReason::StatementTooLarge,
+        }
+    }
+
     /// New statements go only to clusters that are healthy (or not polled
-    /// yet) and not draining (`states`, per configured cluster), in weighted
-    /// round-robin order; `tried` are the clusters that already failed this
-    /// statement (a re-send skips them).
+    /// yet), not draining (`states`, per configured cluster) and not
+    /// saturated, of the target's routing group, placed as the group says;
+    /// when none can take it, the default group's (if the group falls back).
+    /// `tried` are the clusters that already failed this statement (a
+    /// re-send skips them).
     pub fn place_new_query(
         &self,
         store: &dyn SharedData,
         states: &[Health],
+        target: &Target,
         tried: &[usize],
-    ) -> (Result<usize, Failure>, Option<SharedDataError>) {
+    ) -> (Result<Placed, Failure>, Option<SharedDataError>) {
+        let routing = &self.config.routing;
         let mut error = None;
-        let eligible = |c: usize| !tried.contains(&c) && states.get(c).is_some_and(|h| h.accepts_new_queries());
-        let turn = match balancer::next_turn(store) {
-            Ok(turn) => turn,
-            Err(e) => {
-                error = Some(e);
-                self.next_local_turn() as u64
+        let mut groups = vec![target.group];
+        let falls_back =
+            routing.groups.get(target.group).is_some_and(|g| g.when_unavailable == WhenUnavailable::DefaultGroup);
+        if falls_back && target.group != routing.default_group {
+            groups.push(routing.default_group);
+        }
+        let load = if self.config.tracks_placements() { self.read_load(store, &mut error) } else { None };
+        for group in &groups {
+            if let Some(cluster) = self.place_in_group(store, *group, states, target, tried, load.as_ref(), &mut error)
+            {
+                if let (Some(table_id), true) = (self.ids.table_id(cluster), load.is_some()) {
+                    if let Err(e) = super::placed::add(store, table_id) {
+                        error = Some(e);
+                    }
+                }
+                return (Ok(Placed { cluster, group: *group }), error);
             }
+        }
+        let members: Vec<usize> = {
+            let mut all: Vec<usize> = Vec::new();
+            for g in &groups {
+                for c in routing.groups.get(*g).map(|g| g.clusters.as_slice()).unwrap_or_default() {
+                    if !all.contains(c) {
+                        all.push(*c);
+                    }
+                }
+            }
+            all
         };
-        match balancer::pick(&self.schedule, turn, eligible) {
-            Some(cluster) => (Ok(cluster), error),
-            None => {
-                let states: Vec<String> = self
-                    .config
-                    .clusters
-                    .iter()
-                    .enumerate()
-                    .zip(states)
-                    .map(|((i, c), h)| {
-                        let failed = if tried.contains(&i) { ", failed this query" } else { "" };
-                        format!("{}: {}{failed}", c.name, health_name(*h))
-                    })
-                    .collect();
-                let message =
-                    format!("No Trino coordinator can take new queries ({}); try again later", states.join(", "));
-                let failure = Failure {
-                    query_id: None,
-                    error: failed_query::NO_NODES_AVAILABLE,
-                    message,
-                    reason: ReplyReason::NoCoordinator,
+        let states: Vec<String> = members
+            .iter()
+            .map(|i| {
+                let name = self.cluster_name(*i);
+                let health = states.get(*i).copied().unwrap_or(Health::Unknown);
+                let failed = if tried.contains(i) { ", failed this query" } else { "" };
+                let saturated = match (&load, health.accepts_new_queries()) {
+                    (Some(load), true) => self.saturation(*i, load).map(|s| format!(", {s}")).unwrap_or_default(),
+                    _ => String::new(),
                 };
-                (Err(failure), error)
+                format!("{name}: {}{saturated}{failed}", health_name(health))
+            })
+            .collect();
+        let which = if routing.configured {
+            let names: Vec<String> =
+                groups.iter().filter_map(|g| routing.groups.get(*g)).map(|g| format!("'{}'", g.name)).collect();
+            let plural = if names.len() > 1 { "s" } else { "" };
+            format!(" of routing group{plural} {}", names.join(" then "))
+        } else {
+            String::new()
+        };
+        let message =
+            format!("No Trino coordinator{which} can take new queries ({}); try again later", states.join(", "));
+        let failure = Failure {
+            query_id: None,
+            error: failed_query::NO_NODES_AVAILABLE,
+            message,
+            reason: ReplyReason::NoCoordinator,
+        };
+        (Err(failure), error)
+    }
+
+    /// Each cluster's polled health record and placed count, by cluster table
+    /// id; None (placement without load) if they cannot be read.
+    fn read_load(&self, store: &dyn SharedData, error: &mut Option<SharedDataError>) -> Option<Load> {
+        match (health::read(store), super::placed::read(store)) {
+            (Ok(records), Ok(placed)) => Some(Load { records, placed }),
+            (Err(e), _) | (_, Err(e)) => {
+                *error = Some(e);
+                None
             }
+        }
+    }
+
+    /// Why `cluster` is saturated; None when it is not.
+    fn saturation(&self, cluster: usize, load: &Load) -> Option<String> {
+        let config = self.config.clusters.get(cluster)?;
+        let (running, queued, placed) = load.of(self.ids.table_id(cluster)?);
+        placement::saturated(running, queued, placed, config.max_running, config.max_queued).then(|| {
+            format!(
+                "saturated: {running} running (max_running {}), {queued} queued + {placed} sent since (max_queued {})",
+                config.max_running.map_or("-".to_string(), |m| m.to_string()),
+                config.max_queued.map_or("-".to_string(), |m| m.to_string()),
+            )
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn place_in_group(
+        &self,
+        store: &dyn SharedData,
+        group: usize,
+        states: &[Health],
+        target: &Target,
+        tried: &[usize],
+        load: Option<&Load>,
+        error: &mut Option<SharedDataError>,
+    ) -> Option<usize> {
+        let config = self.config.routing.groups.get(group)?;
+        let eligible = |c: usize| {
+            !tried.contains(&c)
+                && states.get(c).is_some_and(|h| h.accepts_new_queries())
+                && load.is_none_or(|load| self.saturation(c, load).is_none())
+        };
+        let candidates = || -> Vec<Candidate> {
+            config
+                .clusters
+                .iter()
+                .copied()
+                .filter(|c| eligible(*c))
+                .map(|c| {
+                    let (running, queued, placed) =
+                        load.zip(self.ids.table_id(c)).map_or((0, 0, 0), |(load, t)| load.of(t));
+                    Candidate {
+                        cluster: c,
+                        weight: self.config.clusters.get(c).map_or(1, |c| c.weight),
+                        load: u64::from(running) + u64::from(queued) + u64::from(placed),
+                        name_hash: self.name_hashes.get(c).copied().unwrap_or(0),
+                    }
+                })
+                .collect()
+        };
+        match config.placement {
+            Placement::RoundRobin => {
+                let schedule = self.group_schedules.get(group)?;
+                let key = self.group_keys.get(group)?;
+                let turn = match balancer::next_turn(store, key) {
+                    Ok(turn) => turn,
+                    Err(e) => {
+                        *error = Some(e);
+                        self.next_local_turn() as u64
+                    }
+                };
+                balancer::pick(schedule, turn, eligible)
+            }
+            Placement::LeastLoaded => placement::least_loaded(&candidates(), self.next_local_turn()),
+            Placement::UserHash => placement::user_hash(&candidates(), target.user.as_deref().unwrap_or_default()),
         }
     }
 
@@ -661,9 +882,27 @@ impl Router {
 /// Whether a pass-through request may go to `cluster`: anything but UNHEALTHY
 /// (a starting or draining coordinator still answers `/v1/info` and its UI).
 /// An empty snapshot (not read yet) allows every cluster.
+/// The polled load of every cluster, for one placement.
+struct Load {
+    records: Vec<health::ClusterHealth>,
+    /// By cluster table id (`placed`).
+    placed: Vec<u32>,
+}
+
+impl Load {
+    /// Running, queued, placed since the poll.
+    fn of(&self, table_id: u8) -> (u32, u32, u32) {
+        let record = health::of(&self.records, table_id);
+        (record.running, record.queued, self.placed.get(usize::from(table_id)).copied().unwrap_or(0))
+    }
+}
+
 fn reachable(health: &[Health], cluster: usize) -> bool {
     health.get(cluster).is_none_or(|h| *h != Health::Unhealthy)
 }
+
+#[cfg(test)]
+mod routing_tests;
 
 #[cfg(test)]
 mod tests {
@@ -822,10 +1061,12 @@ mod tests {
     fn a_resend_skips_the_clusters_that_failed() {
         let store = MemorySharedData::new();
         let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}"#);
-        let place = |tried: &[usize]| match r.place_new_query(&store, &r.read_health(&store, 0).unwrap(), tried).0 {
-            Ok(cluster) => r.cluster_name(cluster).to_string(),
-            Err(failure) => failure.message,
-        };
+        let target = Target { group: 0, user: None };
+        let place =
+            |tried: &[usize]| match r.place_new_query(&store, &r.read_health(&store, 0).unwrap(), &target, tried).0 {
+                Ok(placed) => r.cluster_name(placed.cluster).to_string(),
+                Err(failure) => failure.message,
+            };
         assert!((0..6).all(|_| place(&[0]) != "a"));
         assert!((0..6).all(|_| place(&[0, 2]) == "b"));
         assert_eq!(r.report_failure(&store, 1, 5), Ok(true));

@@ -12,6 +12,7 @@
 //! | `client_tags` | `{"any_of": [..]}` or `{"all_of": [..]}` | `X-Trino-Client-Tags` (comma-separated) has one / all of them |
 //! | `statement` | `{"regex": v}` | the statement text matches (the body is read) |
 //! | `statement_kind` | `"read_only"` or `"write"` | see `statement_kind` (the body is read) |
+//! | `table` | `{"exact" \| "prefix" \| "regex": v}` | a table the statement names, as `catalog.schema.table`, matches (see `table_names`; the body is read) |
 //! | `all`, `any` | `[condition, ..]` | every one / at least one |
 //! | `not` | condition | it does not hold |
 //!
@@ -19,10 +20,17 @@
 //! the `regex` crate (linear time on any input), compiled when the
 //! configuration is read; `exact` and `prefix` compare bytes, case-sensitively
 //! (header names are case-insensitive).
+//!
+//! The statement is read only when it can change the outcome: rules are
+//! evaluated on the headers first, and a condition on the statement leaves
+//! its rule undecided (`None`) only if the rest of the rule cannot decide it.
+//! The first undecided rule before any match asks for the body.
 
 use crate::statement_kind::{classify, StatementKind};
+use crate::table_names::table_names;
 use regex::Regex;
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 
 /// A rule that could not be read: the JSON path of the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +70,7 @@ pub enum Condition {
     },
     Statement(Regex),
     StatementKind(StatementKind),
+    Table(Matcher),
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -71,50 +80,100 @@ pub enum Condition {
 pub struct Rule {
     pub name: String,
     pub when: Condition,
-    pub group: String,
+    /// The routing group it sends to (index in the configured groups).
+    pub group: usize,
+}
+
+/// The statement text, as far as the rules know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statement<'a> {
+    /// Not read (yet): conditions on it are undecided.
+    NotRead,
+    /// Not available (over the size cap with `over_limit: "no_statement"`):
+    /// conditions on it do not hold.
+    Unavailable,
+    Text(&'a str),
 }
 
 /// What rules look at: the request headers (names in lower case) and, when
 /// some rule needs it, the statement text.
 pub struct Facts<'a> {
-    pub headers: &'a [(String, String)],
-    pub statement: Option<&'a str>,
+    headers: &'a [(String, String)],
+    statement: Statement<'a>,
+    /// The statement's tables, found once for every `table` condition.
+    tables: OnceCell<Vec<String>>,
 }
 
-impl Facts<'_> {
+impl<'a> Facts<'a> {
+    pub fn new(headers: &'a [(String, String)], statement: Statement<'a>) -> Facts<'a> {
+        Facts { headers, statement, tables: OnceCell::new() }
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Some(whether `test` holds for the statement), None if not read.
+    fn on_statement(&self, test: impl FnOnce(&str) -> bool) -> Option<bool> {
+        match self.statement {
+            Statement::NotRead => None,
+            Statement::Unavailable => Some(false),
+            Statement::Text(text) => Some(test(text)),
+        }
+    }
+
+    fn tables(&self, text: &str) -> &[String] {
+        self.tables.get_or_init(|| table_names(text, self.header("x-trino-catalog"), self.header("x-trino-schema")))
     }
 }
 
 impl Condition {
-    pub fn holds(&self, facts: &Facts<'_>) -> bool {
+    /// Whether it holds; None when that depends on a statement not read.
+    pub fn eval(&self, facts: &Facts<'_>) -> Option<bool> {
         match self {
-            Condition::Header(name, matcher) => facts.header(name).is_some_and(|v| matcher.matches(v)),
+            Condition::Header(name, matcher) => Some(facts.header(name).is_some_and(|v| matcher.matches(v))),
             Condition::ClientTags { tags, all } => {
                 let sent: Vec<&str> = facts
                     .header("x-trino-client-tags")
                     .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).collect())
                     .unwrap_or_default();
                 let has = |tag: &String| sent.contains(&tag.as_str());
-                if *all {
-                    tags.iter().all(has)
-                } else {
-                    tags.iter().any(has)
-                }
+                Some(if *all { tags.iter().all(has) } else { tags.iter().any(has) })
             }
-            Condition::Statement(regex) => facts.statement.is_some_and(|s| regex.is_match(s)),
-            Condition::StatementKind(kind) => facts.statement.is_some_and(|s| classify(s) == *kind),
-            Condition::All(all) => all.iter().all(|c| c.holds(facts)),
-            Condition::Any(any) => any.iter().any(|c| c.holds(facts)),
-            Condition::Not(inner) => !inner.holds(facts),
+            Condition::Statement(regex) => facts.on_statement(|s| regex.is_match(s)),
+            Condition::StatementKind(kind) => facts.on_statement(|s| classify(s) == *kind),
+            Condition::Table(matcher) => facts.on_statement(|s| facts.tables(s).iter().any(|t| matcher.matches(t))),
+            // false decides an `all`, true an `any`, whatever the undecided ones say.
+            Condition::All(all) => {
+                let mut undecided = false;
+                for c in all {
+                    match c.eval(facts) {
+                        Some(false) => return Some(false),
+                        None => undecided = true,
+                        Some(true) => {}
+                    }
+                }
+                (!undecided).then_some(true)
+            }
+            Condition::Any(any) => {
+                let mut undecided = false;
+                for c in any {
+                    match c.eval(facts) {
+                        Some(true) => return Some(true),
+                        None => undecided = true,
+                        Some(false) => {}
+                    }
+                }
+                (!undecided).then_some(false)
+            }
+            Condition::Not(inner) => inner.eval(facts).map(|holds| !holds),
         }
     }
 
     /// Whether deciding it may need the statement text.
     pub fn needs_statement(&self) -> bool {
         match self {
-            Condition::Statement(_) | Condition::StatementKind(_) => true,
+            Condition::Statement(_) | Condition::StatementKind(_) | Condition::Table(_) => true,
             Condition::All(cs) | Condition::Any(cs) => cs.iter().any(Condition::needs_statement),
             Condition::Not(inner) => inner.needs_statement(),
             Condition::Header(..) | Condition::ClientTags { .. } => false,
@@ -122,9 +181,26 @@ impl Condition {
     }
 }
 
+/// What the rules say of a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'r> {
+    Matched(&'r Rule),
+    /// No rule matches: the default group.
+    NoMatch,
+    /// A rule before any match depends on the statement: read it, then ask again.
+    NeedsStatement,
+}
+
 /// The first rule that matches, in order.
-pub fn first_match<'r>(rules: &'r [Rule], facts: &Facts<'_>) -> Option<&'r Rule> {
-    rules.iter().find(|rule| rule.when.holds(facts))
+pub fn first_match<'r>(rules: &'r [Rule], facts: &Facts<'_>) -> Outcome<'r> {
+    for rule in rules {
+        match rule.when.eval(facts) {
+            Some(true) => return Outcome::Matched(rule),
+            Some(false) => {}
+            None => return Outcome::NeedsStatement,
+        }
+    }
+    Outcome::NoMatch
 }
 
 /// Reads `rules` (a JSON array); `groups` are the configured routing groups.
@@ -147,12 +223,12 @@ pub fn parse_rules(value: &Value, groups: &[&str]) -> Result<Vec<Rule>, RuleErro
             .get("group")
             .and_then(Value::as_str)
             .ok_or_else(|| error(&format!("{path}.group"), "must name a routing group"))?;
-        if !groups.contains(&group) {
+        let Some(group) = groups.iter().position(|g| *g == group) else {
             return Err(error(&format!("{path}.group"), format!("no routing group {group:?}")));
-        }
+        };
         let when = object.get("when").ok_or_else(|| error(&format!("{path}.when"), "is missing"))?;
         let when = condition(when, &format!("{path}.when"), 0)?;
-        rules.push(Rule { name: name.to_string(), when, group: group.to_string() });
+        rules.push(Rule { name: name.to_string(), when, group });
     }
     Ok(rules)
 }
@@ -172,7 +248,7 @@ fn condition(value: &Value, path: &str, depth: usize) -> Result<Condition, RuleE
         return Err(error(path, format!("conditions nest deeper than {MAX_DEPTH}")));
     }
     let object = value.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-        error(path, "must be an object with exactly one of header, user, source, catalog, schema, client_tags, statement, statement_kind, all, any, not")
+        error(path, "must be an object with exactly one of header, user, source, catalog, schema, client_tags, statement, statement_kind, table, all, any, not")
     })?;
     let Some((key, inner)) = object.iter().next() else { return Err(error(path, "is empty")) };
     let here = format!("{path}.{key}");
@@ -216,6 +292,7 @@ fn condition(value: &Value, path: &str, depth: usize) -> Result<Condition, RuleE
             Matcher::Regex(regex) => Ok(Condition::Statement(regex)),
             _ => Err(error(&here, "takes {\"regex\": ..}")),
         },
+        "table" => Ok(Condition::Table(matcher(inner, &here, &[])?)),
         "statement_kind" => match inner.as_str() {
             Some("read_only") => Ok(Condition::StatementKind(StatementKind::ReadOnly)),
             Some("write") => Ok(Condition::StatementKind(StatementKind::Write)),
@@ -265,6 +342,7 @@ mod tests {
     use serde_json::json;
 
     fn rules(value: Value) -> Vec<Rule> {
+        // Group names only need to exist here.
         parse_rules(&value, &["etl", "adhoc", "bi", "tenant-a"]).unwrap_or_else(|e| panic!("{e:?}"))
     }
 
@@ -272,9 +350,25 @@ mod tests {
         pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
     }
 
+    /// The rule that matches; a statement that is None is unavailable.
     fn decide(rules: &[Rule], pairs: &[(&str, &str)], statement: Option<&str>) -> Option<String> {
         let headers = headers(pairs);
-        first_match(rules, &Facts { headers: &headers, statement }).map(|r| r.name.clone())
+        let statement = statement.map_or(Statement::Unavailable, Statement::Text);
+        match first_match(rules, &Facts::new(&headers, statement)) {
+            Outcome::Matched(rule) => Some(rule.name.clone()),
+            Outcome::NoMatch => None,
+            Outcome::NeedsStatement => Some("(needs the statement)".into()),
+        }
+    }
+
+    /// What the rules say before the statement is read.
+    fn before_reading(rules: &[Rule], pairs: &[(&str, &str)]) -> Option<String> {
+        let headers = headers(pairs);
+        match first_match(rules, &Facts::new(&headers, Statement::NotRead)) {
+            Outcome::Matched(rule) => Some(rule.name.clone()),
+            Outcome::NoMatch => None,
+            Outcome::NeedsStatement => Some("(needs the statement)".into()),
+        }
     }
 
     #[test]
@@ -288,7 +382,8 @@ mod tests {
             {"name": "lake", "group": "etl", "when": {"catalog": {"exact": "lake"}}},
             {"name": "staging", "group": "etl", "when": {"schema": {"prefix": "stg_"}}},
             {"name": "insert", "group": "etl", "when": {"statement": {"regex": "(?i)^\\s*insert\\b"}}},
-            {"name": "reads", "group": "adhoc", "when": {"statement_kind": "read_only"}}
+            {"name": "reads", "group": "adhoc", "when": {"statement_kind": "read_only"}},
+            {"name": "sales", "group": "bi", "when": {"table": {"prefix": "lake.sales."}}}
         ]));
         // (headers, statement, the rule that matches)
         type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Option<&'a str>);
@@ -307,6 +402,10 @@ mod tests {
             (&[], Some("  INSERT INTO t VALUES 1"), Some("insert")),
             (&[], Some("select 1"), Some("reads")),
             (&[], Some("delete from t"), None),
+            (&[("x-trino-catalog", "lake")], Some("delete from t"), Some("lake")),
+            (&[("x-trino-schema", "sales")], Some("delete from lake.sales.t"), Some("sales")),
+            (&[("x-trino-catalog", "lake"), ("x-trino-schema", "sales")], Some("delete from t"), Some("lake")),
+            (&[("x-trino-schema", "sales")], Some("delete from t"), None),
             (&[], None, None),
         ];
         for (pairs, statement, expected) in table {
@@ -340,6 +439,44 @@ mod tests {
         assert_eq!(decide(&rules, &[], None).as_deref(), Some("not-svc"));
         assert_eq!(decide(&rules, &[("x-trino-user", "svc-c")], None), None);
         assert!(rules[0].when.needs_statement() && !rules[1].when.needs_statement());
+    }
+
+    #[test]
+    fn the_statement_is_needed_only_when_it_can_change_the_outcome() {
+        let rules = rules(json!([
+            {"name": "dbt", "group": "etl", "when": {"source": {"prefix": "dbt"}}},
+            {"name": "superset-reads", "group": "bi", "when": {"all": [
+                {"source": {"exact": "superset"}}, {"statement_kind": "read_only"}]}},
+            {"name": "svc-or-insert", "group": "etl", "when": {"any": [
+                {"user": {"prefix": "svc-"}}, {"statement": {"regex": "(?i)insert"}}]}},
+            {"name": "not-write", "group": "adhoc", "when": {"not": {"statement_kind": "write"}}}
+        ]));
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+        let table: &[Case<'_>] = &[
+            // A header rule matches before any statement rule.
+            (&[("x-trino-source", "dbt-trino")], Some("dbt")),
+            // `all` with a false header part is decided; `any` with a true one too.
+            (&[("x-trino-source", "cli"), ("x-trino-user", "svc-a")], Some("svc-or-insert")),
+            // Undecided: superset's rule needs the statement.
+            (&[("x-trino-source", "superset")], Some("(needs the statement)")),
+            // `any` of a false header part and a statement part: undecided.
+            (&[("x-trino-user", "alice")], Some("(needs the statement)")),
+        ];
+        for (pairs, expected) in table {
+            assert_eq!(before_reading(&rules, pairs).as_deref(), *expected, "{pairs:?}");
+        }
+        // Once read, or unavailable (over the cap): every rule decides.
+        assert_eq!(
+            decide(&rules, &[("x-trino-source", "superset")], Some("SELECT 1")).as_deref(),
+            Some("superset-reads")
+        );
+        assert_eq!(
+            decide(&rules, &[("x-trino-user", "alice")], Some("insert into t values 1")).as_deref(),
+            Some("svc-or-insert")
+        );
+        assert_eq!(decide(&rules, &[("x-trino-user", "alice")], Some("show tables")).as_deref(), Some("not-write"));
+        // Unavailable: statement conditions do not hold (so `not` of one does).
+        assert_eq!(decide(&rules, &[("x-trino-user", "alice")], None).as_deref(), Some("not-write"));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub fn owned_keys(config: &Config) -> impl Iterator<Item = String> {
         .chain((0..config.transaction_bucket_count()).map(super::transaction_map::bucket_key))
         .chain((0..config.segment_bucket_count()).map(super::segment_map::bucket_key))
         .chain(store_keys.into_iter().flatten().map(str::to_string))
+        // Group 0's counter is balancer::KEY, above; placed counts only when read.
+        .chain((1..config.routing.groups.len()).map(balancer::key))
+        .chain(config.tracks_placements().then(|| super::placed::KEY.to_string()))
 }
 
 /// Reads every owned key: for the health service's gauges (off the request

@@ -74,7 +74,21 @@ pub fn prepare(host: &dyn Host, configuration: &[u8]) -> Option<(Router, Metrics
         }
     };
     let names: Vec<&str> = router.config.clusters.iter().map(|c| c.name.as_str()).collect();
-    let metrics = Metrics::define(host, &names);
+    // Per-group counters only for configured groups: without a `routing`
+    // section a new statement makes no extra metric call.
+    let routing = &router.config.routing;
+    let groups: Vec<&str> =
+        if routing.configured { routing.groups.iter().map(|g| g.name.as_str()).collect() } else { Vec::new() };
+    let metrics = Metrics::define(host, &names, &groups);
+    if routing.reads_statement {
+        info(
+            host,
+            format_args!(
+                "trino-gateway: routing rules read statements (up to {} bytes): the filter's Envoy configuration must set allow_on_headers_stop_iteration: true, or such statements wait until Envoy's timeout",
+                routing.statement.max_bytes
+            ),
+        );
+    }
     Some((router, metrics))
 }
 

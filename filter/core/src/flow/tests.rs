@@ -660,7 +660,7 @@ fn while_a_lookup_decides_nothing_lets_the_request_go_and_a_client_routing_heade
     assert_eq!(action, Action::Pause);
     assert_eq!(routed_to(&host), None, "the client's routing header is removed at once");
     assert_eq!(flow.on_request_body(&host, 8, false), Action::Pause);
-    assert_eq!(flow.on_request_trailers(), Action::Pause);
+    assert_eq!(flow.on_request_trailers(&host), Action::Pause);
     // The worker's lookups in flight are bounded; a request that ends frees its place.
     drop(flow);
     let mut flows = Vec::new();
@@ -706,4 +706,122 @@ fn an_answer_naming_a_new_transaction_is_held_until_etcd_has_it() {
     assert!(host.take_calls().contains(&Call::ResumeResponse));
     assert_eq!(flow.on_response_trailers(), Action::Continue);
     assert_eq!(host.metric("trino_gateway.state_store.write_throughs"), 1);
+}
+
+/// Routing groups whose rules may need the statement: `reads` (a) and `writes` (b).
+fn rules_plugin(over_limit: &str) -> String {
+    format!(
+        r#"{{"clusters": [{{"name": "a"}}, {{"name": "b"}}], "public_uri": "http://gw:8080",
+            "routing": {{"groups": [{{"name": "reads", "clusters": ["a"]}}, {{"name": "writes", "clusters": ["b"]}}],
+                        "default_group": "reads",
+                        "rules": [{{"name": "dbt", "when": {{"source": {{"exact": "dbt"}}}}, "group": "writes"}},
+                                  {{"name": "w", "when": {{"statement_kind": "write"}}, "group": "writes"}}],
+                        "statement": {{"max_bytes": 64, "over_limit": "{over_limit}"}}}}}}"#
+    )
+}
+
+/// Headers of a new statement, then its body in `pieces` (Envoy hands a
+/// held body over whole each time): the actions of each callback.
+fn held_statement(
+    host: &RecordingHost,
+    flow: &mut Flow,
+    extra: &[(&'static str, &str)],
+    pieces: &[&str],
+) -> Vec<Action> {
+    let total: usize = pieces.iter().map(|p| p.len()).sum();
+    let mut headers = post_headers(total);
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.to_string())));
+    request(host, &headers);
+    let mut actions = vec![flow.on_request_headers(host, false)];
+    let mut buffered = String::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        buffered.push_str(piece);
+        let last = i + 1 == pieces.len();
+        if actions.last() == Some(&Action::Continue) && actions.len() > 1 {
+            // Routed: later chunks come one by one.
+            *host.request_chunk.borrow_mut() = piece.as_bytes().to_vec();
+            actions.push(flow.on_request_body(host, piece.len(), last));
+        } else {
+            *host.request_chunk.borrow_mut() = buffered.as_bytes().to_vec();
+            actions.push(flow.on_request_body(host, buffered.len(), last));
+        }
+    }
+    actions
+}
+
+#[test]
+fn a_header_rule_routes_without_reading_the_statement() {
+    let host = RecordingHost::new();
+    let w = worker(&host, &rules_plugin("first_bytes"));
+    let mut flow = Flow::new(w.clone());
+    host.calls.borrow_mut().clear();
+    let actions = held_statement(&host, &mut flow, &[("x-trino-source", "dbt")], &["SELECT 1"]);
+    assert_eq!(actions, [Action::Continue, Action::Continue]);
+    assert_eq!(routed_to(&host).as_deref(), Some("b"));
+    assert_eq!(host.metric("trino_gateway.routing.statements_read"), 0);
+    assert_eq!(host.metric("trino_gateway.group.writes.new_queries"), 1);
+}
+
+#[test]
+fn a_statement_rule_holds_the_statement_until_its_body_is_read() {
+    let host = RecordingHost::new();
+    let w = worker(&host, &rules_plugin("first_bytes"));
+    let mut flow = Flow::new(w.clone());
+    let actions = held_statement(&host, &mut flow, &[], &["INSERT INTO t ", "VALUES 1"]);
+    assert_eq!(actions, [Action::Pause, Action::Pause, Action::Continue]);
+    assert_eq!(routed_to(&host).as_deref(), Some("b"), "routed once read; the client's pick is gone");
+    assert_eq!(host.metric("trino_gateway.routing.statements_read"), 1);
+    // Kept whole for failover, as if it had never been held: when b fails,
+    // its group (writes: b only) falls back to the default group's a.
+    host.respond(&[(":status", "503")], b"");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Pause);
+    let dispatched = host.dispatched.borrow().last().cloned().unwrap();
+    assert_eq!((dispatched.cluster.as_str(), dispatched.body.as_slice()), ("a", &b"INSERT INTO t VALUES 1"[..]));
+
+    // A read-only statement: the default group.
+    let mut flow = Flow::new(w.clone());
+    let actions = held_statement(&host, &mut flow, &[], &["SELECT * FROM t"]);
+    assert_eq!(actions, [Action::Pause, Action::Continue]);
+    assert_eq!(routed_to(&host).as_deref(), Some("a"));
+}
+
+#[test]
+fn a_statement_over_the_cap_is_routed_as_configured() {
+    let long_write = format!("INSERT INTO t VALUES {}", "1, ".repeat(40));
+    let (head, tail) = long_write.split_at(70);
+    // (over_limit, what the rules see, the cluster or the error)
+    for (over_limit, expected) in [("first_bytes", "b"), ("no_statement", "a"), ("fail", "QUERY_TEXT_TOO_LARGE")] {
+        let host = RecordingHost::new();
+        let w = worker(&host, &rules_plugin(over_limit));
+        let mut flow = Flow::new(w.clone());
+        let actions = held_statement(&host, &mut flow, &[], &[head, tail]);
+        assert_eq!(host.metric("trino_gateway.routing.statements_over_limit"), 1, "{over_limit}");
+        if expected == "QUERY_TEXT_TOO_LARGE" {
+            assert_eq!(actions[..2], [Action::Pause, Action::Pause], "{over_limit}");
+            let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+            assert_eq!(page["error"]["errorName"], expected);
+            assert_eq!(routed_to(&host), None);
+        } else {
+            // Routed at the cap, the rest passes as it comes.
+            assert_eq!(actions, [Action::Pause, Action::Continue, Action::Continue], "{over_limit}");
+            assert_eq!(routed_to(&host).as_deref(), Some(expected), "{over_limit}");
+        }
+    }
+}
+
+#[test]
+fn trailers_route_a_held_statement_with_what_was_buffered() {
+    let host = RecordingHost::new();
+    let w = worker(&host, &rules_plugin("first_bytes"));
+    let mut flow = Flow::new(w.clone());
+    let actions = held_statement(&host, &mut flow, &[], &["DELETE FROM t"]);
+    // The body callback saw end_of_stream in `held_statement`; start again with trailers instead.
+    assert_eq!(actions, [Action::Pause, Action::Continue]);
+    let mut flow = Flow::new(w.clone());
+    request(&host, &post_headers(13));
+    assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+    *host.request_chunk.borrow_mut() = b"DELETE FROM t".to_vec();
+    assert_eq!(flow.on_request_body(&host, 13, false), Action::Pause);
+    assert_eq!(flow.on_request_trailers(&host), Action::Continue);
+    assert_eq!(routed_to(&host).as_deref(), Some("b"));
 }

@@ -11,7 +11,7 @@ WASM      := target/wasm32-wasip1/release/trino_gateway_filter.wasm
 EMULATOR  := target/tools/trino-emulator
 CARGO     ?= cargo
 
-.PHONY: help setup toolchain venv packages build lint unit-test py-test test bench bench-store bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
+.PHONY: help setup toolchain venv packages build lint unit-test py-test test bench bench-store bench-rules bench-quick demo up down rolling-restart chaos-kill chaos-dbt clean compose-up compose-down compose-dbt compose-selinux-label
 
 help:
 	@echo "make demo    run the gateway demo (Ctrl-C stops)"
@@ -23,7 +23,7 @@ help:
 	@echo "make chaos-dbt        a real dbt run (tests/dbt) through the gateway: SIGKILL mid-DAG, then a rolling restart; prints the figures"
 	@echo "make compose-up       with Docker: real Trino coordinators behind the gateway (compose.yaml); compose-down stops them"
 	@echo "make compose-dbt      the tests' dbt project against the compose gateway"
-	@echo "make bench   the filter's cost against plain Envoy, and its memory (about 10 min); bench-quick: < 1 min"
+	@echo "make bench   the filter's cost against plain Envoy, its memory, the state store (bench-store) and routing rules (bench-rules); about 15 min; bench-quick: < 1 min"
 
 ## Installation: everything a fresh machine needs, idempotent.
 setup: toolchain venv packages
@@ -71,10 +71,15 @@ test: setup build lint unit-test py-test
 bench: setup build
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/state_store.py
+	$(PYTHON) bench/rules.py
 
 # The state store's sync lag, request-path cost (sync on vs off) and etcd write rate (about 3 min).
 bench-store: setup build
 	$(PYTHON) bench/state_store.py
+
+# What routing rules cost a new statement (about 2 min).
+bench-rules: setup build
+	$(PYTHON) bench/rules.py
 
 # CI's guard against gross regressions: fails only if the filter's throughput
 # drops below half of plain Envoy's, measured side by side in the same run.

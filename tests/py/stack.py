@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import REPO, Emulator, Envoy, Etcd
+from harness import REPO, Emulator, Envoy, Etcd, load_envoy_config, plugin_configuration
 
 RUN_DIR = REPO / ".run"
 COORDINATORS = [("coordinator-a", 8081), ("coordinator-b", 8082)]
@@ -28,6 +28,21 @@ GATEWAY_PORT, ADMIN_PORT = 8080, 9901
 SECOND_GATEWAY_PORT, SECOND_ADMIN_PORT = 8090, 9902
 ETCD_PORT, ETCD_PEER_PORT = 2379, 2380
 GATEWAYS = [("envoy", GATEWAY_PORT, ADMIN_PORT), ("envoy-2", SECOND_GATEWAY_PORT, SECOND_ADMIN_PORT)]
+# Routing groups on the stack (envoy/README.md, "Routing"): new statements go
+# round robin over both coordinators, except dbt's (source dbt*) and those
+# tagged `etl`, which go to coordinator-a (to both when it is down); anyone may
+# name a group with X-Trino-Routing-Group.
+ROUTING = {
+    "groups": [
+        {"name": "all", "clusters": ["coordinator-a", "coordinator-b"]},
+        {"name": "etl", "clusters": ["coordinator-a"]},
+        {"name": "only-b", "clusters": ["coordinator-b"], "when_unavailable": "fail"},
+    ],
+    "default_group": "all",
+    "rules": [{"name": "dbt-or-etl-tag", "when": {"any": [{"source": {"prefix": "dbt"}}, {"client_tags": {"any_of": ["etl"]}}]},
+               "group": "etl"}],
+    "group_header": {},
+}
 ALL_PORTS = [port for _, port in COORDINATORS] + [p for _, g, a in GATEWAYS for p in (g, a)] + [ETCD_PORT, ETCD_PEER_PORT]
 
 
@@ -64,8 +79,9 @@ def start_stack():
         pid_file(name).write_text(str(emulator.process.pid))
         emulators.append(emulator)
     envoys = []
+    plugin = dict(plugin_configuration(load_envoy_config()), routing=ROUTING)
     for name, port, admin in GATEWAYS:
-        envoy = Envoy(port, admin, dict(COORDINATORS), RUN_DIR / f"{name}.log", etcd_port=ETCD_PORT).start()
+        envoy = Envoy(port, admin, dict(COORDINATORS), RUN_DIR / f"{name}.log", plugin, etcd_port=ETCD_PORT).start()
         pid_file(name).write_text(str(envoy.process.pid))
         envoys.append(envoy)
     return emulators, envoys, etcd
@@ -81,6 +97,8 @@ def up(_args) -> None:
     print("stack is up: point any Trino client at 127.0.0.1:8080 or 127.0.0.1:8090; `make down` stops it")
     print("  drain coordinator-a on both gateways: ETCDCTL_API=3 etcdctl put /trino-gateway/drain/coordinator-a 1")
     print("  what the gateways share:              ETCDCTL_API=3 etcdctl get --prefix /trino-gateway/")
+    print("  routing groups: dbt (source dbt*) and --client-tags etl go to coordinator-a; any client may send")
+    print("  X-Trino-Routing-Group: all | etl | only-b (e.g. trino --server 127.0.0.1:8080 --client-tags etl)")
 
 
 def down(_args) -> None:

@@ -204,3 +204,37 @@ def test_a_held_statement_is_still_resent_when_its_coordinator_is_down(start_gat
     stats = gateway.envoy.gateway_stats()
     assert (stats["submissions_resent"], stats["failovers"]) == (1, 1)
     assert stats["routing.statements_read"] == 1
+
+
+EXAMPLES = [
+    # (file in envoy/routing/, [(connect arguments, statement, coordinator)])
+    ("etl-vs-adhoc.json", [
+        ({"source": "dbt-trino-1.11"}, "SELECT 1", A),
+        ({"user": "svc-loader"}, "SELECT 1", A),
+        ({}, "CREATE SCHEMA IF NOT EXISTS lake.staging", A),
+        ({"source": "airflow", "http_headers": {"X-Trino-Routing-Group": "adhoc"}}, "CREATE SCHEMA IF NOT EXISTS lake.x", None),
+    ]),
+    ("per-tenant.json", [
+        ({"http_headers": {"X-Tenant": "globex"}}, "SELECT 1", B),
+        ({"user": "acme.jane"}, "SELECT 1", A),
+        ({"user": "acme.jane", "http_headers": {"X-Trino-Routing-Group": "tenant-globex"}}, "SELECT 1", A),
+    ]),
+    ("bi-by-source.json", [
+        ({"source": "Superset"}, "SELECT 1", B),
+        ({"source": "tableau-server"}, "SHOW CATALOGS", B),
+    ]),
+]
+
+
+@pytest.mark.parametrize("example, cases", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_the_example_configurations_load_and_route_as_documented(start_gateway, example, cases):
+    import json
+
+    from harness import REPO
+
+    plugin = json.loads((REPO / "envoy" / "routing" / example).read_text())
+    reads = any("statement" in json.dumps(rule["when"]) for rule in plugin["routing"].get("rules", []))
+    gateway = start_gateway(plugin=plugin, stop_iteration=reads)
+    for connect, sql, expected in cases:
+        placed = owner(gateway, sql, **connect)
+        assert expected is None or placed == expected, (example, connect, sql, placed)

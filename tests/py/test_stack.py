@@ -52,6 +52,15 @@ def test_up_serves_queries_until_down(stack_ports_free):
             cursor.execute("SELECT node_id FROM system.runtime.nodes")
             answered.add(cursor.fetchall()[0][0])
         assert answered == {name for name, _ in COORDINATORS}
+        # The stack's routing groups, on both gateways: dbt's statements on
+        # coordinator-a, a group named by the client's header honoured.
+        for port in (GATEWAY_PORT, SECOND_GATEWAY_PORT):
+            for connect, expected in [({"source": "dbt-trino"}, "coordinator-a"), ({"client_tags": ["etl"]}, "coordinator-a"),
+                                      ({"http_headers": {"X-Trino-Routing-Group": "only-b"}}, "coordinator-b")]:
+                for _ in range(2):
+                    cursor = trino.dbapi.connect(host="127.0.0.1", port=port, user="t", **connect).cursor()
+                    cursor.execute("SELECT node_id FROM system.runtime.nodes")
+                    assert cursor.fetchall()[0][0] == expected, (port, connect)
         # The second gateway continues a query the first one placed.
         query_id, rows, fetched = across("SELECT x FROM UNNEST(sequence(1, 300)) AS t(x)", GATEWAY_PORT, SECOND_GATEWAY_PORT)
         assert len(rows) == 300 and fetched >= 1

@@ -206,6 +206,9 @@ pub fn first_match<'r>(rules: &'r [Rule], facts: &Facts<'_>) -> Outcome<'r> {
 /// Reads `rules` (a JSON array); `groups` are the configured routing groups.
 pub fn parse_rules(value: &Value, groups: &[&str]) -> Result<Vec<Rule>, RuleError> {
     let Some(items) = value.as_array() else { return Err(error("rules", "must be a list of rules")) };
+    if items.len() > MAX_RULES {
+        return Err(error("rules", format!("at most {MAX_RULES} rules are supported")));
+    }
     let mut rules = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let path = format!("rules[{i}]");
@@ -239,6 +242,9 @@ fn only_keys(object: &Map<String, Value>, allowed: &[&str], path: &str) -> Resul
         None => Ok(()),
     }
 }
+
+/// Rules are tried one after the other for each new statement.
+pub const MAX_RULES: usize = 1000;
 
 /// Nesting deeper than this is refused (a configuration, not a program).
 const MAX_DEPTH: usize = 16;

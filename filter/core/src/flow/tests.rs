@@ -825,3 +825,29 @@ fn trailers_route_a_held_statement_with_what_was_buffered() {
     assert_eq!(flow.on_request_trailers(&host), Action::Continue);
     assert_eq!(routed_to(&host).as_deref(), Some("b"));
 }
+
+#[test]
+fn routing_rules_add_no_host_call_to_follow_up_requests() {
+    let rules: Vec<String> = (0..100)
+        .map(|i| format!(r#"{{"name": "r{i}", "when": {{"user": {{"exact": "u{i}"}}}}, "group": "g"}}"#))
+        .collect();
+    let with_rules = format!(
+        r#"{{"clusters": [{{"name": "a"}}, {{"name": "b"}}], "public_uri": "http://gw:8080",
+            "routing": {{"groups": [{{"name": "g", "clusters": ["a", "b"]}}], "default_group": "g", "rules": [{}]}}}}"#,
+        rules.join(", ")
+    );
+    let follow_up_calls = |plugin: &str| {
+        let host = RecordingHost::new();
+        let w = worker(&host, plugin);
+        submit(&host, &w, "SELECT 1", "200", &statement_answer(ID_A));
+        host.calls.borrow_mut().clear();
+        let (mut flow, _) = follow_up(&host, &w, "GET", &executing(ID_A));
+        host.respond(&[(":status", "200")], b"{}");
+        flow.on_response_headers(&host, false);
+        let calls = host.calls.borrow().clone();
+        calls
+    };
+    let calls = follow_up_calls(&with_rules);
+    assert!(!calls.is_empty());
+    assert_eq!(calls, follow_up_calls(PLUGIN));
+}

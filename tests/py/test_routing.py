@@ -7,6 +7,7 @@ import time
 from collections import Counter
 
 import pytest
+import requests
 import trino
 
 from conftest import shipped_plugin
@@ -95,6 +96,9 @@ def test_header_user_source_tag_and_statement_rules_pick_the_group(start_gateway
     assert stats["routing.statements_read"] == sum(1 for c in cases if c[3])
     assert stats["group.etl.new_queries"] == sum(1 for c in cases if c[2] == A)
     assert stats["group.adhoc.new_queries"] == sum(1 for c in cases if c[2] == B)
+    # Prometheus: the group is a label (envoy.yaml's stats_tags).
+    prometheus = requests.get(gateway.envoy.admin + "/stats/prometheus", timeout=5).text
+    assert f'trino_gateway_group_new_queries{{trino_routing_group="etl"}} {stats["group.etl.new_queries"]}' in prometheus
 
 
 def test_the_routing_group_header_is_honoured_only_as_configured(start_gateway):
@@ -131,8 +135,12 @@ def test_least_loaded_avoids_a_busy_coordinator_and_spreads_a_burst(start_gatewa
         thread.start()
     stats = gateway.envoy.gateway_stats
     wait_until(lambda: (stats().get(f"cluster.{B}.running_queries"), stats().get(f"cluster.{B}.queued_queries")) == (2, 2), 5, what="b busy")
-    # One at a time, every statement goes to the idle coordinator.
-    assert [owner(gateway, "SELECT 1") for _ in range(6)] == [A] * 6
+    # One at a time (a poll between two), every statement goes to the idle coordinator.
+    one_at_a_time = []
+    for _ in range(6):
+        one_at_a_time.append(owner(gateway, "SELECT 1"))
+        time.sleep(0.35)
+    assert one_at_a_time == [A] * 6
     # A burst between two polls: the statements this Envoy placed count at
     # once, so a does not get all of it (b has 4; a fills up to it, then both share).
     burst = [gateway.connect().cursor() for _ in range(8)]
@@ -176,11 +184,14 @@ def test_saturated_coordinators_are_skipped_and_a_full_group_fails_at_once(start
     for thread in threads:
         thread.start()
     wait_until(lambda: all(stats().get(f"cluster.{c}.running_queries") == 1 for c in (A, B)), 3, what="one running each")
+    before = posts(gateway)
     started = time.monotonic()
     full = refusal(gateway)
     elapsed = time.monotonic() - started
     assert full.error_name == "NO_NODES_AVAILABLE"
     assert f"{A}: HEALTHY, saturated: 1 running (max_running 1)" in full.message, full.message
+    # Answered by the gateway itself: no coordinator saw it, nothing queued it.
+    assert full.query_id.endswith("_gatew") and posts(gateway) == before
     print(f"\nsaturated: FAILED in {elapsed * 1000:.0f} ms: {full.message}")
     for thread in threads:
         thread.join(30)
@@ -207,21 +218,27 @@ def test_a_held_statement_is_still_resent_when_its_coordinator_is_down(start_gat
 
 
 EXAMPLES = [
-    # (file in envoy/routing/, [(connect arguments, statement, coordinator)])
+    # (file in envoy/routing/, [(connect arguments, statement, routing group that places it)])
     ("etl-vs-adhoc.json", [
-        ({"source": "dbt-trino-1.11"}, "SELECT 1", A),
-        ({"user": "svc-loader"}, "SELECT 1", A),
-        ({}, "CREATE SCHEMA IF NOT EXISTS lake.staging", A),
-        ({"source": "airflow", "http_headers": {"X-Trino-Routing-Group": "adhoc"}}, "CREATE SCHEMA IF NOT EXISTS lake.x", None),
+        ({"source": "dbt-trino-1.11"}, "SELECT 1", "etl"),
+        ({"user": "svc-loader"}, "SELECT 1", "etl"),
+        ({"client_tags": ["batch"]}, "SELECT 1", "etl"),
+        ({}, "CREATE SCHEMA IF NOT EXISTS lake.staging", "etl"),
+        ({}, "SELECT 1", "adhoc"),
+        ({"source": "airflow", "http_headers": {"X-Trino-Routing-Group": "adhoc"}}, "CREATE SCHEMA IF NOT EXISTS lake.x", "adhoc"),
     ]),
     ("per-tenant.json", [
-        ({"http_headers": {"X-Tenant": "globex"}}, "SELECT 1", B),
-        ({"user": "acme.jane"}, "SELECT 1", A),
-        ({"user": "acme.jane", "http_headers": {"X-Trino-Routing-Group": "tenant-globex"}}, "SELECT 1", A),
+        ({"http_headers": {"X-Tenant": "globex"}}, "SELECT 1", "tenant-globex"),
+        ({"user": "acme.jane"}, "SELECT 1", "tenant-acme"),
+        # No group_header: a client cannot move itself to another tenant's coordinator.
+        ({"user": "acme.jane", "http_headers": {"X-Trino-Routing-Group": "tenant-globex"}}, "SELECT 1", "tenant-acme"),
+        ({"user": "someone"}, "SELECT 1", "shared"),
     ]),
     ("bi-by-source.json", [
-        ({"source": "Superset"}, "SELECT 1", B),
-        ({"source": "tableau-server"}, "SHOW CATALOGS", B),
+        ({"source": "Superset"}, "SELECT 1", "bi"),
+        ({"source": "tableau-server"}, "SHOW CATALOGS", "bi"),
+        ({"source": "Superset"}, "CREATE SCHEMA IF NOT EXISTS lake.bi", "general"),
+        ({"source": "cli"}, "SELECT 1", "general"),
     ]),
 ]
 
@@ -235,6 +252,9 @@ def test_the_example_configurations_load_and_route_as_documented(start_gateway, 
     plugin = json.loads((REPO / "envoy" / "routing" / example).read_text())
     reads = any("statement" in json.dumps(rule["when"]) for rule in plugin["routing"].get("rules", []))
     gateway = start_gateway(plugin=plugin, stop_iteration=reads)
-    for connect, sql, expected in cases:
+    members = {g["name"]: g["clusters"] for g in plugin["routing"]["groups"]}
+    for connect, sql, group in cases:
+        counted = gateway.envoy.gateway_stats().get(f"group.{group}.new_queries", 0)
         placed = owner(gateway, sql, **connect)
-        assert expected is None or placed == expected, (example, connect, sql, placed)
+        assert gateway.envoy.gateway_stats().get(f"group.{group}.new_queries", 0) == counted + 1, (example, connect, sql)
+        assert placed in members[group], (example, connect, sql, placed)

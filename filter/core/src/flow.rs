@@ -287,11 +287,15 @@ impl Flow {
         let target = Target { group, user };
         // Placing a new query reads the health now: a cluster another worker
         // just saw failing must not get this statement too.
-        let (placed, shared_error) = router.place_new_query(host, &worker.current_health(host), &target, &[]);
+        let (placed, mut shared_error) =
+            router.place_new_query(host, &worker.current_health(host), &target, &[], worker.clock());
         let decision = match placed {
             Ok(placed) => {
                 if routing.configured {
                     worker.metrics.placed_in_group(host, placed.group, placed.group != group);
+                }
+                if let Err(e) = router.count_placement(host, placed.cluster) {
+                    shared_error = Some(e);
                 }
                 self.target = Some(target);
                 Decision::Route { cluster: placed.cluster, via: Via::NewQuery, then: Then::LearnOrResend }
@@ -302,24 +306,17 @@ impl Flow {
     }
 
     /// A held new statement (`State::Choosing`) has `body_size` bytes
-    /// buffered, all of it (`end_of_stream`) or at least the cap: the rules
-    /// read it, the statement is routed, and what follows sees its body as if
-    /// it had never been held. `in_trailers`: called from the trailers
-    /// callback, where no body chunk is to be handled.
-    fn route_held_statement(
-        &mut self,
-        host: &dyn Host,
-        body_size: usize,
-        end_of_stream: bool,
-        in_trailers: bool,
-    ) -> Action {
+    /// buffered, all of it (`end_of_stream`, or trailers came) or more than
+    /// the cap: the rules read it, the statement is routed, and what Envoy
+    /// holds is kept and sniffed as if it had never been held.
+    fn route_held_statement(&mut self, host: &dyn Host, body_size: usize, end_of_stream: bool) -> Action {
         let State::Choosing { headers, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             return Action::Continue;
         };
         let worker = self.worker.clone();
         let router = &worker.router;
         let limit = router.config.routing.statement;
-        let over_limit = body_size > limit.max_bytes || !end_of_stream;
+        let over_limit = body_size > limit.max_bytes;
         let text = match host.request_body(body_size.min(limit.max_bytes)) {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
             Err(e) => {
@@ -345,7 +342,7 @@ impl Flow {
             worker.metrics.shared_data_error(host);
         }
         let action = self.act(host, decision, Some(headers), false);
-        if action == Action::Continue && !in_trailers {
+        if action == Action::Continue {
             // What Envoy holds goes on now: kept and sniffed as usual.
             self.on_request_body_routed(host, body_size, end_of_stream);
         }
@@ -556,10 +553,10 @@ impl Flow {
                 // Envoy hands a paused body over whole each time (`body_size`
                 // is all it holds): read once, when complete or at the cap.
                 *buffered = body_size;
-                if !end_of_stream && body_size < self.worker.router.config.routing.statement.max_bytes {
+                if !end_of_stream && body_size <= self.worker.router.config.routing.statement.max_bytes {
                     return Action::Pause;
                 }
-                self.route_held_statement(host, body_size, end_of_stream, false)
+                self.route_held_statement(host, body_size, end_of_stream)
             }
             _ => self.on_request_body_routed(host, body_size, end_of_stream),
         }
@@ -570,7 +567,7 @@ impl Flow {
     pub fn on_request_trailers(&mut self, host: &dyn Host) -> Action {
         match self.state {
             State::LookingUp { .. } => Action::Pause,
-            State::Choosing { buffered, .. } => self.route_held_statement(host, buffered, true, true),
+            State::Choosing { buffered, .. } => self.route_held_statement(host, buffered, true),
             _ => Action::Continue,
         }
     }
@@ -918,7 +915,7 @@ impl Flow {
         let timeout = Duration::from_millis(router.config.failover.resend_timeout_ms);
         loop {
             let (placed, shared_error) =
-                router.place_new_query(host, &worker.current_health(host), &kept.target, &kept.tried);
+                router.place_new_query(host, &worker.current_health(host), &kept.target, &kept.tried, worker.clock());
             if let Some(e) = shared_error {
                 warn(host, format_args!("trino-gateway: shared data error while re-sending a statement: {e:?}"));
                 worker.metrics.shared_data_error(host);
@@ -936,6 +933,10 @@ impl Flow {
             }
             match host.dispatch_http(name, &headers, Some(&kept.body), timeout) {
                 Ok(token) => {
+                    if let Err(e) = router.count_placement(host, cluster) {
+                        warn(host, format_args!("trino-gateway: cannot count a re-sent statement: {e:?}"));
+                        worker.metrics.shared_data_error(host);
+                    }
                     let failed_name = router.cluster_name(failed);
                     info(
                         host,

@@ -292,7 +292,7 @@ impl HealthService {
         }
         // From now on the coordinator counts what this Envoy sent it (see `placed`).
         if self.router.config.tracks_placements() {
-            if let Err(e) = crate::placed::reset(host, table_id) {
+            if let Err(e) = crate::placed::reset(host, table_id, host.now_seconds()) {
                 warn(host, format_args!("trino-gateway: cannot reset a placed count: {e:?}"));
                 self.metrics.shared_data_error(host);
             }

@@ -1,7 +1,7 @@
 //! Which cluster of a routing group a new statement goes to, once the
 //! clusters that cannot take it (down, draining, saturated, already failed
 //! this statement) are left out. Pure functions; the router feeds them the
-//! health records, the placed counts and the shared round-robin turn.
+//! health records and the placed counts (round robin is `balancer`'s).
 
 use super::hash::fnv1a;
 
@@ -17,8 +17,8 @@ pub struct Candidate {
     pub name_hash: u64,
 }
 
-/// The least loaded per unit of weight; ties go round by `turn`, so a burst
-/// between polls (with equal loads at first) is spread, not piled.
+/// The least loaded per unit of weight; ties go round by `turn` (the
+/// worker's own counter), so equal loads are spread, not piled.
 pub fn least_loaded(candidates: &[Candidate], turn: usize) -> Option<usize> {
     // load_a / weight_a < load_b / weight_b without division.
     let ratio = |c: &Candidate| (u128::from(c.load), u128::from(c.weight.max(1)));

@@ -188,6 +188,10 @@ pub struct Router {
     group_keys: Vec<String>,
     /// FNV-1a of each cluster's name (user-hash placement).
     name_hashes: Vec<u64>,
+    /// Per group: placing in it reads the load (least loaded, or a member with limits).
+    group_needs_load: Vec<bool>,
+    /// Statements placed are counted (`placed`): see `Config::tracks_placements`.
+    tracks_placements: bool,
     queries: QueryMap,
     transactions: TransactionMap,
     segments: SegmentMap,
@@ -222,8 +226,21 @@ impl Router {
                 balancer::schedule(&weights).into_iter().filter_map(|i| g.clusters.get(i).copied()).collect()
             })
             .collect();
+        let tracks_placements = config.tracks_placements();
+        let group_needs_load = config
+            .routing
+            .groups
+            .iter()
+            .map(|g| {
+                tracks_placements
+                    && (g.placement == Placement::LeastLoaded
+                        || g.clusters.iter().any(|c| config.clusters.get(*c).is_some_and(|c| c.has_limits())))
+            })
+            .collect();
         Ok(Router {
             group_schedules,
+            group_needs_load,
+            tracks_placements,
             group_keys: (0..config.routing.groups.len()).map(balancer::key).collect(),
             name_hashes: config.clusters.iter().map(|c| super::hash::fnv1a(c.name.as_bytes())).collect(),
             forwarded_prefixes,
@@ -331,7 +348,7 @@ impl Router {
         match kind {
             RequestKind::NewStatement => {
                 let target = Target { group: self.config.routing.default_group, user: None };
-                let (placed, error) = self.place_new_query(store, health, &target, &[]);
+                let (placed, error) = self.place_new_query(store, health, &target, &[], 0);
                 let decision = match placed {
                     Ok(placed) => {
                         Decision::Route { cluster: placed.cluster, via: Via::NewQuery, then: Then::LearnOrResend }
@@ -474,13 +491,16 @@ impl Router {
     /// saturated, of the target's routing group, placed as the group says;
     /// when none can take it, the default group's (if the group falls back).
     /// `tried` are the clusters that already failed this statement (a
-    /// re-send skips them).
+    /// re-send skips them); `now` is the worker's clock (seconds), to tell a
+    /// stale load. The statement is counted on its cluster by
+    /// `count_placement`, once it is on its way.
     pub fn place_new_query(
         &self,
         store: &dyn SharedData,
         states: &[Health],
         target: &Target,
         tried: &[usize],
+        now: u32,
     ) -> (Result<Placed, Failure>, Option<SharedDataError>) {
         let routing = &self.config.routing;
         let mut error = None;
@@ -490,15 +510,11 @@ impl Router {
         if falls_back && target.group != routing.default_group {
             groups.push(routing.default_group);
         }
-        let load = if self.config.tracks_placements() { self.read_load(store, &mut error) } else { None };
+        let needs_load = groups.iter().any(|g| self.group_needs_load.get(*g).copied().unwrap_or(false));
+        let load = if needs_load { self.read_load(store, now, &mut error) } else { None };
         for group in &groups {
             if let Some(cluster) = self.place_in_group(store, *group, states, target, tried, load.as_ref(), &mut error)
             {
-                if let (Some(table_id), true) = (self.ids.table_id(cluster), load.is_some()) {
-                    if let Err(e) = super::placed::add(store, table_id) {
-                        error = Some(e);
-                    }
-                }
                 return (Ok(Placed { cluster, group: *group }), error);
             }
         }
@@ -545,11 +561,23 @@ impl Router {
         (Err(failure), error)
     }
 
+    /// A new statement is on its way to `cluster`: counted until the next
+    /// load read (see `placed`), when some placement uses the count.
+    pub fn count_placement(&self, store: &dyn SharedData, cluster: usize) -> Result<(), SharedDataError> {
+        match (self.tracks_placements, self.ids.table_id(cluster)) {
+            (true, Some(table_id)) => super::placed::add(store, table_id),
+            _ => Ok(()),
+        }
+    }
+
     /// Each cluster's polled health record and placed count, by cluster table
     /// id; None (placement without load) if they cannot be read.
-    fn read_load(&self, store: &dyn SharedData, error: &mut Option<SharedDataError>) -> Option<Load> {
+    fn read_load(&self, store: &dyn SharedData, now: u32, error: &mut Option<SharedDataError>) -> Option<Load> {
+        // Three polls missed: the figures no longer move, they are not used.
+        let stale_after =
+            u32::try_from(self.config.health.interval_ms.saturating_mul(3) / 1000).unwrap_or(u32::MAX).max(3);
         match (health::read(store), super::placed::read(store)) {
-            (Ok(records), Ok(placed)) => Some(Load { records, placed }),
+            (Ok(records), Ok(placed)) => Some(Load { records, placed, now, stale_after }),
             (Err(e), _) | (_, Err(e)) => {
                 *error = Some(e);
                 None
@@ -557,10 +585,10 @@ impl Router {
         }
     }
 
-    /// Why `cluster` is saturated; None when it is not.
+    /// Why `cluster` is saturated; None when it is not, or its load is stale.
     fn saturation(&self, cluster: usize, load: &Load) -> Option<String> {
         let config = self.config.clusters.get(cluster)?;
-        let (running, queued, placed) = load.of(self.ids.table_id(cluster)?);
+        let (running, queued, placed) = load.of(self.ids.table_id(cluster)?)?;
         placement::saturated(running, queued, placed, config.max_running, config.max_queued).then(|| {
             format!(
                 "saturated: {running} running (max_running {}), {queued} queued + {placed} sent since (max_queued {})",
@@ -594,8 +622,9 @@ impl Router {
                 .copied()
                 .filter(|c| eligible(*c))
                 .map(|c| {
+                    // A stale load counts as none: nothing says the cluster is busy.
                     let (running, queued, placed) =
-                        load.zip(self.ids.table_id(c)).map_or((0, 0, 0), |(load, t)| load.of(t));
+                        load.zip(self.ids.table_id(c)).and_then(|(load, t)| load.of(t)).unwrap_or((0, 0, 0));
                     Candidate {
                         cluster: c,
                         weight: self.config.clusters.get(c).map_or(1, |c| c.weight),
@@ -879,24 +908,32 @@ impl Router {
     }
 }
 
-/// Whether a pass-through request may go to `cluster`: anything but UNHEALTHY
-/// (a starting or draining coordinator still answers `/v1/info` and its UI).
-/// An empty snapshot (not read yet) allows every cluster.
 /// The polled load of every cluster, for one placement.
 struct Load {
     records: Vec<health::ClusterHealth>,
     /// By cluster table id (`placed`).
-    placed: Vec<u32>,
+    placed: Vec<super::placed::Placed>,
+    now: u32,
+    /// A load read longer ago than this (seconds) is stale.
+    stale_after: u32,
 }
 
 impl Load {
-    /// Running, queued, placed since the poll.
-    fn of(&self, table_id: u8) -> (u32, u32, u32) {
+    /// Running, queued, placed since the poll; None when the load was never
+    /// read or not for `stale_after` (stats refused, no health service).
+    fn of(&self, table_id: u8) -> Option<(u32, u32, u32)> {
+        let placed = self.placed.get(usize::from(table_id)).copied().unwrap_or_default();
+        if placed.load_read_at == 0 || self.now.saturating_sub(placed.load_read_at) > self.stale_after {
+            return None;
+        }
         let record = health::of(&self.records, table_id);
-        (record.running, record.queued, self.placed.get(usize::from(table_id)).copied().unwrap_or(0))
+        Some((record.running, record.queued, placed.count))
     }
 }
 
+/// Whether a pass-through request may go to `cluster`: anything but UNHEALTHY
+/// (a starting or draining coordinator still answers `/v1/info` and its UI).
+/// An empty snapshot (not read yet) allows every cluster.
 fn reachable(health: &[Health], cluster: usize) -> bool {
     health.get(cluster).is_none_or(|h| *h != Health::Unhealthy)
 }
@@ -1062,11 +1099,13 @@ mod tests {
         let store = MemorySharedData::new();
         let r = router(&store, r#"{"clusters": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}"#);
         let target = Target { group: 0, user: None };
-        let place =
-            |tried: &[usize]| match r.place_new_query(&store, &r.read_health(&store, 0).unwrap(), &target, tried).0 {
-                Ok(placed) => r.cluster_name(placed.cluster).to_string(),
-                Err(failure) => failure.message,
-            };
+        let place = |tried: &[usize]| match r
+            .place_new_query(&store, &r.read_health(&store, 0).unwrap(), &target, tried, 0)
+            .0
+        {
+            Ok(placed) => r.cluster_name(placed.cluster).to_string(),
+            Err(failure) => failure.message,
+        };
         assert!((0..6).all(|_| place(&[0]) != "a"));
         assert!((0..6).all(|_| place(&[0, 2]) == "b"));
         assert_eq!(r.report_failure(&store, 1, 5), Ok(true));

@@ -23,12 +23,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
 
-/// Groups are numbered in one byte in places; far more than any setup needs.
+/// Each group has a shared-data counter (created at configure time, never
+/// freed): a bound keeps reconfigurations from adding keys without end.
 pub const MAX_GROUPS: usize = 64;
 pub const DEFAULT_STATEMENT_BYTES: usize = 64 << 10;
-/// Envoy's default per-request buffer limit is 1 MiB: a larger cap would get
-/// the request a 413 from Envoy while the filter buffers it.
-pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+/// Envoy's default request buffer limit is 1 MiB, and one more chunk of body
+/// may arrive before the filter sees the cap: half of it keeps a held
+/// statement clear of Envoy's 413.
+pub const MAX_STATEMENT_BYTES: usize = 512 << 10;
 /// The header clients (and trino-gateway's users) name a routing group with.
 pub const GROUP_HEADER: &str = "x-trino-routing-group";
 
@@ -104,7 +106,7 @@ pub enum WhenUnavailable {
 pub enum OverLimit {
     /// Its first `max_bytes` bytes.
     FirstBytes,
-    /// Nothing: conditions on the statement do not hold.
+    /// Nothing: conditions on the statement do not hold (so a `not` of one does).
     NoStatement,
     /// The statement fails with a Trino error (QUERY_TEXT_TOO_LARGE).
     Fail,
@@ -273,7 +275,7 @@ impl Routing {
                 if !(1..=MAX_STATEMENT_BYTES).contains(&max_bytes) {
                     return Err(error(
                         "routing.statement.max_bytes",
-                        format!("{max_bytes} is out of range 1..={MAX_STATEMENT_BYTES} (Envoy's default request buffer limit)"),
+                        format!("{max_bytes} is out of range 1..={MAX_STATEMENT_BYTES} (half Envoy's default request buffer limit)"),
                     ));
                 }
                 StatementLimit { max_bytes, over_limit: s.over_limit.unwrap_or(OverLimit::FirstBytes) }

@@ -298,7 +298,12 @@ fn condition(value: &Value, path: &str, depth: usize) -> Result<Condition, RuleE
             Matcher::Regex(regex) => Ok(Condition::Statement(regex)),
             _ => Err(error(&here, "takes {\"regex\": ..}")),
         },
-        "table" => Ok(Condition::Table(matcher(inner, &here, &[])?)),
+        // Names are compared in lower case (Trino's identifiers are case-insensitive).
+        "table" => Ok(Condition::Table(match matcher(inner, &here, &[])? {
+            Matcher::Exact(value) => Matcher::Exact(value.to_lowercase()),
+            Matcher::Prefix(value) => Matcher::Prefix(value.to_lowercase()),
+            regex => regex,
+        })),
         "statement_kind" => match inner.as_str() {
             Some("read_only") => Ok(Condition::StatementKind(StatementKind::ReadOnly)),
             Some("write") => Ok(Condition::StatementKind(StatementKind::Write)),
@@ -389,7 +394,7 @@ mod tests {
             {"name": "staging", "group": "etl", "when": {"schema": {"prefix": "stg_"}}},
             {"name": "insert", "group": "etl", "when": {"statement": {"regex": "(?i)^\\s*insert\\b"}}},
             {"name": "reads", "group": "adhoc", "when": {"statement_kind": "read_only"}},
-            {"name": "sales", "group": "bi", "when": {"table": {"prefix": "lake.sales."}}}
+            {"name": "sales", "group": "bi", "when": {"table": {"prefix": "Lake.Sales."}}}
         ]));
         // (headers, statement, the rule that matches)
         type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Option<&'a str>);

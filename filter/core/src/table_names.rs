@@ -25,78 +25,92 @@ enum Token<'a> {
     Other,
 }
 
-/// The tokens of `text`; strings and comments are skipped.
-fn tokens(text: &str) -> Vec<Token<'_>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = text.get(i..).and_then(|rest| rest.find('\n')).map_or(bytes.len(), |at| i + at + 1);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text.get(i + 2..).and_then(|rest| rest.find("*/")).map_or(bytes.len(), |at| i + 2 + at + 2);
-            }
-            b'\'' => {
-                // A string literal; '' inside it is a quote.
-                i += 1;
-                while let Some(&c) = bytes.get(i) {
-                    i += 1;
-                    if c == b'\'' {
-                        if bytes.get(i) == Some(&b'\'') {
-                            i += 1;
-                        } else {
-                            break;
+/// The tokens of a statement, one at a time (a long statement is never
+/// turned into a list); strings and comments are skipped.
+struct Tokens<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        loop {
+            let i = self.at;
+            let b = *bytes.get(i)?;
+            match b {
+                b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                    self.at = text.get(i..).and_then(|rest| rest.find('\n')).map_or(bytes.len(), |at| i + at + 1);
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                    self.at =
+                        text.get(i + 2..).and_then(|rest| rest.find("*/")).map_or(bytes.len(), |at| i + 2 + at + 2);
+                }
+                b'\'' => {
+                    // A string literal; '' inside it is a quote.
+                    let mut j = i + 1;
+                    while let Some(&c) = bytes.get(j) {
+                        j += 1;
+                        if c == b'\'' {
+                            if bytes.get(j) == Some(&b'\'') {
+                                j += 1;
+                            } else {
+                                break;
+                            }
                         }
                     }
+                    self.at = j;
+                    return Some(Token::Other);
                 }
-                out.push(Token::Other);
-            }
-            b'"' => {
-                let mut name = String::new();
-                i += 1;
-                let mut start = i;
-                loop {
-                    match bytes.get(i) {
-                        Some(b'"') if bytes.get(i + 1) == Some(&b'"') => {
-                            name.push_str(text.get(start..=i).unwrap_or_default());
-                            i += 2;
-                            start = i;
-                        }
-                        Some(b'"') => {
-                            name.push_str(text.get(start..i).unwrap_or_default());
-                            i += 1;
-                            break;
-                        }
-                        Some(_) => i += 1,
-                        None => {
-                            name.push_str(text.get(start..).unwrap_or_default());
-                            break;
+                b'"' => {
+                    let mut name = String::new();
+                    let mut j = i + 1;
+                    let mut start = j;
+                    loop {
+                        match bytes.get(j) {
+                            Some(b'"') if bytes.get(j + 1) == Some(&b'"') => {
+                                name.push_str(text.get(start..=j).unwrap_or_default());
+                                j += 2;
+                                start = j;
+                            }
+                            Some(b'"') => {
+                                name.push_str(text.get(start..j).unwrap_or_default());
+                                j += 1;
+                                break;
+                            }
+                            Some(_) => j += 1,
+                            None => {
+                                name.push_str(text.get(start..).unwrap_or_default());
+                                break;
+                            }
                         }
                     }
+                    self.at = j;
+                    return Some(Token::Quoted(name));
                 }
-                out.push(Token::Quoted(name));
-            }
-            b'.' => {
-                out.push(Token::Dot);
-                i += 1;
-            }
-            c if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
-                let start = i;
-                while bytes.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c >= 0x80) {
-                    i += 1;
+                b'.' => {
+                    self.at = i + 1;
+                    return Some(Token::Dot);
                 }
-                out.push(Token::Word(text.get(start..i).unwrap_or_default()));
-            }
-            c if c.is_ascii_whitespace() => i += 1,
-            _ => {
-                out.push(Token::Other);
-                i += 1;
+                c if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 => {
+                    let mut j = i;
+                    while bytes.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c >= 0x80) {
+                        j += 1;
+                    }
+                    self.at = j;
+                    return Some(Token::Word(text.get(i..j).unwrap_or_default()));
+                }
+                c if c.is_ascii_whitespace() => self.at = i + 1,
+                _ => {
+                    self.at = i + 1;
+                    return Some(Token::Other);
+                }
             }
         }
     }
-    out
 }
 
 /// Words between `TABLE` and a name (`CREATE TABLE IF NOT EXISTS t`).
@@ -109,31 +123,29 @@ fn is_keyword(word: &str) -> bool {
 
 /// The tables `statement` names, qualified with the session's `catalog` and `schema`.
 pub fn table_names(statement: &str, catalog: Option<&str>, schema: Option<&str>) -> Vec<String> {
-    let tokens = tokens(statement);
+    let mut tokens = Tokens { text: statement, at: 0 }.peekable();
     let mut names = Vec::new();
-    let mut i = 0;
-    while i < tokens.len() && names.len() < MAX_NAMES {
-        let starts_name =
-            matches!(tokens.get(i), Some(Token::Word(w)) if BEFORE_TABLE.iter().any(|k| w.eq_ignore_ascii_case(k)));
-        i += 1;
+    while names.len() < MAX_NAMES {
+        let Some(token) = tokens.next() else { break };
+        let starts_name = matches!(token, Token::Word(w) if BEFORE_TABLE.iter().any(|k| w.eq_ignore_ascii_case(k)));
         if !starts_name {
             continue;
         }
-        // `CREATE TABLE IF NOT EXISTS t`, `INSERT INTO TABLE`...: skip the keywords.
-        while matches!(tokens.get(i), Some(Token::Word(w)) if SKIPPED.iter().any(|k| w.eq_ignore_ascii_case(k))) {
-            i += 1;
+        // `CREATE TABLE IF NOT EXISTS t`: skip the keywords.
+        while matches!(tokens.peek(), Some(Token::Word(w)) if SKIPPED.iter().any(|k| w.eq_ignore_ascii_case(k))) {
+            tokens.next();
         }
         let mut parts: Vec<String> = Vec::new();
         loop {
-            let part = match tokens.get(i) {
+            let part = match tokens.peek() {
                 Some(Token::Word(w)) if !is_keyword(w) => w.to_lowercase(),
                 Some(Token::Quoted(q)) => q.to_lowercase(),
                 _ => break,
             };
+            tokens.next();
             parts.push(part);
-            i += 1;
-            if tokens.get(i) == Some(&Token::Dot) && parts.len() < 3 {
-                i += 1;
+            if tokens.peek() == Some(&Token::Dot) && parts.len() < 3 {
+                tokens.next();
             } else {
                 break;
             }

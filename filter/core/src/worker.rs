@@ -80,6 +80,19 @@ pub fn prepare(host: &dyn Host, configuration: &[u8]) -> Option<(Router, Metrics
     let groups: Vec<&str> =
         if routing.configured { routing.groups.iter().map(|g| g.name.as_str()).collect() } else { Vec::new() };
     let metrics = Metrics::define(host, &names, &groups);
+    let ungrouped: Vec<&str> = (0..router.config.clusters.len())
+        .filter(|c| !routing.groups.iter().any(|g| g.clusters.contains(c)))
+        .map(|c| router.cluster_name(c))
+        .collect();
+    if !ungrouped.is_empty() {
+        info(
+            host,
+            format_args!(
+                "trino-gateway: clusters in no routing group get no new statements (their queries still reach them): {}",
+                ungrouped.join(", ")
+            ),
+        );
+    }
     if routing.reads_statement {
         info(
             host,
@@ -214,6 +227,11 @@ impl Worker {
 
     pub fn lookup_ended(&self) {
         self.lookups_in_flight.set(self.lookups_in_flight.get().saturating_sub(1));
+    }
+
+    /// The worker's clock (seconds) as of its last tick: no host call.
+    pub fn clock(&self) -> u32 {
+        self.clock.get()
     }
 
     /// The health of each cluster as of the last tick (no host call).

@@ -824,6 +824,25 @@ fn trailers_route_a_held_statement_with_what_was_buffered() {
     assert_eq!(flow.on_request_body(&host, 13, false), Action::Pause);
     assert_eq!(flow.on_request_trailers(&host), Action::Continue);
     assert_eq!(routed_to(&host).as_deref(), Some("b"));
+    // Kept whole all the same: b fails, the statement is re-sent (to a, by the fallback).
+    host.respond(&[(":status", "503")], b"");
+    assert_eq!(flow.on_response_headers(&host, false), Action::Pause);
+    let dispatched = host.dispatched.borrow().last().cloned().unwrap();
+    assert_eq!((dispatched.cluster.as_str(), dispatched.body.as_slice()), ("a", &b"DELETE FROM t"[..]));
+}
+
+#[test]
+fn a_statement_of_exactly_the_cap_is_not_over_it() {
+    let host = RecordingHost::new();
+    let w = worker(&host, &rules_plugin("fail"));
+    let mut flow = Flow::new(w.clone());
+    let statement = format!("INSERT INTO t VALUES {}", "1".repeat(64 - 21));
+    assert_eq!(statement.len(), 64);
+    // All 64 bytes, then the end of the stream in an empty last chunk.
+    let actions = held_statement(&host, &mut flow, &[], &[&statement, ""]);
+    assert_eq!(actions, [Action::Pause, Action::Pause, Action::Continue]);
+    assert_eq!(routed_to(&host).as_deref(), Some("b"));
+    assert_eq!(host.metric("trino_gateway.routing.statements_over_limit"), 0);
 }
 
 #[test]

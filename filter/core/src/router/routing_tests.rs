@@ -50,8 +50,9 @@ fn choose(r: &Router, pairs: &[(&str, &str)], statement: Statement<'_>) -> Strin
 fn place(r: &Router, store: &MemorySharedData, group: &str, user: &str) -> String {
     let target = Target { group: r.config.routing.group_index(group).unwrap(), user: Some(user.into()) };
     let health = r.read_health(store, 100).unwrap();
-    match r.place_new_query(store, &health, &target, &[]).0 {
+    match r.place_new_query(store, &health, &target, &[], 100).0 {
         Ok(placed) => {
+            r.count_placement(store, placed.cluster).unwrap();
             let name = r.cluster_name(placed.cluster).to_string();
             if placed.group == target.group {
                 name
@@ -76,7 +77,7 @@ fn polled(r: &Router, store: &MemorySharedData, cluster: usize, health: Health, 
     };
     health::publish(store, record).unwrap();
     health::publish_load(store, table_id, running, queued).unwrap();
-    crate::placed::reset(store, table_id).unwrap();
+    crate::placed::reset(store, table_id, 100).unwrap();
 }
 
 #[test]
@@ -134,7 +135,8 @@ fn least_loaded_counts_what_this_envoy_placed_since_the_poll() {
     let burst: Vec<String> = (0..8).map(|_| place(&r, &store, "adhoc", "u")).collect();
     assert_eq!(burst, ["b", "b", "b", "b", "a", "b", "a", "b"]);
     let placed = crate::placed::read(&store).unwrap();
-    assert_eq!((placed[usize::from(r.table_id(0).unwrap())], placed[usize::from(r.table_id(1).unwrap())]), (2, 6));
+    let count = |cluster: usize| placed[usize::from(r.table_id(cluster).unwrap())].count;
+    assert_eq!((count(0), count(1)), (2, 6));
     // A poll replaces the estimate with the coordinator's own count.
     polled(&r, &store, 1, Health::Healthy, 9, 3);
     polled(&r, &store, 0, Health::Healthy, 2, 0);
@@ -213,4 +215,20 @@ fn round_robin_stays_inside_its_group_with_its_own_counter() {
     let counter = crate::balancer::key(r.config.routing.group_index("rr").unwrap());
     assert_eq!(counter, "trino_gateway/v2/round_robin/4");
     assert!(store.get(&counter).unwrap().0.is_some());
+}
+
+#[test]
+fn a_load_nobody_read_for_three_polls_is_not_used() {
+    let store = MemorySharedData::new();
+    let r = router(&store, ROUTED);
+    let etl = Target { group: r.config.routing.group_index("etl").unwrap(), user: None };
+    let at = |now: u32| {
+        let health = r.read_health(&store, now).unwrap();
+        r.place_new_query(&store, &health, &etl, &[], now).0.map(|placed| placed.cluster)
+    };
+    // Never read: limits do not apply (nothing says c is busy).
+    assert_eq!(at(100), Ok(2));
+    polled(&r, &store, 2, Health::Healthy, 2, 0); // c at max_running, read at 100
+    assert!(at(103).is_err(), "read 3 s ago (3 polls of 1 s): still used");
+    assert_eq!(at(104), Ok(2), "stats refused or no poll since: stale, not used");
 }

@@ -134,7 +134,7 @@ impl RootContext for GatewayRoot {
                     log::error!("trino-gateway: cannot schedule health checks: {status:?}");
                 }
             }
-        } else if let Some(worker) = &self.worker {
+        } else if let Some(worker) = self.worker.clone() {
             worker.refresh(&WasmHost);
             if let Some(poller) = &mut self.poller {
                 poller.on_worker_tick(&WasmHost);
@@ -147,6 +147,8 @@ impl RootContext for GatewayRoot {
                     }
                 }
             }
+            // Last: it switches the effective context to the streams it answers.
+            worker.fail_stuck_statements(&WasmHost);
         }
     }
 
@@ -154,8 +156,10 @@ impl RootContext for GatewayRoot {
         Some(ContextType::HttpContext)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Without a configuration on_configure failed and Envoy never runs us.
-        self.worker.clone().map(|worker| Box::new(GatewayHttp { flow: Flow::new(worker) }) as Box<dyn HttpContext>)
+        self.worker.clone().map(|worker| {
+            Box::new(GatewayHttp { flow: Flow::with_context(worker, context_id) }) as Box<dyn HttpContext>
+        })
     }
 }

@@ -90,6 +90,10 @@ impl Host for WasmHost {
         hostcalls::resume_http_request().map_err(|s| failed("resume_http_request", s))
     }
 
+    fn set_effective_context(&self, context_id: u32) -> Result<(), HostError> {
+        hostcalls::set_effective_context(context_id).map_err(|s| failed("set_effective_context", s))
+    }
+
     fn dispatch_http(
         &self,
         cluster: &str,

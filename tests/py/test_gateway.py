@@ -248,6 +248,9 @@ def test_unrecorded_queries_are_routed_by_coordinator_id_after_an_envoy_restart(
         ('{"clusters": [{"name": "coordinator-a", "weigth": 2}]}', "clusters[0].weigth"),
         ('{"clusters": []}', "clusters"),
         ('{"clusters": [{"name": "coordinator-a"}], "routing_header": "x-trino-user"}', "routing_header"),
+        ('{"clusters": [{"name": "coordinator-a"}], "routing": {"groups": [{"name": "g", "clusters": ["coordinator-a"]}], '
+         '"default_group": "g", "rules": [{"name": "r", "when": {"user": {"regex": "(unclosed"}}, "group": "g"}]}}',
+         "routing.rules[0].when.user.regex"),
         ("not json", "(configuration)"),
     ],
 )

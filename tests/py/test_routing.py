@@ -258,3 +258,17 @@ def test_the_example_configurations_load_and_route_as_documented(start_gateway, 
         placed = owner(gateway, sql, **connect)
         assert gateway.envoy.gateway_stats().get(f"group.{group}.new_queries", 0) == counted + 1, (example, connect, sql)
         assert placed in members[group], (example, connect, sql, placed)
+
+
+def test_without_allow_on_headers_stop_iteration_a_held_statement_fails_saying_so(start_gateway):
+    # As under Istio's WasmPlugin: Envoy never hands a held statement's body to the filter.
+    gateway = start_gateway(plugin=routed(RULES), stop_iteration=False)
+    assert owner(gateway, "SELECT 1", source="dbt-trino") == A, "header rules work without it"
+    before = posts(gateway)
+    started = time.monotonic()
+    stuck = refusal(gateway, "SELECT 1")
+    print(f"\nheld statement answered after {time.monotonic() - started:.1f} s: {stuck.message}")
+    assert stuck.error_name == "GENERIC_INTERNAL_ERROR"
+    assert "set allow_on_headers_stop_iteration: true" in stuck.message
+    assert posts(gateway) == before, "no coordinator saw it"
+    assert "allow_on_headers_stop_iteration" in gateway.envoy.log_path.read_text()

@@ -30,6 +30,10 @@ pub const UNKNOWN_TRANSACTION: ErrorCode =
 /// Trino's codes for the gateway's refusals of a new statement: a routing
 /// group that does not exist, one this client may not name, a statement
 /// longer than routing rules may read.
+/// Trino's code for a failure of the system itself; used when the gateway's
+/// Envoy configuration does not let it do what its configuration asks.
+pub const GENERIC_INTERNAL_ERROR: ErrorCode =
+    ErrorCode { name: "GENERIC_INTERNAL_ERROR", code: 65_536, error_type: "INTERNAL_ERROR" };
 pub const GENERIC_USER_ERROR: ErrorCode = ErrorCode { name: "GENERIC_USER_ERROR", code: 0, error_type: "USER_ERROR" };
 pub const PERMISSION_DENIED: ErrorCode = ErrorCode { name: "PERMISSION_DENIED", code: 4, error_type: "USER_ERROR" };
 pub const QUERY_TEXT_TOO_LARGE: ErrorCode =

@@ -148,6 +148,8 @@ enum State {
 
 pub struct Flow {
     worker: Rc<Worker>,
+    /// Envoy's id of this HTTP stream (0 in tests).
+    context_id: u32,
     state: State,
     /// The routing group of the new statement being routed, for its `Kept`.
     target: Option<Target>,
@@ -194,7 +196,11 @@ fn base_uri(scheme: Option<&str>, authority: Option<&str>) -> String {
 
 impl Flow {
     pub fn new(worker: Rc<Worker>) -> Flow {
-        Flow { worker, state: State::Idle, target: None, write_through: None }
+        Flow::with_context(worker, 0)
+    }
+
+    pub fn with_context(worker: Rc<Worker>, context_id: u32) -> Flow {
+        Flow { worker, context_id, state: State::Idle, target: None, write_through: None }
     }
 
     pub fn on_request_headers(&mut self, host: &dyn Host, end_of_stream: bool) -> Action {
@@ -225,6 +231,7 @@ impl Flow {
                             worker.metrics.host_call_error(host);
                         }
                         self.state = State::Choosing { headers: headers.unwrap_or_default(), buffered: 0 };
+                        worker.held.hold(self.context_id, worker.clock());
                         return Action::Pause;
                     }
                     None => self
@@ -314,6 +321,7 @@ impl Flow {
             return Action::Continue;
         };
         let worker = self.worker.clone();
+        worker.held.release(self.context_id);
         let router = &worker.router;
         let limit = router.config.routing.statement;
         let over_limit = body_size > limit.max_bytes;
@@ -553,6 +561,7 @@ impl Flow {
                 // Envoy hands a paused body over whole each time (`body_size`
                 // is all it holds): read once, when complete or at the cap.
                 *buffered = body_size;
+                self.worker.held.body_arrived();
                 if !end_of_stream && body_size <= self.worker.router.config.routing.statement.max_bytes {
                     return Action::Pause;
                 }
@@ -1060,8 +1069,10 @@ impl Flow {
 /// frees its place among the worker's lookups in flight.
 impl Drop for Flow {
     fn drop(&mut self) {
-        if matches!(self.state, State::LookingUp { .. }) {
-            self.worker.lookup_ended();
+        match self.state {
+            State::LookingUp { .. } => self.worker.lookup_ended(),
+            State::Choosing { .. } => self.worker.held.release(self.context_id),
+            _ => {}
         }
     }
 }

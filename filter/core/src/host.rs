@@ -70,6 +70,9 @@ pub trait Host: SharedData {
     fn resume_response(&self) -> Result<(), HostError>;
     /// Let a paused request go on (after a lookup decided where it goes).
     fn resume_request(&self) -> Result<(), HostError>;
+    /// Make the calls that follow act on HTTP stream `context_id` (from a
+    /// root context's tick: answering a stream that waits).
+    fn set_effective_context(&self, context_id: u32) -> Result<(), HostError>;
 
     /// An HTTP call to `cluster`; its answer comes to the same context with the returned token.
     fn dispatch_http(

@@ -22,6 +22,7 @@ pub mod headers;
 pub mod health;
 pub mod health_lease;
 pub mod health_service;
+pub mod held_statements;
 pub mod host;
 pub mod metrics;
 #[cfg(any(test, feature = "testing"))]

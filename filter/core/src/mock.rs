@@ -28,6 +28,7 @@ pub enum Call {
     SendResponse(u32),
     ResumeResponse,
     ResumeRequest,
+    EffectiveContext(u32),
     DispatchHttp(String),
     CallResponseHeaders,
     CallResponseBody,
@@ -63,6 +64,7 @@ impl Call {
             Call::SendResponse(_) => "send_response",
             Call::ResumeResponse => "resume_response",
             Call::ResumeRequest => "resume_request",
+            Call::EffectiveContext(_) => "set_effective_context",
             Call::DispatchHttp(_) => "dispatch_http",
             Call::CallResponseHeaders => "call_response_headers",
             Call::CallResponseBody => "call_response_body",
@@ -353,6 +355,10 @@ impl Host for RecordingHost {
 
     fn resume_request(&self) -> Result<(), HostError> {
         self.record(Call::ResumeRequest)
+    }
+
+    fn set_effective_context(&self, context_id: u32) -> Result<(), HostError> {
+        self.record(Call::EffectiveContext(context_id))
     }
 
     fn dispatch_http(

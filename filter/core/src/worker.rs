@@ -18,6 +18,7 @@
 use crate::config::Config;
 use crate::coordinator_map::{self, Entry};
 use crate::health::Health;
+use crate::held_statements::{self, HeldStatements};
 use crate::host::{error, info, warn, Host};
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -45,6 +46,8 @@ pub struct Worker {
     sync_pending: RefCell<Vec<u8>>,
     /// State store lookups this worker has out (see `remote_lookup`).
     lookups_in_flight: Cell<usize>,
+    /// New statements held for routing rules (see `held_statements`).
+    pub held: HeldStatements,
 }
 
 /// At most this many state store lookups per worker at once; beyond, a
@@ -97,8 +100,9 @@ pub fn prepare(host: &dyn Host, configuration: &[u8]) -> Option<(Router, Metrics
         info(
             host,
             format_args!(
-                "trino-gateway: routing rules read statements (up to {} bytes): the filter's Envoy configuration must set allow_on_headers_stop_iteration: true, or such statements wait until Envoy's timeout",
-                routing.statement.max_bytes
+                "trino-gateway: routing rules read statements (up to {} bytes): the filter's Envoy configuration must set allow_on_headers_stop_iteration: true, or such statements fail after {} s",
+                routing.statement.max_bytes,
+                held_statements::WAIT_SECONDS
             ),
         );
     }
@@ -118,6 +122,7 @@ impl Worker {
             sync_queue: Cell::new(None),
             sync_pending: RefCell::new(Vec::new()),
             lookups_in_flight: Cell::new(0),
+            held: HeldStatements::default(),
             router,
             metrics,
         };
@@ -157,6 +162,36 @@ impl Worker {
             self.metrics.cluster_health(host, cluster, *state);
         }
         self.metrics.flush(host);
+    }
+
+    /// New statements held for routing rules whose body Envoy never handed
+    /// over (no `allow_on_headers_stop_iteration`): answered with a FAILED
+    /// result that says so. Called last on the worker's tick: it switches
+    /// the effective context to each such stream.
+    pub fn fail_stuck_statements(&self, host: &dyn Host) {
+        let overdue = self.held.overdue(self.clock.get());
+        if overdue.is_empty() {
+            return;
+        }
+        error(host, format_args!("trino-gateway: {} ({} statements failed)", held_statements::MESSAGE, overdue.len()));
+        for context_id in overdue {
+            let id =
+                crate::query_id::made_by_gateway(u64::from(self.clock.get()), self.router.next_local_turn() as u32);
+            let base = self.router.config.public_uri.as_deref().unwrap_or_default();
+            let body = crate::failed_query::failed_results(
+                &id,
+                base,
+                crate::failed_query::GENERIC_INTERNAL_ERROR,
+                held_statements::MESSAGE,
+            );
+            let sent = host
+                .set_effective_context(context_id)
+                .and_then(|()| host.send_response(200, &[("content-type", "application/json")], Some(body.as_bytes())));
+            if let Err(e) = sent {
+                warn(host, format_args!("trino-gateway: cannot answer a held statement: {e}"));
+                self.metrics.host_call_error(host);
+            }
+        }
     }
 
     fn read_snapshots(&self, host: &dyn Host) {

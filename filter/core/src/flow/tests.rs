@@ -870,3 +870,37 @@ fn routing_rules_add_no_host_call_to_follow_up_requests() {
     assert!(!calls.is_empty());
     assert_eq!(calls, follow_up_calls(PLUGIN));
 }
+
+#[test]
+fn a_statement_held_without_its_body_gets_a_failed_answer_naming_the_envoy_setting() {
+    let host = RecordingHost::new();
+    let w = worker(&host, &rules_plugin("first_bytes"));
+    let mut flow = Flow::with_context(w.clone(), 42);
+    request(&host, &post_headers(8));
+    assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
+    // Envoy without allow_on_headers_stop_iteration: no body callback comes.
+    host.now.set(host.now.get() + 4);
+    w.refresh(&host);
+    w.fail_stuck_statements(&host);
+    assert!(host.last_reply().is_none(), "4 s: still waiting");
+    host.now.set(host.now.get() + 1);
+    w.refresh(&host);
+    w.fail_stuck_statements(&host);
+    assert!(host.calls.borrow().contains(&Call::EffectiveContext(42)), "answered on its own stream");
+    let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
+    assert_eq!(page["error"]["errorName"], "GENERIC_INTERNAL_ERROR");
+    assert!(page["error"]["message"].as_str().unwrap().contains("allow_on_headers_stop_iteration: true"));
+    drop(flow);
+    // Once a held body has arrived, the setting is on: a slow client is left alone.
+    let mut fast = Flow::with_context(w.clone(), 43);
+    held_statement(&host, &mut fast, &[], &["SELECT 1"]);
+    let replies = host.replies.borrow().len();
+    let mut slow = Flow::with_context(w.clone(), 44);
+    request(&host, &post_headers(8));
+    assert_eq!(slow.on_request_headers(&host, false), Action::Pause);
+    host.now.set(host.now.get() + 60);
+    w.refresh(&host);
+    w.fail_stuck_statements(&host);
+    assert_eq!(host.replies.borrow().len(), replies);
+    assert!(!host.calls.borrow().contains(&Call::EffectiveContext(44)));
+}

@@ -36,11 +36,9 @@ sys.path.insert(0, str(REPO / "tests" / "py"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from harness import Emulator, Envoy, free_port, load_envoy_config, plugin_configuration, stop_all_started  # noqa: E402
-from run import LOADGEN, commit, envoy_pid, loadgen, machine  # noqa: E402
+from run import LOADGEN, commit, envoy_pid, loadgen, machine, save_results  # noqa: E402
+from state_store import EMULATOR_ARGS  # noqa: E402 (the same coordinators: envoy.yaml's, forwarded headers off)
 
-RESULTS = REPO / "bench" / "results"
-EMULATOR_ARGS = ["--page-rows", "20", "--query-min-expire-age", "0s", "--query-max-history", "200",
-                 "--no-request-log", "--query-client-timeout", "2s"]
 A, B = "coordinator-a", "coordinator-b"
 
 
@@ -175,10 +173,7 @@ def main() -> int:
             "envoy": envoy,
         }
         name = args.name or f"rules-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M')}-{result['commit']}"
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
-        (RESULTS / f"{name}.md").write_text(markdown(result))
-        print(f"\nwrote bench/results/{name}.json and .md")
+        save_results(name, result, markdown(result))
         return 0
     finally:
         stop_all_started()

@@ -203,6 +203,14 @@ def loadgen(targets, seconds, concurrency, out: Path, extra=(), envoy: int | Non
     return report
 
 
+def save_results(name: str, result: dict, text: str) -> None:
+    """bench/results/<name>.json (the figures) and <name>.md (the report)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"{name}.md").write_text(text)
+    print(f"\nwrote {RESULTS / name}.json and .md")
+
+
 def commit() -> str:
     try:
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip()
@@ -627,11 +635,8 @@ def main() -> int:
         result["host_calls"] = host_calls()
     text = markdown(result)
     print("\n" + text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     name = args.name or f"{datetime.now(timezone.utc):%Y%m%d-%H%M}-{result['commit']}"
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
-    (RESULTS / f"{name}.md").write_text(text + "\n")
-    print(f"\nwrote {RESULTS / name}.json and .md")
+    save_results(name, result, text + "\n")
     failures = []
     if "throughput" in result:
         failures += [f"{name}: {s['failed_queries']} failed queries" for name, s in result["throughput"]["summary"].items() if s["failed_queries"]]

@@ -233,6 +233,25 @@ pub(crate) fn is_token(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// A configured name (`field`) that is a token and not in `seen` yet, added
+/// to it. `valid`: what it must be ("Envoy cluster name"); `kind`: what a
+/// duplicate is ("cluster").
+pub(crate) fn unique_name(
+    field: &str,
+    name: &str,
+    seen: &mut HashSet<String>,
+    valid: &str,
+    kind: &str,
+) -> Result<(), ConfigError> {
+    if !is_token(name) {
+        return Err(error(field, format!("{name:?} is not a valid {valid} (letters, digits, - _ . :)")));
+    }
+    if !seen.insert(name.to_string()) {
+        return Err(error(field, format!("duplicate {kind} {name:?}")));
+    }
+    Ok(())
+}
+
 /// `http(s)://authority[/prefix]`, printable ASCII without spaces or quotes;
 /// returned without a trailing '/', ready to have `/ui/query.html?...` appended.
 fn validate_public_uri(uri: &str) -> Result<String, String> {
@@ -286,15 +305,7 @@ impl Config {
         let mut seen = HashSet::new();
         let mut clusters = Vec::with_capacity(raw.clusters.len());
         for (i, cluster) in raw.clusters.into_iter().enumerate() {
-            if !is_token(&cluster.name) {
-                return Err(error(
-                    format!("clusters[{i}].name"),
-                    format!("{:?} is not a valid Envoy cluster name (letters, digits, - _ . :)", cluster.name),
-                ));
-            }
-            if !seen.insert(cluster.name.clone()) {
-                return Err(error(format!("clusters[{i}].name"), format!("duplicate cluster {:?}", cluster.name)));
-            }
+            unique_name(&format!("clusters[{i}].name"), &cluster.name, &mut seen, "Envoy cluster name", "cluster")?;
             let weight = cluster.weight.unwrap_or(1);
             if !(1..=MAX_WEIGHT).contains(&weight) {
                 return Err(error(

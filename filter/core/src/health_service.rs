@@ -291,7 +291,7 @@ impl HealthService {
             self.metrics.shared_data_error(host);
         }
         // From now on the coordinator counts what this Envoy sent it (see `placed`).
-        if self.router.config.tracks_placements() {
+        if self.router.tracks_placements() {
             if let Err(e) = crate::placed::reset(host, table_id, host.now_seconds()) {
                 warn(host, format_args!("trino-gateway: cannot reset a placed count: {e:?}"));
                 self.metrics.shared_data_error(host);

@@ -433,10 +433,12 @@ impl Router {
     /// request's (names in lower case).
     pub fn choose_group(&self, headers: &[(String, String)], statement: Statement<'_>) -> Choice {
         let routing = &self.config.routing;
-        let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-        if let (Some(allowed), Some(named)) = (&routing.group_header, header(GROUP_HEADER)) {
+        let facts = Facts::new(headers, statement);
+        // The header is looked for only when it is configured.
+        let named = routing.group_header.as_ref().and_then(|allowed| Some((allowed, facts.header(GROUP_HEADER)?)));
+        if let Some((allowed, named)) = named {
             let named = named.trim();
-            let (user, source) = (header("x-trino-user"), header("x-trino-source"));
+            let (user, source) = (facts.header("x-trino-user"), facts.header("x-trino-source"));
             let refuse = |error, message: String| {
                 Choice::Refuse(Failure { query_id: None, error, message, reason: ReplyReason::GroupRefused })
             };
@@ -465,7 +467,7 @@ impl Router {
                 }
             };
         }
-        match first_match(&routing.rules.list, &Facts::new(headers, statement)) {
+        match first_match(&routing.rules.list, &facts) {
             Outcome::Matched(rule) => Choice::Group(rule.group),
             Outcome::NoMatch => Choice::Group(routing.default_group),
             Outcome::NeedsStatement => Choice::NeedsStatement,
@@ -559,6 +561,11 @@ impl Router {
             reason: ReplyReason::NoCoordinator,
         };
         (Err(failure), error)
+    }
+
+    /// Statements placed are counted (see `Config::tracks_placements`).
+    pub fn tracks_placements(&self) -> bool {
+        self.tracks_placements
     }
 
     /// A new statement is on its way to `cluster`: counted until the next

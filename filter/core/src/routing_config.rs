@@ -17,7 +17,7 @@
 //!
 //! Without it, every cluster is in one group, placed by weighted round robin.
 
-use crate::config::{error, is_token, Cluster, ConfigError};
+use crate::config::{error, unique_name, Cluster, ConfigError};
 use crate::rules::{parse_rules, Rule};
 use serde::Deserialize;
 use serde_json::Value;
@@ -209,15 +209,7 @@ impl Routing {
         let mut groups = Vec::with_capacity(raw.groups.len());
         for (i, group) in raw.groups.into_iter().enumerate() {
             let path = format!("routing.groups[{i}]");
-            if !is_token(&group.name) {
-                return Err(error(
-                    format!("{path}.name"),
-                    format!("{:?} is not a valid group name (letters, digits, - _ . :)", group.name),
-                ));
-            }
-            if !names.insert(group.name.clone()) {
-                return Err(error(format!("{path}.name"), format!("duplicate routing group {:?}", group.name)));
-            }
+            unique_name(&format!("{path}.name"), &group.name, &mut names, "group name", "routing group")?;
             if group.clusters.is_empty() {
                 return Err(error(format!("{path}.clusters"), "must list at least one cluster"));
             }

@@ -109,7 +109,8 @@ impl<'a> Facts<'a> {
         Facts { headers, statement, tables: OnceCell::new() }
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    /// A request header's value (`name` in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
@@ -143,29 +144,8 @@ impl Condition {
             Condition::Statement(regex) => facts.on_statement(|s| regex.is_match(s)),
             Condition::StatementKind(kind) => facts.on_statement(|s| classify(s) == *kind),
             Condition::Table(matcher) => facts.on_statement(|s| facts.tables(s).iter().any(|t| matcher.matches(t))),
-            // false decides an `all`, true an `any`, whatever the undecided ones say.
-            Condition::All(all) => {
-                let mut undecided = false;
-                for c in all {
-                    match c.eval(facts) {
-                        Some(false) => return Some(false),
-                        None => undecided = true,
-                        Some(true) => {}
-                    }
-                }
-                (!undecided).then_some(true)
-            }
-            Condition::Any(any) => {
-                let mut undecided = false;
-                for c in any {
-                    match c.eval(facts) {
-                        Some(true) => return Some(true),
-                        None => undecided = true,
-                        Some(false) => {}
-                    }
-                }
-                (!undecided).then_some(false)
-            }
+            Condition::All(all) => combine(all, facts, false),
+            Condition::Any(any) => combine(any, facts, true),
             Condition::Not(inner) => inner.eval(facts).map(|holds| !holds),
         }
     }
@@ -179,6 +159,21 @@ impl Condition {
             Condition::Header(..) | Condition::ClientTags { .. } => false,
         }
     }
+}
+
+/// `all` (`decisive` false) or `any` (`decisive` true): the decisive value as
+/// soon as one condition has it, whatever the undecided ones say; else
+/// undecided if one is; else the other value.
+fn combine(conditions: &[Condition], facts: &Facts<'_>, decisive: bool) -> Option<bool> {
+    let mut undecided = false;
+    for condition in conditions {
+        match condition.eval(facts) {
+            Some(holds) if holds == decisive => return Some(decisive),
+            Some(_) => {}
+            None => undecided = true,
+        }
+    }
+    (!undecided).then_some(!decisive)
 }
 
 /// What the rules say of a request.

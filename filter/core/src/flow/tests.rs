@@ -875,17 +875,19 @@ fn routing_rules_add_no_host_call_to_follow_up_requests() {
 fn a_statement_held_without_its_body_gets_a_failed_answer_naming_the_envoy_setting() {
     let host = RecordingHost::new();
     let w = worker(&host, &rules_plugin("first_bytes"));
+    // The worker's tick, `seconds` later.
+    let tick = |seconds: u32| {
+        host.now.set(host.now.get() + seconds);
+        w.refresh(&host);
+        w.fail_stuck_statements(&host);
+    };
     let mut flow = Flow::with_context(w.clone(), 42);
     request(&host, &post_headers(8));
     assert_eq!(flow.on_request_headers(&host, false), Action::Pause);
     // Envoy without allow_on_headers_stop_iteration: no body callback comes.
-    host.now.set(host.now.get() + 4);
-    w.refresh(&host);
-    w.fail_stuck_statements(&host);
+    tick(4);
     assert!(host.last_reply().is_none(), "4 s: still waiting");
-    host.now.set(host.now.get() + 1);
-    w.refresh(&host);
-    w.fail_stuck_statements(&host);
+    tick(1);
     assert!(host.calls.borrow().contains(&Call::EffectiveContext(42)), "answered on its own stream");
     let page: serde_json::Value = serde_json::from_slice(&host.last_reply().unwrap().body).unwrap();
     assert_eq!(page["error"]["errorName"], "GENERIC_INTERNAL_ERROR");
@@ -898,9 +900,7 @@ fn a_statement_held_without_its_body_gets_a_failed_answer_naming_the_envoy_setti
     let mut slow = Flow::with_context(w.clone(), 44);
     request(&host, &post_headers(8));
     assert_eq!(slow.on_request_headers(&host, false), Action::Pause);
-    host.now.set(host.now.get() + 60);
-    w.refresh(&host);
-    w.fail_stuck_statements(&host);
+    tick(60);
     assert_eq!(host.replies.borrow().len(), replies);
     assert!(!host.calls.borrow().contains(&Call::EffectiveContext(44)));
 }
